@@ -1,0 +1,50 @@
+/**
+ * The merge-step interface. A method looks at one block's tokens, keys and attention and emits
+ * ONNX nodes that decide, for every token, which new token it becomes (`MergePlan`). The shared
+ * machinery in `apply.ts` then does the merging itself, the same way for every method.
+ * @module
+ */
+import type { GraphBuilder } from "../onnx/builder.ts";
+
+/** Per-token state carried between blocks (all names of graph values). */
+export interface TokenState {
+  /** Tokens `[B, N, D]`. */
+  x: string;
+  /** Patches each token stands for, `[B, N]` float32. */
+  size: string;
+  /** Which token each original patch is now part of, `[B, P]` int64. */
+  sourceMap: string;
+}
+
+/** What a method sees in one block. */
+export interface MergeContext {
+  g: GraphBuilder;
+  /** Block index, 0-based. */
+  block: number;
+  depth: number;
+  /** Leading tokens (class token) that never merge nor receive a merge. */
+  prefix: number;
+  state: TokenState;
+  /** Keys averaged over heads, `[B, N, D/H]` (not normalised). */
+  keys: string;
+  /** Softmax attention `[B, H, N, N]`. */
+  attention: string;
+  /** Requested merges in this block, int64 scalar (the method clamps it). */
+  r: string;
+}
+
+/** A method's decision for one block. */
+export interface MergePlan {
+  /** New slot of every current token, `[B, N]` int64; slots are `0 .. count-1`. */
+  assign: string;
+  /** Number of tokens after the step, int64 `[1]`. */
+  count: string;
+  /** Extra merge weights `[B, N]` (the average uses `weight * size`); default 1. */
+  weight?: string;
+}
+
+/** A token-merging method: ToMe, EViT, PiToMe, ... */
+export interface MergeMethod {
+  readonly name: string;
+  plan(ctx: MergeContext): MergePlan;
+}

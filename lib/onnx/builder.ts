@@ -1,0 +1,216 @@
+/**
+ * A small typed ONNX graph builder. Values are referred to by name (plain strings), nodes are
+ * appended in topological order, and `toModel()` serialises a standard ONNX `ModelProto`.
+ *
+ * ```ts
+ * const g = new GraphBuilder();
+ * const x = g.input("x", "float32", ["batch", 4]);
+ * g.output(g.op("Relu", [x]), "y");
+ * const bytes = g.toModel();
+ * ```
+ * @module
+ */
+import { ModelProto } from "./proto.ts";
+
+/** Element types the builder writes, with their ONNX `TensorProto.DataType` codes. */
+export const DTYPE_CODES = { float32: 1, int32: 6, int64: 7, bool: 9 } as const;
+/** An element type the builder knows. */
+export type DType = keyof typeof DTYPE_CODES;
+/** A dimension: a fixed size or a named dynamic one. */
+export type Dim = number | string;
+
+/** A float attribute; plain integral numbers are written as ints. */
+export interface FloatAttr {
+  float: number;
+}
+/** An attribute value: int, float, ints, string, or a tensor (for `ConstantOfShape`). */
+export type AttrValue = number | FloatAttr | number[] | string | TensorInit;
+
+/** Data and shape for an initializer or constant. */
+export interface TensorInit {
+  dtype: DType;
+  dims: number[];
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+}
+
+/** Marks a number as a float attribute (`{ epsilon: float(1e-6) }`). */
+export function float(value: number): FloatAttr {
+  return { float: value };
+}
+
+/** ONNX opset version written into models. */
+export const OPSET = 17;
+
+interface ValueInfo {
+  name: string;
+  dtype: DType;
+  shape?: Dim[];
+}
+
+interface Node {
+  op_type: string;
+  input: string[];
+  output: string[];
+  name: string;
+  attribute: Record<string, unknown>[];
+}
+
+function shapeOf(values: number | number[]): number[] {
+  return typeof values === "number" ? [] : [values.length];
+}
+
+function isTensorInit(v: AttrValue): v is TensorInit {
+  return typeof v === "object" && !Array.isArray(v) && "dtype" in v;
+}
+
+function tensorProto(name: string, t: TensorInit): Record<string, unknown> {
+  return {
+    name,
+    dims: t.dims,
+    data_type: DTYPE_CODES[t.dtype],
+    raw_data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+  };
+}
+
+function attribute(name: string, value: AttrValue): Record<string, unknown> {
+  if (typeof value === "number") {
+    return Number.isInteger(value) ? { name, type: 2, i: value } : { name, type: 1, f: value };
+  }
+  if (typeof value === "string") return { name, type: 3, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: 7, ints: value };
+  if (isTensorInit(value)) return { name, type: 4, t: tensorProto("", value) };
+  return { name, type: 1, f: value.float };
+}
+
+function valueInfo(v: ValueInfo): Record<string, unknown> {
+  const tensor: Record<string, unknown> = { elem_type: DTYPE_CODES[v.dtype] };
+  if (v.shape) {
+    tensor.shape = {
+      dim: v.shape.map((d) => typeof d === "number" ? { dim_value: d } : { dim_param: d }),
+    };
+  }
+  return { name: v.name, type: { tensor_type: tensor } };
+}
+
+/** Builds one ONNX graph. Every method returns the name of the value it creates. */
+export class GraphBuilder {
+  #inputs: ValueInfo[] = [];
+  #outputs: ValueInfo[] = [];
+  #initializers: Record<string, unknown>[] = [];
+  #nodes: Node[] = [];
+  #names = new Set<string>();
+  #constCache = new Map<string, string>();
+  #counter = 0;
+
+  /** A fresh value name starting with `hint`. */
+  fresh(hint: string): string {
+    let name = hint;
+    while (this.#names.has(name)) name = `${hint}_${++this.#counter}`;
+    this.#names.add(name);
+    return name;
+  }
+
+  /** Declares a graph input. */
+  input(name: string, dtype: DType, shape: Dim[]): string {
+    this.#inputs.push({ name: this.#claim(name), dtype, shape });
+    return name;
+  }
+
+  /** Declares `value` as a graph output called `name` (an Identity is added if names differ). */
+  output(value: string, name: string, dtype: DType = "float32"): string {
+    if (value !== name) this.op("Identity", [value], {}, name);
+    this.#outputs.push({ name, dtype });
+    return name;
+  }
+
+  /** Adds a named initializer (a weight). */
+  initializer(name: string, t: TensorInit): string {
+    return this.#addInitializer(this.#claim(name), t);
+  }
+
+  #addInitializer(name: string, t: TensorInit): string {
+    const size = t.dims.reduce((a, b) => a * b, 1);
+    if (size !== t.data.length) {
+      throw new Error(`initializer ${name}: ${t.data.length} values for shape [${t.dims}]`);
+    }
+    this.#initializers.push(tensorProto(name, t));
+    return name;
+  }
+
+  /** A float32 constant (deduplicated): a scalar for a number, 1-D for an array. */
+  constFloat(values: number | number[]): string {
+    const list = typeof values === "number" ? [values] : values;
+    return this.#const("float32", Float32Array.from(list), shapeOf(values));
+  }
+
+  /** An int64 constant (deduplicated): a scalar for a number, 1-D for an array. */
+  constInt(values: number | number[]): string {
+    const list = typeof values === "number" ? [values] : values;
+    return this.#const("int64", BigInt64Array.from(list.map(BigInt)), shapeOf(values));
+  }
+
+  /** Appends a node with one output and returns that output's name. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
+    return this.opN(opType, inputs, 1, attrs, name)[0];
+  }
+
+  /** Appends a node with `count` outputs and returns their names. */
+  opN(
+    opType: string,
+    inputs: string[],
+    count: number,
+    attrs: Record<string, AttrValue> = {},
+    name?: string,
+  ): string[] {
+    const base = name ?? this.fresh(opType.toLowerCase());
+    if (name) this.#claim(name);
+    const outputs = [base];
+    for (let i = 1; i < count; i++) outputs.push(this.fresh(`${base}_${i}`));
+    this.#nodes.push({
+      op_type: opType,
+      input: inputs,
+      output: outputs,
+      name: base,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outputs;
+  }
+
+  /** Number of nodes so far (for tests and profiling). */
+  get nodeCount(): number {
+    return this.#nodes.length;
+  }
+
+  /** Serialises the graph as an ONNX model. */
+  toModel(graphName = "edgemerge"): Uint8Array {
+    const model = {
+      ir_version: 8,
+      producer_name: "edgemerge",
+      opset_import: [{ domain: "", version: OPSET }],
+      graph: {
+        name: graphName,
+        node: this.#nodes,
+        initializer: this.#initializers,
+        input: this.#inputs.map(valueInfo),
+        output: this.#outputs.map(valueInfo),
+      },
+    };
+    return ModelProto.encode(ModelProto.fromObject(model)).finish();
+  }
+
+  #const(dtype: DType, data: Float32Array | BigInt64Array, dims: number[]): string {
+    const key = `${dtype}|${dims}|${Array.from(data as ArrayLike<number | bigint>).join(",")}`;
+    const cached = this.#constCache.get(key);
+    if (cached) return cached;
+    const name = this.#addInitializer(this.fresh(`const_${dtype}`), { dtype, dims, data });
+    this.#constCache.set(key, name);
+    return name;
+  }
+
+  #claim(name: string): string {
+    // Names are single-assignment in ONNX; a clash is a builder bug, not user input.
+    if (this.#names.has(name)) throw new Error(`value name ${name} is already defined`);
+    this.#names.add(name);
+    return name;
+  }
+}
