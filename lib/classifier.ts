@@ -1,0 +1,106 @@
+/**
+ * The one-line entry: `const classify = await pipeline({ model: dir }); await classify(bytes)`.
+ * A `Classifier` owns a model bundle, its built graph and a session, and turns images into top-k
+ * predictions with cost and timings.
+ * @module
+ */
+import { createSession, type SessionOptions, type Session } from "./backend/session.ts";
+import { imageToTensor } from "./image/preprocess.ts";
+import { gmacs } from "./merge/cost.ts";
+import type { MergeMethod } from "./merge/step.ts";
+import { loadModelBundle, type ModelBundle } from "./vit/bundle.ts";
+import { buildViTGraph } from "./vit/graph.ts";
+
+/** One class of a prediction. */
+export interface Prediction {
+  index: number;
+  label: string;
+  score: number;
+}
+
+/** Raw outputs for one image. */
+export interface ImageOutput {
+  logits: Float32Array;
+  /** Tokens entering each block, then leaving the last. */
+  tokens: number[];
+  gmacs: number;
+}
+
+/** Options for `Classifier.load` / `pipeline`. */
+export interface ClassifierOptions extends SessionOptions {
+  /** Model directory in timm's hub layout. */
+  model: string;
+  /** Merge method built into the graph (none: the plain ViT). */
+  method?: MergeMethod;
+}
+
+/** Softmax probabilities of the `k` highest logits. */
+export function topK(logits: Float32Array, k: number, labels: string[]): Prediction[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, k);
+  return order.map((i) => ({ index: i, label: labels[i], score: Math.exp(logits[i] - max) / sum }));
+}
+
+/** A loaded model with its session. */
+export class Classifier {
+  private constructor(
+    readonly bundle: ModelBundle,
+    readonly session: Session,
+    readonly method: MergeMethod | undefined,
+  ) {}
+
+  /** Loads the model, builds its graph (with `method` inside) and starts a session. */
+  static async load(options: ClassifierOptions): Promise<Classifier> {
+    const bundle = await loadModelBundle(options.model);
+    const session = await createSession(buildViTGraph(bundle, options.method), options);
+    return new Classifier(bundle, session, options.method);
+  }
+
+  /** Preprocessed model input for image bytes (`[3, S, S]`); throws `ImageError`. */
+  prepare(bytes: Uint8Array): Promise<Float32Array> {
+    return imageToTensor(bytes, this.bundle.preprocess);
+  }
+
+  /** Runs a batch of preprocessed images with merge schedule `r` (default: no merging). */
+  async run(inputs: Float32Array[], r?: ArrayLike<number>): Promise<ImageOutput[]> {
+    const { depth, imgSize, numClasses } = this.bundle.config;
+    const per = 3 * imgSize * imgSize;
+    const batch = new Float32Array(inputs.length * per);
+    inputs.forEach((x, i) => batch.set(x, i * per));
+    const schedule = BigInt64Array.from({ length: depth }, (_, l) => BigInt(r?.[l] ?? 0));
+    const out = await this.session.run({
+      pixel_values: { data: batch, dims: [inputs.length, 3, imgSize, imgSize] },
+      r: { data: schedule, dims: [depth] },
+    });
+    const tokens = Array.from(out.tokens.data as BigInt64Array, Number);
+    const cost = gmacs(this.bundle.config, tokens);
+    const logits = out.logits.data as Float32Array;
+    return inputs.map((_, i) => ({
+      logits: logits.slice(i * numClasses, (i + 1) * numClasses),
+      tokens,
+      gmacs: cost,
+    }));
+  }
+
+  /** Top-k predictions (with descriptions as labels) for one preprocessed image. */
+  predictions(logits: Float32Array, k = 5): Prediction[] {
+    return topK(logits, k, this.bundle.descriptions);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** transformers.js-style entry: returns a function from image bytes to top-k predictions. */
+export async function pipeline(options: ClassifierOptions & { topK?: number }) {
+  const classifier = await Classifier.load(options);
+  const classify = async (bytes: Uint8Array) => {
+    const [out] = await classifier.run([await classifier.prepare(bytes)]);
+    return { top: classifier.predictions(out.logits, options.topK ?? 5), ...out };
+  };
+  return Object.assign(classify, { classifier });
+}

@@ -1,0 +1,80 @@
+/**
+ * `deno task classify [--model DIR] [--backend auto|wasm|webgpu] [--json] IMAGE...`
+ * @module
+ */
+import { BACKEND_CHOICES, type BackendChoice } from "../backend/session.ts";
+import { Classifier } from "../classifier.ts";
+import { defaultModelDir } from "../vit/bundle.ts";
+import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
+
+const USAGE = "usage: deno task classify [--model DIR] [--backend auto|wasm|webgpu] " +
+  "[--threads N] [--top K] [--json] IMAGE...";
+const HELP = `
+${USAGE}
+
+Classifies JPEG/PNG images and prints the top predictions with cost and timings.
+
+  --model DIR     model directory (config.json + model.safetensors); default $EDGEMERGE_MODEL,
+                  then the hub cache (deno task pull deit_tiny_patch16_224)
+  --backend B     auto (WebGPU on a real GPU, else WASM), wasm or webgpu; default auto
+  --threads N     WASM threads (default 2)
+  --top K         predictions per image (default 5)
+  --json          one JSON object per image: file, top5 [{index,label,score}], gmacs, tokens, timings
+`;
+
+async function main(args: string[]) {
+  const { values, positionals } = parseCommand(args, {
+    model: { type: "string" },
+    backend: { type: "string", default: "auto" },
+    threads: { type: "string" },
+    top: { type: "string" },
+    json: { type: "boolean" },
+  }, HELP);
+  if (positionals.length === 0) throw new UsageError("no IMAGE given");
+  const backend = values.backend as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) {
+    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}`);
+  }
+  const k = numberOption(values.top, "top", 1, 1000) ?? 5;
+  const classifier = await Classifier.load({
+    model: values.model ?? defaultModelDir(),
+    backend,
+    threads: numberOption(values.threads, "threads", 1, 64),
+  });
+  let failed = 0;
+  for (const file of positionals) {
+    try {
+      const t0 = performance.now();
+      const input = await classifier.prepare(await Deno.readFile(file));
+      const t1 = performance.now();
+      const [out] = await classifier.run([input]);
+      const t2 = performance.now();
+      const top = classifier.predictions(out.logits, k);
+      const timings = { decode_ms: +(t1 - t0).toFixed(2), infer_ms: +(t2 - t1).toFixed(2) };
+      if (values.json) {
+        console.log(JSON.stringify({
+          file,
+          top5: top,
+          gmacs: +out.gmacs.toFixed(4),
+          tokens: out.tokens,
+          backend: classifier.session.backend,
+          timings,
+        }));
+      } else {
+        console.log(`${file}  (${out.gmacs.toFixed(3)} GMACs, decode ${timings.decode_ms} ms, ` +
+          `infer ${timings.infer_ms} ms on ${classifier.session.backend})`);
+        for (const p of top) {
+          console.log(`  ${(100 * p.score).toFixed(2).padStart(6)}%  ${String(p.index).padStart(4)}  ${p.label}`);
+        }
+      }
+    } catch (e) {
+      if ((e as Error).name !== "ImageError" && !(e instanceof Deno.errors.NotFound)) throw e;
+      failed++;
+      console.error(`${file}: ${(e as Error).message}`);
+    }
+  }
+  await classifier.release();
+  if (failed) Deno.exit(1);
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args), USAGE);

@@ -1,0 +1,24 @@
+/**
+ * Cost accounting in multiply-accumulates (timm's "GMACs"), from ALGORITHMS.md: per block
+ * `4 N D^2 + 2 N^2 D + 2 mlp_ratio N' D^2` with `N` tokens in attention and `N'` in the MLP,
+ * plus the patch embedding and the head.
+ * @module
+ */
+import { patchCount, type ViTConfig } from "../vit/config.ts";
+
+/**
+ * GMACs per image for a run whose token counts are `tokens` (`tokens[l]` entering block `l`,
+ * `tokens[L]` leaving the last block, as the graph's `tokens` output reports them).
+ */
+export function gmacs(config: ViTConfig, tokens: ArrayLike<number>): number {
+  const { embedDim: d, depth, patchSize: p, numClasses, mlpRatio } = config;
+  if (tokens.length !== depth + 1) {
+    throw new Error(`tokens has ${tokens.length} entries, expected ${depth + 1}`);
+  }
+  let macs = patchCount(config) * d * 3 * p * p + d * numClasses;
+  for (let l = 0; l < depth; l++) {
+    const n = tokens[l];
+    macs += 4 * n * d * d + 2 * n * n * d + 2 * mlpRatio * tokens[l + 1] * d * d;
+  }
+  return macs / 1e9;
+}
