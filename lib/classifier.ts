@@ -4,7 +4,7 @@
  * predictions with cost and timings.
  * @module
  */
-import { createSession, type SessionOptions, type Session } from "./backend/session.ts";
+import { createSession, type Session, type SessionOptions } from "./backend/session.ts";
 import { imageToTensor } from "./image/preprocess.ts";
 import { gmacs } from "./merge/cost.ts";
 import type { MergeMethod } from "./merge/step.ts";

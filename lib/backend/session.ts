@@ -121,6 +121,7 @@ export async function createSession(
     const session = await ort.InferenceSession.create(model, {
       executionProviders: [backend],
       graphOptimizationLevel: "all",
+      logSeverityLevel: 3,
     });
     return wrap(ort, session, backend);
   } catch (e) {

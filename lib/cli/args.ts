@@ -14,18 +14,12 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Parses `args`; prints `help` and exits on `--help`; throws `UsageError` on bad input. */
 export function parseCommand<O extends Options>(args: string[], options: O, help: string) {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(help.trim());
+    Deno.exit(0);
+  }
   try {
-    const parsed = parseArgs({
-      args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (parsed.values.help) {
-      console.log(help.trim());
-      Deno.exit(0);
-    }
-    return parsed;
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -52,8 +46,15 @@ export async function runMain(main: () => Promise<void>, usage: string): Promise
     await main();
   } catch (e) {
     const err = e as Error;
-    const known = ["UsageError", "ModelNotFoundError", "ConfigError", "SafetensorsError",
-      "BackendError", "ImageError", "WeightError"];
+    const known = [
+      "UsageError",
+      "ModelNotFoundError",
+      "ConfigError",
+      "SafetensorsError",
+      "BackendError",
+      "ImageError",
+      "WeightError",
+    ];
     if (!known.includes(err.name)) throw e;
     console.error(`error: ${err.message}`);
     if (err.name === "UsageError") console.error(usage);

@@ -61,10 +61,16 @@ async function main(args: string[]) {
           timings,
         }));
       } else {
-        console.log(`${file}  (${out.gmacs.toFixed(3)} GMACs, decode ${timings.decode_ms} ms, ` +
-          `infer ${timings.infer_ms} ms on ${classifier.session.backend})`);
+        console.log(
+          `${file}  (${out.gmacs.toFixed(3)} GMACs, decode ${timings.decode_ms} ms, ` +
+            `infer ${timings.infer_ms} ms on ${classifier.session.backend})`,
+        );
         for (const p of top) {
-          console.log(`  ${(100 * p.score).toFixed(2).padStart(6)}%  ${String(p.index).padStart(4)}  ${p.label}`);
+          console.log(
+            `  ${(100 * p.score).toFixed(2).padStart(6)}%  ${
+              String(p.index).padStart(4)
+            }  ${p.label}`,
+          );
         }
       }
     } catch (e) {

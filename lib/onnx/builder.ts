@@ -150,7 +150,12 @@ export class GraphBuilder {
   }
 
   /** Appends a node with one output and returns that output's name. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    name?: string,
+  ): string {
     return this.opN(opType, inputs, 1, attrs, name)[0];
   }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type PreprocessConfig, configFromTimm, ConfigError, type ViTConfig } from "./config.ts";
+import { ConfigError, configFromTimm, type PreprocessConfig, type ViTConfig } from "./config.ts";
 import { readSafetensors, type Tensor } from "./safetensors.ts";
 
 /** Everything needed to build and run one model. */

@@ -84,7 +84,9 @@ export function readSafetensors(bytes: Uint8Array, file = "<memory>"): Map<strin
     const [begin, end] = offsets as [number, number];
     const expected = shape.reduce((a: number, b: number) => a * b, 1) * ITEM_SIZE[dtype];
     if (end - begin !== expected) {
-      throw fail(`tensor ${name}: ${end - begin} bytes for ${dtype}[${shape}] (${expected} expected)`);
+      throw fail(
+        `tensor ${name}: ${end - begin} bytes for ${dtype}[${shape}] (${expected} expected)`,
+      );
     }
     if (end > data.byteLength) {
       throw fail(`tensor ${name}: truncated (needs byte ${end}, data has ${data.byteLength})`);

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { Image } from "imagescript";
+import { decodeImage, ImageError, probeImage, type RgbImage } from "../lib/image/decode.ts";
+import { resizeBicubic } from "../lib/image/resize.ts";
+import { imageToTensor, resizedSize } from "../lib/image/preprocess.ts";
+import { ARCHITECTURES } from "../lib/vit/config.ts";
+import { encodePng } from "./helpers/png.ts";
+
+// Fixtures are encoded with imagescript's own encoders (native codecs: tests run with FFI).
+function gradient(width: number, height: number): Image {
+  const img = new Image(width, height);
+  for (let y = 1; y <= height; y++) {
+    for (let x = 1; x <= width; x++) {
+      img.setPixelAt(x, y, Image.rgbaToColor((x * 7) % 256, (y * 5) % 256, (x + y) % 256, 255));
+    }
+  }
+  return img;
+}
+
+async function rejects(bytes: Uint8Array, code: string, pattern: RegExp, maxPixels?: number) {
+  await assert.rejects(
+    decodeImage(bytes, maxPixels),
+    (e: Error) => e instanceof ImageError && e.code === code && pattern.test(e.message),
+  );
+}
+
+Deno.test("image: JPEG and PNG decode to RGB of the right size", async () => {
+  const img = gradient(40, 30);
+  for (const bytes of [await img.encode(), await img.encodeJPEG(95)]) {
+    const rgb = await decodeImage(bytes);
+    assert.equal(rgb.width, 40);
+    assert.equal(rgb.height, 30);
+    assert.equal(rgb.data.length, 40 * 30 * 3);
+    // JPEG is lossy: compare loosely, at a pixel away from edges.
+    const p = (10 * 40 + 20) * 3;
+    assert.ok(Math.abs(rgb.data[p] - (21 * 7) % 256) <= 12);
+  }
+});
+
+Deno.test("image: bad input is a typed error naming the problem", async () => {
+  const jpeg = await gradient(64, 64).encodeJPEG(90);
+  await rejects(new Uint8Array(0), "empty", /empty body/);
+  await rejects(
+    new TextEncoder().encode("hello, not an image"),
+    "unsupported_format",
+    /not a JPEG or PNG/,
+  );
+  await rejects(jpeg.subarray(0, 30), "corrupt", /jpeg/i);
+  await rejects(jpeg.subarray(0, jpeg.length / 2), "corrupt", /cannot decode jpeg/);
+  const gif = new TextEncoder().encode("GIF89a......");
+  await rejects(gif, "unsupported_format", /not a JPEG or PNG/);
+  // A 20000x20000 PNG header is refused from the header alone, before decoding.
+  const png = await new Image(2, 2).encode();
+  const view = new DataView(png.buffer, png.byteOffset);
+  view.setUint32(16, 20000);
+  view.setUint32(20, 20000);
+  assert.deepEqual(probeImage(png), { format: "png", width: 20000, height: 20000 });
+  await rejects(png, "too_large", /20000x20000 image exceeds the 40000000-pixel limit/);
+  await rejects(await gradient(10, 10).encode(), "too_large", /pixel limit/, 50);
+});
+
+Deno.test("image: grey and palette PNGs become RGB", async () => {
+  const grey = await decodeImage(await encodePng(2, 1, new Uint8Array([200, 7])));
+  assert.deepEqual(Array.from(grey.data), [200, 200, 200, 7, 7, 7]);
+  const palette: [number, number, number][] = [[10, 20, 30], [250, 128, 0]];
+  const indexed = await decodeImage(await encodePng(3, 1, new Uint8Array([1, 0, 1]), palette));
+  assert.deepEqual(Array.from(indexed.data), [250, 128, 0, 10, 20, 30, 250, 128, 0]);
+});
+
+function constant(width: number, height: number, v: number): RgbImage {
+  return { width, height, data: new Uint8Array(width * height * 3).fill(v) };
+}
+
+Deno.test("resize: bicubic keeps constants, is a no-op at the same size, and antialiases", () => {
+  for (const [w, h] of [[64, 48], [7, 300], [256, 256]]) {
+    const out = resizeBicubic(constant(100, 80, 77), w, h);
+    assert.ok(out.data.every((v) => v === 77), `${w}x${h}`);
+  }
+  const src = {
+    width: 9,
+    height: 5,
+    data: Uint8Array.from({ length: 135 }, (_, i) => (i * 37) % 256),
+  };
+  assert.deepEqual(resizeBicubic(src, 9, 5).data, src.data);
+  // A 1-pixel checkerboard shrunk 8x: antialiasing averages it to mid grey (no aliasing).
+  const checker = constant(256, 256, 0);
+  for (let y = 0; y < 256; y++) {
+    for (let x = 0; x < 256; x++) {
+      if ((x + y) % 2) checker.data.fill(255, (y * 256 + x) * 3, (y * 256 + x) * 3 + 3);
+    }
+  }
+  const small = resizeBicubic(checker, 32, 32);
+  for (let i = 3 * 33; i < small.data.length - 3 * 33; i++) {
+    assert.ok(Math.abs(small.data[i] - 127.5) <= 1.5);
+  }
+});
+
+Deno.test("resize: matches a float64 evaluation of the same filter within one level", () => {
+  const src = {
+    width: 37,
+    height: 23,
+    data: Uint8Array.from({ length: 37 * 23 * 3 }, (_, i) => (i * 91 + (i >> 4) * 13) % 256),
+  };
+  const out = resizeBicubic(src, 16, 41);
+  // Separable float reference: PIL's support and normalisation, no fixed point, round once.
+  const cubic = (x: number) => {
+    x = Math.abs(x);
+    return x < 1 ? (1.5 * x - 2.5) * x * x + 1 : x < 2 ? ((-0.5 * x + 2.5) * x - 4) * x + 2 : 0;
+  };
+  const taps = (inSize: number, outSize: number, o: number) => {
+    const scale = inSize / outSize, fs = Math.max(scale, 1), c = (o + 0.5) * scale;
+    const lo = Math.max(Math.trunc(c - 2 * fs + 0.5), 0),
+      hi = Math.min(Math.trunc(c + 2 * fs + 0.5), inSize);
+    const w = [];
+    for (let i = lo; i < hi; i++) w.push([i, cubic((i - c + 0.5) / fs)]);
+    const s = w.reduce((a, [, v]) => a + v, 0);
+    return w.map(([i, v]) => [i, v / s]);
+  };
+  let worst = 0;
+  for (let y = 0; y < 41; y++) {
+    for (let x = 0; x < 16; x++) {
+      for (let ch = 0; ch < 3; ch++) {
+        let acc = 0;
+        for (const [sy, wy] of taps(23, 41, y)) {
+          let row = 0;
+          for (const [sx, wx] of taps(37, 16, x)) row += wx * src.data[(sy * 37 + sx) * 3 + ch];
+          acc += wy * Math.min(255, Math.max(0, Math.round(row)));
+        }
+        worst = Math.max(
+          worst,
+          Math.abs(out.data[(y * 16 + x) * 3 + ch] - Math.min(255, Math.max(0, acc))),
+        );
+      }
+    }
+  }
+  assert.ok(worst <= 1, `worst difference ${worst}`);
+});
+
+Deno.test("preprocess: short side to floor(224/0.875)=256, centre crop, normalised CHW", async () => {
+  assert.deepEqual(resizedSize(227, 227, 256), [256, 256]);
+  assert.deepEqual(resizedSize(500, 375, 256), [341, 256]);
+  assert.deepEqual(resizedSize(300, 601, 256), [256, 512]);
+  const cfg = ARCHITECTURES.deit_tiny_patch16_224.preprocess;
+  const img = new Image(300, 200);
+  img.fill(Image.rgbaToColor(255, 0, 128, 255));
+  const x = await imageToTensor(await img.encode(), cfg);
+  assert.equal(x.length, 3 * 224 * 224);
+  const n = 224 * 224;
+  assert.ok(Math.abs(x[0] - (1 - 0.485) / 0.229) < 1e-5);
+  assert.ok(Math.abs(x[n + 500] - (0 - 0.456) / 0.224) < 1e-5);
+  assert.ok(Math.abs(x[2 * n + 999] - (128 / 255 - 0.406) / 0.225) < 1e-5);
+});

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { createSession } from "../lib/backend/session.ts";
+import { gmacs } from "../lib/merge/cost.ts";
+import { ARCHITECTURES, ConfigError, configFromTimm, tokenCount } from "../lib/vit/config.ts";
+import { buildViTGraph, WeightError } from "../lib/vit/graph.ts";
+import {
+  maxAbsDiff,
+  randomPixels,
+  randomWeights,
+  referenceForward,
+  tinyConfig,
+} from "./helpers/tiny_vit.ts";
+
+async function runPlain(config: ReturnType<typeof tinyConfig>, batch: number) {
+  const weights = randomWeights(config);
+  const session = await createSession(buildViTGraph({ config, weights }), { backend: "wasm" });
+  const pixels = randomPixels(config, batch);
+  const out = await session.run({
+    pixel_values: { data: pixels, dims: [batch, 3, config.imgSize, config.imgSize] },
+    r: { data: new BigInt64Array(config.depth), dims: [config.depth] },
+  });
+  await session.release();
+  return { weights, pixels, out };
+}
+
+for (const pool of ["token", "avg"] as const) {
+  Deno.test(`vit graph (${pool} pool): ORT logits equal the TypeScript reference`, async () => {
+    const config = tinyConfig({ globalPool: pool, propAttn: pool === "token" });
+    const { weights, pixels, out } = await runPlain(config, 2);
+    const per = 3 * config.imgSize ** 2;
+    const logits = out.logits.data as Float32Array;
+    assert.deepEqual(out.logits.dims, [2, config.numClasses]);
+    for (let b = 0; b < 2; b++) {
+      const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per));
+      const got = logits.subarray(b * config.numClasses, (b + 1) * config.numClasses);
+      assert.ok(maxAbsDiff(got, ref.logits) < 1e-4, `image ${b}: ${maxAbsDiff(got, ref.logits)}`);
+    }
+    assert.deepEqual(
+      Array.from(out.tokens.data as BigInt64Array, Number),
+      Array(config.depth + 1).fill(17),
+    );
+  });
+}
+
+Deno.test("vit graph: a missing or misshapen weight is named", () => {
+  const config = tinyConfig();
+  const weights = randomWeights(config);
+  weights.delete("blocks.1.mlp.fc1.bias");
+  assert.throws(
+    () => buildViTGraph({ config, weights }),
+    (e: Error) =>
+      e instanceof WeightError && /missing weight blocks\.1\.mlp\.fc1\.bias/.test(e.message),
+  );
+  const bad = randomWeights(config);
+  bad.set("head.weight", { dims: [3, 3], data: new Float32Array(9) });
+  assert.throws(
+    () => buildViTGraph({ config, weights: bad }),
+    /head\.weight has shape \[3,3\], expected \[10,16\]/,
+  );
+});
+
+Deno.test("configs: GMACs of the unmerged DeiT family match ALGORITHMS.md", () => {
+  for (
+    const [name, want] of [["deit_tiny_patch16_224", 1.254], ["deit_small_patch16_224", 4.599], [
+      "deit_base_patch16_224",
+      17.56,
+    ]] as const
+  ) {
+    const c = ARCHITECTURES[name].vit;
+    const got = gmacs(c, Array(c.depth + 1).fill(tokenCount(c)));
+    assert.ok(Math.abs(got - want) / want < 1e-3, `${name}: ${got}`);
+  }
+});
+
+Deno.test("configs: timm config.json is read, with built-in defaults and clear errors", () => {
+  const { vit, preprocess } = configFromTimm({
+    architecture: "vit_base_patch16_224",
+    num_classes: 1000,
+  });
+  assert.equal(vit.embedDim, 768);
+  assert.equal(preprocess.cropPct, 0.9);
+  assert.deepEqual(preprocess.mean, [0.5, 0.5, 0.5]);
+  const mae = configFromTimm({ architecture: "vit_huge_patch14_224_mae" }).vit;
+  assert.equal(mae.patchSize, 14);
+  assert.equal(mae.globalPool, "avg");
+  assert.equal(mae.propAttn, false);
+  assert.throws(() => configFromTimm({}), ConfigError);
+  assert.throws(
+    () => configFromTimm({ architecture: "resnet50" }),
+    /unknown architecture resnet50/,
+  );
+  assert.throws(
+    () => configFromTimm({ architecture: "deit_tiny_patch16_224", global_pool: "max" }),
+    /global_pool max/,
+  );
+  assert.throws(
+    () => configFromTimm({ architecture: "x", model_args: { embed_dim: 10, num_heads: 3 } }),
+    /not divisible/,
+  );
+});
