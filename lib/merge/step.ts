@@ -45,6 +45,12 @@ export interface MergePlan {
 
 /** A token-merging method: ToMe, EViT, PiToMe, ... */
 export interface MergeMethod {
+  /** Name used everywhere (CLI, eval, API). */
   readonly name: string;
+  /** Emits the nodes that decide this block's merges. */
   plan(ctx: MergeContext): MergePlan;
+  /** Tokens after the step for `n` tokens and a requested `r` (the graph's own clamping). */
+  nextCount(n: number, r: number, prefix: number): number;
+  /** MACs of the method's own matching for `n` tokens, `r` merges, head width `c`. */
+  matchMacs(n: number, r: number, c: number, prefix: number): number;
 }

@@ -3,7 +3,8 @@
  *
  * Inputs: `pixel_values [B,3,H,W]` float32 and the merge schedule `r [L]` int64.
  * Outputs: `logits [B,C]`, `tokens [L+1]` (tokens entering each block, then leaving the last)
- * and, when a merge method is built in, `source_map [B,P]` (the final token of every patch).
+ * and, when a merge method is built in, `source_map [B,P]` (the final token of every patch) and
+ * `sizes [B,N_final]` (patches per final token).
  *
  * Each block is `x + attn(norm1(x))`, then the merge step, then `x + mlp(norm2(x))`, so attention
  * sees `N` tokens and the MLP `N - r_l`.
@@ -224,7 +225,10 @@ class ViTBuilder {
     counts.push(this.tokenCountOf(state.x));
     g.output(this.head(state.x, merge ? state.size : undefined), "logits");
     g.output(g.op("Concat", counts, { axis: 0 }), "tokens", "int64");
-    if (merge) g.output(state.sourceMap, "source_map", "int64");
+    if (merge) {
+      g.output(state.sourceMap, "source_map", "int64");
+      g.output(state.size, "sizes");
+    }
     return g.toModel(merge ? `vit_${merge.name}` : "vit");
   }
 }

@@ -1,0 +1,29 @@
+/**
+ * The registry of merge methods, by the name used in the CLI, eval and the API.
+ * @module
+ */
+import { evit } from "./evit.ts";
+import { pitome } from "./pitome.ts";
+import type { MergeMethod } from "./step.ts";
+import { tome } from "./tome.ts";
+
+/** Every merge method, by name. `none` (the plain ViT) is not a method. */
+export const METHODS: Readonly<Record<string, MergeMethod>> = { tome, evit, pitome };
+
+/** Method names a user may give, `none` included. */
+export const METHOD_NAMES: readonly string[] = ["none", ...Object.keys(METHODS)];
+
+/** An unknown method name; the message lists the known ones. */
+export class UnknownMethodError extends Error {
+  override name = "UnknownMethodError";
+}
+
+/** The method called `name`, `undefined` for `none`; throws `UnknownMethodError`. */
+export function methodByName(name: string): MergeMethod | undefined {
+  if (name === "none") return undefined;
+  const method = METHODS[name];
+  if (!method) {
+    throw new UnknownMethodError(`unknown method "${name}"; known: ${METHOD_NAMES.join(", ")}`);
+  }
+  return method;
+}

@@ -1,0 +1,102 @@
+/**
+ * Merge schedules (`r` per block): constant, ToMe's decreasing ramp, delayed (`tau` blocks at
+ * zero, then constant), and the schedule that hits a target cost reduction, solved from the
+ * GMACs formula and the method's own token counting.
+ * @module
+ */
+import { tokenCount, type ViTConfig } from "../vit/config.ts";
+import { gmacs } from "./cost.ts";
+import type { MergeMethod } from "./step.ts";
+
+/** Schedule families. */
+export type ScheduleKind = "constant" | "decreasing" | "delayed";
+/** The schedule families a user may name. */
+export const SCHEDULE_KINDS: readonly ScheduleKind[] = ["constant", "decreasing", "delayed"];
+
+/** `r` in every block. */
+export function constantSchedule(r: number, depth: number): number[] {
+  return Array(depth).fill(r);
+}
+
+/** ToMe's `parse_r`: a linear ramp around `r` (inflect -0.5: 1.5r down to 0.5r). */
+export function decreasingSchedule(r: number, depth: number, inflect = -0.5): number[] {
+  const min = Math.trunc(r * (1 - inflect));
+  const max = 2 * r - min;
+  const step = (max - min) / (depth - 1);
+  return Array.from({ length: depth }, (_, i) => Math.trunc(min + step * i));
+}
+
+/** No merging in the first `tau` blocks, then `r` per block. */
+export function delayedSchedule(r: number, depth: number, tau: number): number[] {
+  return Array.from({ length: depth }, (_, i) => (i < tau ? 0 : r));
+}
+
+/** Tokens entering each block and leaving the last, as the graph will report them. */
+export function tokensPerBlock(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
+  const tokens = [tokenCount(config)];
+  for (let l = 0; l < config.depth; l++) {
+    const n = tokens[l];
+    tokens.push(method ? method.nextCount(n, r[l] ?? 0, config.prefixTokens) : n);
+  }
+  return tokens;
+}
+
+/** GMACs reduction (0..1) of a schedule against the unmerged model. */
+export function reductionOf(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
+  const full = gmacs(config, tokensPerBlock(config, undefined, r));
+  return 1 - gmacs(config, tokensPerBlock(config, method, r)) / full;
+}
+
+/** Matching overhead (GMACs) of a schedule, reported apart from the model's own cost. */
+export function matchGmacs(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
+  if (!method) return 0;
+  const tokens = tokensPerBlock(config, method, r);
+  const c = config.embedDim / config.numHeads;
+  let macs = 0;
+  for (let l = 0; l < config.depth; l++) {
+    macs += method.matchMacs(tokens[l], r[l] ?? 0, c, config.prefixTokens);
+  }
+  return macs / 1e9;
+}
+
+/** Options for `scheduleForReduction`. */
+export interface TargetOptions {
+  kind?: ScheduleKind;
+  /** Blocks without merging for the `delayed` kind. */
+  tau?: number;
+}
+
+/**
+ * The schedule of the given family whose GMACs reduction is closest to `target` (0..1).
+ * Constant and delayed schedules spread `k` merges over the active blocks (earlier blocks get
+ * the remainder), so reductions are reachable in steps of about one token.
+ */
+export function scheduleForReduction(
+  config: ViTConfig,
+  method: MergeMethod,
+  target: number,
+  options: TargetOptions = {},
+): number[] {
+  const { depth } = config;
+  const kind = options.kind ?? "constant";
+  const tau = kind === "delayed" ? Math.min(options.tau ?? 0, depth - 1) : 0;
+  const maxR = tokenCount(config);
+  const candidates: number[][] = [];
+  if (kind === "decreasing") {
+    for (let r = 0; r <= maxR; r++) candidates.push(decreasingSchedule(r, depth));
+  } else {
+    const active = depth - tau;
+    for (let k = 0; k <= maxR * active; k++) {
+      const base = Math.floor(k / active), extra = k % active;
+      candidates.push(
+        Array.from({ length: depth }, (_, l) => l < tau ? 0 : base + (l - tau < extra ? 1 : 0)),
+      );
+    }
+  }
+  let best = candidates[0], bestGap = Infinity;
+  for (const schedule of candidates) {
+    const gap = Math.abs(reductionOf(config, method, schedule) - target);
+    if (gap < bestGap - 1e-12) [best, bestGap] = [schedule, gap];
+  }
+  return best;
+}

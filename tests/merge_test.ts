@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { createSession, type HostTensor } from "../lib/backend/session.ts";
+import { METHODS } from "../lib/merge/methods.ts";
+import { tokensPerBlock } from "../lib/merge/schedule.ts";
+import type { MergeMethod } from "../lib/merge/step.ts";
+import { patchCount, type ViTConfig } from "../lib/vit/config.ts";
+import { buildViTGraph } from "../lib/vit/graph.ts";
+import type { Tensor } from "../lib/vit/safetensors.ts";
+import { applyRef, evitRef, pitomeRef, type RefPlan, tomeRef } from "./helpers/merge_reference.ts";
+import {
+  maxAbsDiff,
+  randomPixels,
+  randomWeights,
+  referenceForward,
+  tinyConfig,
+} from "./helpers/tiny_vit.ts";
+
+// 32x32 images in 4x4 patches: 64 patches + class token = 65 tokens (odd: exercises ToMe's split).
+const config = tinyConfig({ patchSize: 4, depth: 4 });
+const weights = randomWeights(config, 3);
+const BATCH = 2;
+
+type Mat = Float64Array[];
+function referencePlan(name: string, block: number, keys: Mat, attn: Mat[], r: number): RefPlan {
+  const prefix = config.prefixTokens;
+  if (name === "tome") return tomeRef(keys, r, prefix);
+  if (name === "evit") return evitRef(attn, r, prefix);
+  return pitomeRef(keys, r, prefix, 0.75 * (1 - block / config.depth));
+}
+
+async function runGraph(
+  c: ViTConfig,
+  w: Map<string, Tensor>,
+  method: MergeMethod | undefined,
+  r: number[],
+) {
+  const session = await createSession(buildViTGraph({ config: c, weights: w }, method), {
+    backend: "wasm",
+  });
+  const out = await session.run({
+    pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
+    r: { data: BigInt64Array.from(r, BigInt), dims: [c.depth] },
+  });
+  await session.release();
+  return out;
+}
+
+const ints = (t: HostTensor) => Array.from(t.data as BigInt64Array, Number);
+
+for (const name of Object.keys(METHODS)) {
+  Deno.test(`${name}: the step in ORT equals the plain-TypeScript reference (tokens, map, sizes, logits)`, async () => {
+    const schedule = [5, 9, 0, 7];
+    const out = await runGraph(config, weights, METHODS[name], schedule);
+    const pixels = randomPixels(config, BATCH);
+    const per = 3 * config.imgSize ** 2, p = patchCount(config);
+    const nFinal = out.sizes.dims[1];
+    for (let b = 0; b < BATCH; b++) {
+      let source = Array.from({ length: p }, (_, i) => i + config.prefixTokens);
+      let finalSize: number[] = [];
+      const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per), {
+        afterAttention: (block, x, size, keys, attn) => {
+          const plan = referencePlan(name, block, keys, attn, schedule[block]);
+          source = source.map((t) => plan.assign[t]);
+          const merged = applyRef(x, size, plan);
+          finalSize = merged.size;
+          return merged;
+        },
+      });
+      assert.deepEqual(ints(out.tokens), ref.tokens);
+      assert.deepEqual(ints(out.source_map).slice(b * p, (b + 1) * p), source);
+      assert.deepEqual(
+        Array.from(out.sizes.data as Float32Array).slice(b * nFinal, (b + 1) * nFinal),
+        finalSize,
+      );
+      const logits = (out.logits.data as Float32Array).subarray(b * 10, (b + 1) * 10);
+      assert.ok(
+        maxAbsDiff(logits, ref.logits) < 1e-3,
+        `image ${b}: ${maxAbsDiff(logits, ref.logits)}`,
+      );
+    }
+  });
+
+  Deno.test(`${name}: r = 0 gives logits identical to the unmerged graph`, async () => {
+    const zeros = Array(config.depth).fill(0);
+    const merged = await runGraph(config, weights, METHODS[name], zeros);
+    const plain = await runGraph(config, weights, undefined, zeros);
+    assert.deepEqual(merged.logits.data, plain.logits.data);
+    assert.deepEqual(ints(merged.tokens), Array(config.depth + 1).fill(65));
+  });
+
+  Deno.test(`${name}: too many merges are clamped; sizes sum to the patches; map matches sizes`, async () => {
+    for (const schedule of [[1000, 1000, 1000, 1000], [3, 40, 2, 64], [-4, 2, 1, 0]]) {
+      const out = await runGraph(config, weights, METHODS[name], schedule);
+      assert.deepEqual(ints(out.tokens), tokensPerBlock(config, METHODS[name], schedule));
+      assert.ok((out.logits.data as Float32Array).every(Number.isFinite));
+      const n = out.sizes.dims[1], p = patchCount(config);
+      const sizes = Array.from(out.sizes.data as Float32Array);
+      const map = ints(out.source_map);
+      for (let b = 0; b < BATCH; b++) {
+        const mine = sizes.slice(b * n, (b + 1) * n);
+        assert.equal(mine.slice(config.prefixTokens).reduce((a, v) => a + v, 0), p);
+        const counted = Array(n).fill(0);
+        for (const t of map.slice(b * p, (b + 1) * p)) counted[t]++;
+        assert.deepEqual(counted.slice(config.prefixTokens), mine.slice(config.prefixTokens));
+      }
+    }
+  });
+}
