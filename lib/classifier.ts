@@ -24,6 +24,9 @@ export interface ImageOutput {
   /** Tokens entering each block, then leaving the last. */
   tokens: number[];
   gmacs: number;
+  /** With a merge method: final token of every patch, and patches per final token. */
+  sourceMap?: number[];
+  sizes?: number[];
 }
 
 /** Options for `Classifier.load` / `pipeline`. */
@@ -78,10 +81,15 @@ export class Classifier {
     const tokens = Array.from(out.tokens.data as BigInt64Array, Number);
     const cost = gmacs(this.bundle.config, tokens);
     const logits = out.logits.data as Float32Array;
+    const rows = <T extends Float32Array | BigInt64Array>(
+      t: { data: T; dims: readonly number[] },
+      i: number,
+    ) => Array.from(t.data.slice(i * t.dims[1], (i + 1) * t.dims[1]), Number);
     return inputs.map((_, i) => ({
       logits: logits.slice(i * numClasses, (i + 1) * numClasses),
       tokens,
       gmacs: cost,
+      ...(out.source_map && { sourceMap: rows(out.source_map, i), sizes: rows(out.sizes, i) }),
     }));
   }
 
