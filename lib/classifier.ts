@@ -57,7 +57,14 @@ export class Classifier {
 
   /** Loads the model, builds its graph (with `method` inside) and starts a session. */
   static async load(options: ClassifierOptions): Promise<Classifier> {
-    const bundle = await loadModelBundle(options.model);
+    return Classifier.fromBundle(await loadModelBundle(options.model), options);
+  }
+
+  /** A classifier for an already loaded bundle (several methods share one bundle). */
+  static async fromBundle(
+    bundle: ModelBundle,
+    options: Omit<ClassifierOptions, "model">,
+  ): Promise<Classifier> {
     const session = await createSession(buildViTGraph(bundle, options.method), options);
     return new Classifier(bundle, session, options.method);
   }

@@ -3,6 +3,7 @@
  * typed arrays; which runtime executes the graph is a detail of `createSession`.
  * @module
  */
+import { UserError } from "../errors.ts";
 import type * as ortTypes from "onnxruntime-web";
 
 /** Backends edgemerge can run on. */
@@ -37,7 +38,7 @@ export interface SessionOptions {
 }
 
 /** A requested backend cannot start; the message says why and what to use instead. */
-export class BackendError extends Error {
+export class BackendError extends UserError {
   override name = "BackendError";
 }
 

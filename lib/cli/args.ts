@@ -3,10 +3,11 @@
  * a progress bar on stderr.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A bad command line: printed with the usage hint, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends UserError {
   override name = "UsageError";
 }
 
@@ -45,42 +46,41 @@ export async function runMain(main: () => Promise<void>, usage: string): Promise
   try {
     await main();
   } catch (e) {
-    const err = e as Error;
-    const known = [
-      "UsageError",
-      "ModelNotFoundError",
-      "ConfigError",
-      "SafetensorsError",
-      "BackendError",
-      "ImageError",
-      "WeightError",
-    ];
-    if (!known.includes(err.name)) throw e;
-    console.error(`error: ${err.message}`);
-    if (err.name === "UsageError") console.error(usage);
-    Deno.exit(err.name === "UsageError" ? 2 : 1);
+    if (!(e instanceof UserError)) throw e;
+    console.error(`error: ${e.message}`);
+    if (e instanceof UsageError) console.error(usage);
+    Deno.exit(e instanceof UsageError ? 2 : 1);
   }
 }
 
-/** A one-line progress bar on stderr (silent when stderr is not a terminal and `quiet`). */
+/**
+ * A progress bar on stderr: redrawn in place on a terminal, one line per 10 % otherwise (logs).
+ */
 export class Progress {
   #start = performance.now();
   #done = 0;
   #lastDraw = 0;
+  #terminal = Deno.stderr.isTerminal();
   constructor(readonly total: number, readonly label: string) {}
 
-  tick(note = ""): void {
+  tick(): void {
     this.#done++;
     const now = performance.now();
-    if (now - this.#lastDraw < 100 && this.#done < this.total) return;
+    const finished = this.#done === this.total;
+    if (this.#terminal ? now - this.#lastDraw < 100 && !finished : !this.#crossesTenth()) return;
     this.#lastDraw = now;
     const width = 30;
     const filled = Math.round((this.#done / this.total) * width);
     const elapsed = (now - this.#start) / 1000;
-    const eta = this.#done ? (elapsed / this.#done) * (this.total - this.#done) : 0;
+    const eta = (elapsed / this.#done) * (this.total - this.#done);
     const line = `${this.label} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ` +
-      `${this.#done}/${this.total} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s ${note}`;
-    const end = this.#done === this.total ? "\n" : "";
-    Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}\x1b[K${end}`));
+      `${this.#done}/${this.total} ${elapsed.toFixed(0)}s eta ${eta.toFixed(0)}s`;
+    const text = this.#terminal ? `\r${line}\x1b[K${finished ? "\n" : ""}` : `${line}\n`;
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  }
+
+  #crossesTenth(): boolean {
+    return Math.floor((10 * this.#done) / this.total) >
+      Math.floor((10 * (this.#done - 1)) / this.total);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { BACKEND_CHOICES, type BackendChoice } from "../backend/session.ts";
 import { Classifier } from "../classifier.ts";
+import { ImageError } from "../image/decode.ts";
 import { defaultModelDir } from "../vit/bundle.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
 
@@ -74,7 +75,7 @@ async function main(args: string[]) {
         }
       }
     } catch (e) {
-      if ((e as Error).name !== "ImageError" && !(e instanceof Deno.errors.NotFound)) throw e;
+      if (!(e instanceof ImageError) && !(e instanceof Deno.errors.NotFound)) throw e;
       failed++;
       console.error(`${file}: ${(e as Error).message}`);
     }

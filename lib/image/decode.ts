@@ -5,6 +5,7 @@
  * so edgemerge imports them directly and runs where FFI is not allowed.)
  * @module
  */
+import { UserError } from "../errors.ts";
 // @ts-types="./imagescript_jpeg.d.ts"
 import jpegCodec from "imagescript/wasm/node/jpeg.js";
 // @ts-types="./imagescript_png.d.ts"
@@ -14,7 +15,7 @@ import pngCodec from "imagescript/wasm/node/png.js";
 export type ImageErrorCode = "empty" | "unsupported_format" | "corrupt" | "too_large";
 
 /** The input is not an image edgemerge can use; `code` says why, the message names the problem. */
-export class ImageError extends Error {
+export class ImageError extends UserError {
   override name = "ImageError";
   constructor(readonly code: ImageErrorCode, message: string) {
     super(message);

@@ -2,6 +2,7 @@
  * The registry of merge methods, by the name used in the CLI, eval and the API.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { evit } from "./evit.ts";
 import { pitome } from "./pitome.ts";
 import type { MergeMethod } from "./step.ts";
@@ -14,7 +15,7 @@ export const METHODS: Readonly<Record<string, MergeMethod>> = { tome, evit, pito
 export const METHOD_NAMES: readonly string[] = ["none", ...Object.keys(METHODS)];
 
 /** An unknown method name; the message lists the known ones. */
-export class UnknownMethodError extends Error {
+export class UnknownMethodError extends UserError {
   override name = "UnknownMethodError";
 }
 

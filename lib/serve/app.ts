@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { Classifier } from "../classifier.ts";
+import { ImageError } from "../image/decode.ts";
 
 /** Largest accepted request body (10 MB). */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -49,9 +50,8 @@ export function createApp(classifier: Classifier): Hono {
     try {
       input = await classifier.prepare(body);
     } catch (e) {
-      const err = e as Error & { code?: keyof typeof IMAGE_ERROR_STATUS };
-      if (err.name !== "ImageError" || !err.code) throw e;
-      return c.json(error(err.code, err.message), IMAGE_ERROR_STATUS[err.code] as 400);
+      if (!(e instanceof ImageError)) throw e;
+      return c.json(error(e.code, e.message), IMAGE_ERROR_STATUS[e.code] as 400);
     }
     const t1 = performance.now();
     const [out] = await classifier.run([input]);

@@ -3,6 +3,7 @@
  * into a config, preprocessing settings, labels and float32 weights.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { ConfigError, configFromTimm, type PreprocessConfig, type ViTConfig } from "./config.ts";
 import { readSafetensors, type Tensor } from "./safetensors.ts";
@@ -20,7 +21,7 @@ export interface ModelBundle {
 }
 
 /** A model directory is missing or incomplete; the message names the path. */
-export class ModelNotFoundError extends Error {
+export class ModelNotFoundError extends UserError {
   override name = "ModelNotFoundError";
 }
 

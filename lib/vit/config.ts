@@ -2,6 +2,7 @@
  * ViT architectures edgemerge knows, and how a timm hub `config.json` maps onto them.
  * @module
  */
+import { UserError } from "../errors.ts";
 
 /** Shape and head of a ViT classifier. */
 export interface ViTConfig {
@@ -93,7 +94,7 @@ export function tokenCount(c: ViTConfig): number {
 }
 
 /** A model directory's `config.json` is not usable; the message names the field. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override name = "ConfigError";
 }
 

@@ -10,6 +10,7 @@
  * sees `N` tokens and the MLP `N - r_l`.
  * @module
  */
+import { UserError } from "../errors.ts";
 import { float, GraphBuilder } from "../onnx/builder.ts";
 import type { ViTConfig } from "./config.ts";
 import { patchCount, tokenCount } from "./config.ts";
@@ -21,7 +22,7 @@ import type { MergeMethod, TokenState } from "../merge/step.ts";
 export const GRAPH_VERSION = 1;
 
 /** A weight the config needs is missing or has the wrong shape. */
-export class WeightError extends Error {
+export class WeightError extends UserError {
   override name = "WeightError";
 }
 

@@ -4,6 +4,7 @@
  * are read as float32; everything in the header is validated before any data is used.
  * @module
  */
+import { UserError } from "../errors.ts";
 
 /** A float32 tensor in row-major order. */
 export interface Tensor {
@@ -12,7 +13,7 @@ export interface Tensor {
 }
 
 /** A safetensors file is truncated, corrupt or holds something unsupported. */
-export class SafetensorsError extends Error {
+export class SafetensorsError extends UserError {
   override name = "SafetensorsError";
 }
 
