@@ -34,7 +34,7 @@ function identity(n: number): RefPlan {
 }
 
 /** Survivors (not in `merged`) keep their order after the prefix; merged go to `dest`'s slot. */
-function survivors(n: number, prefix: number, merged: Set<number>, dest: Map<number, number>) {
+function survivors(n: number, merged: Set<number>, dest: Map<number, number>) {
   const slot = new Map<number, number>();
   let next = 0;
   for (let i = 0; i < n; i++) if (!merged.has(i)) slot.set(i, next++);
@@ -117,7 +117,7 @@ export function pitomeRef(keys: Mat, r: number, prefix: number, margin: number):
     }
     dest.set(a + prefix, arg + prefix);
   }
-  return survivors(n, prefix, merged, dest);
+  return survivors(n, merged, dest);
 }
 
 /** Applies a plan: size-weighted averages (weights `w * size`), summed sizes. */
