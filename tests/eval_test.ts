@@ -10,16 +10,28 @@ import { writeImageFolder, writeTinyModel } from "./helpers/tiny_model_dir.ts";
 Deno.test("metrics: KL, top-k and paired metrics on hand-made logits", () => {
   assert.equal(klDivergence([1, 2, 3], [1, 2, 3]), 0);
   const p = [Math.log(0.5), Math.log(0.5)], q = [Math.log(0.9), Math.log(0.1)];
-  assert.ok(Math.abs(klDivergence(p, q) - (0.5 * Math.log(0.5 / 0.9) + 0.5 * Math.log(0.5 / 0.1))) < 1e-12);
+  assert.ok(
+    Math.abs(klDivergence(p, q) - (0.5 * Math.log(0.5 / 0.9) + 0.5 * Math.log(0.5 / 0.1))) < 1e-12,
+  );
   assert.deepEqual(topIndices([0.1, 5, 3, 9], 2), [3, 1]);
-  const m = pairedMetrics([[0, 9, 1, 2, 3, 4], [9, 0, 1, 2, 3, 4]], [[0, 9, 1, 2, 3, 4], [0, 9, 1, 2, 3, 4]], [1, 5]);
+  const m = pairedMetrics([[0, 9, 1, 2, 3, 4], [9, 0, 1, 2, 3, 4]], [[0, 9, 1, 2, 3, 4], [
+    0,
+    9,
+    1,
+    2,
+    3,
+    4,
+  ]], [1, 5]);
   assert.deepEqual({ ...m, kl: 0 }, { top1: 0.5, top5: 1, agreeTop1: 0.5, kl: 0, n: 2 });
   assert.ok(m.kl > 0);
 });
 
 Deno.test("datasets: labels.csv errors name the file and line", async () => {
   const dir = await Deno.makeTempDir();
-  await assert.rejects(readLabelsCsv(dir), (e: Error) => e instanceof DatasetError && /labels\.csv not found/.test(e.message));
+  await assert.rejects(
+    readLabelsCsv(dir),
+    (e: Error) => e instanceof DatasetError && /labels\.csv not found/.test(e.message),
+  );
   await Deno.writeTextFile(join(dir, "labels.csv"), "name,class\n");
   await assert.rejects(readLabelsCsv(dir), /first line must be "file,label"/);
   await Deno.writeTextFile(join(dir, "labels.csv"), "file,label\na.png,3\nb.png,x\n");
@@ -41,7 +53,13 @@ Deno.test("eval: every method x target on a tiny model, paired against the unmer
     schedule: "constant",
     tau: 0,
   });
-  assert.deepEqual(rows.map((r) => `${r.method}@${r.target_reduction}`), ["none@0", "tome@0.2", "tome@0.4", "pitome@0.2", "pitome@0.4"]);
+  assert.deepEqual(rows.map((r) => `${r.method}@${r.target_reduction}`), [
+    "none@0",
+    "tome@0.2",
+    "tome@0.4",
+    "pitome@0.2",
+    "pitome@0.4",
+  ]);
   assert.equal(rows[0].agree_top1, 1);
   assert.equal(rows[0].kl, 0);
   for (const r of rows.slice(1)) {
@@ -51,8 +69,16 @@ Deno.test("eval: every method x target on a tiny model, paired against the unmer
 });
 
 async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), { args: ["run", "-A", ...args], stdout: "piped", stderr: "piped" }).output();
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
 }
 
 Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad input is one error line", async () => {
@@ -60,21 +86,60 @@ Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad
   const model = await writeTinyModel(join(root, "model"));
   const images = await writeImageFolder(join(root, "images"), 4);
   const out = join(root, "rows.json"), plot = join(root, "plot.svg");
-  const run = await cli(["lib/cli/eval.ts", "--model", model, "--images", images, "--methods", "none,evit", "--reductions", "0.3", "--out", out, "--plot", plot]);
+  const run = await cli([
+    "lib/cli/eval.ts",
+    "--model",
+    model,
+    "--images",
+    images,
+    "--methods",
+    "none,evit",
+    "--reductions",
+    "0.3",
+    "--out",
+    out,
+    "--plot",
+    plot,
+  ]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /\| evit \| 30% \|/);
   const rows = JSON.parse(await Deno.readTextFile(out));
-  assert.deepEqual(Object.keys(rows[1]).sort(), ["agree_top1", "gmacs", "kl", "latency_ms_p50", "match_gmacs", "method", "n", "reduction", "schedule", "target_reduction", "top1", "top5"]);
+  assert.deepEqual(Object.keys(rows[1]).sort(), [
+    "agree_top1",
+    "gmacs",
+    "kl",
+    "latency_ms_p50",
+    "match_gmacs",
+    "method",
+    "n",
+    "reduction",
+    "schedule",
+    "target_reduction",
+    "top1",
+    "top5",
+  ]);
   assert.match(await Deno.readTextFile(plot), /^<svg/);
 
-  const classify = await cli(["lib/cli/classify.ts", "--json", "--model", model, "--method", "tome", "--r", "4", join(images, "img0.png")]);
+  const classify = await cli([
+    "lib/cli/classify.ts",
+    "--json",
+    "--model",
+    model,
+    "--method",
+    "tome",
+    "--r",
+    "4",
+    join(images, "img0.png"),
+  ]);
   assert.equal(classify.code, 0, classify.stderr);
   const result = JSON.parse(classify.stdout);
   assert.equal(result.top5.length, 5);
   assert.deepEqual(result.tokens, [65, 61, 57, 53, 49]);
   assert.match(result.top5[0].label, /^class \d$/);
 
-  for (const args of [["--methods", "none,magic"], ["--reductions", "2"], ["--schedule", "weird"]]) {
+  for (
+    const args of [["--methods", "none,magic"], ["--reductions", "2"], ["--schedule", "weird"]]
+  ) {
     const bad = await cli(["lib/cli/eval.ts", "--model", model, "--images", images, ...args]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /^error: /);

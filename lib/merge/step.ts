@@ -4,7 +4,8 @@
  * machinery in `apply.ts` then does the merging itself, the same way for every method.
  * @module
  */
-import type { GraphBuilder } from "../onnx/builder.ts";
+import type { DType, GraphBuilder } from "../onnx/builder.ts";
+import type { ViTConfig } from "../vit/config.ts";
 
 /** Per-token state carried between blocks (all names of graph values). */
 export interface TokenState {
@@ -53,4 +54,13 @@ export interface MergeMethod {
   nextCount(n: number, r: number, prefix: number): number;
   /** MACs of the method's own matching for `n` tokens, `r` merges, head width `c`. */
   matchMacs(n: number, r: number, c: number, prefix: number): number;
+  /** Extra graph inputs the method reads (e.g. a saliency prior), fed by the caller. */
+  inputs?(config: ViTConfig): MethodInput[];
+}
+
+/** A graph input a method declares. */
+export interface MethodInput {
+  name: string;
+  dtype: DType;
+  dims: number[];
 }

@@ -47,12 +47,12 @@ interface ValueInfo {
   shape?: Dim[];
 }
 
-interface Node {
-  op_type: string;
-  input: string[];
-  output: string[];
-  name: string;
-  attribute: Record<string, unknown>[];
+/** A node as recorded by the builder (for graph transformations such as autodiff). */
+export interface NodeView {
+  readonly opType: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
 }
 
 function shapeOf(values: number | number[]): number[] {
@@ -97,7 +97,8 @@ export class GraphBuilder {
   #inputs: ValueInfo[] = [];
   #outputs: ValueInfo[] = [];
   #initializers: Record<string, unknown>[] = [];
-  #nodes: Node[] = [];
+  #initializerData = new Map<string, TensorInit>();
+  #nodes: NodeView[] = [];
   #names = new Set<string>();
   #constCache = new Map<string, string>();
   #counter = 0;
@@ -134,6 +135,7 @@ export class GraphBuilder {
       throw new Error(`initializer ${name}: ${t.data.length} values for shape [${t.dims}]`);
     }
     this.#initializers.push(tensorProto(name, t));
+    this.#initializerData.set(name, t);
     return name;
   }
 
@@ -171,19 +173,25 @@ export class GraphBuilder {
     if (name) this.#claim(name);
     const outputs = [base];
     for (let i = 1; i < count; i++) outputs.push(this.fresh(`${base}_${i}`));
-    this.#nodes.push({
-      op_type: opType,
-      input: inputs,
-      output: outputs,
-      name: base,
-      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
-    });
+    this.#nodes.push({ opType, inputs, outputs, attrs });
     return outputs;
   }
 
-  /** Number of nodes so far (for tests and profiling). */
-  get nodeCount(): number {
-    return this.#nodes.length;
+  /** The nodes so far, in order. */
+  get nodes(): readonly NodeView[] {
+    return this.#nodes;
+  }
+
+  /** Rank of a graph input or initializer (undefined for node outputs). */
+  declaredRank(name: string): number | undefined {
+    return this.#inputs.find((i) => i.name === name)?.shape?.length ??
+      this.#initializerData.get(name)?.dims.length;
+  }
+
+  /** Values of an initializer or constant, if `name` is one. */
+  initializerValues(name: string): number[] | undefined {
+    const t = this.#initializerData.get(name);
+    return t && Array.from(t.data as ArrayLike<number | bigint>, Number);
   }
 
   /** Serialises the graph as an ONNX model. */
@@ -194,7 +202,13 @@ export class GraphBuilder {
       opset_import: [{ domain: "", version: OPSET }],
       graph: {
         name: graphName,
-        node: this.#nodes,
+        node: this.#nodes.map((n) => ({
+          op_type: n.opType,
+          input: n.inputs,
+          output: n.outputs,
+          name: n.outputs[0],
+          attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+        })),
         initializer: this.#initializers,
         input: this.#inputs.map(valueInfo),
         output: this.#outputs.map(valueInfo),

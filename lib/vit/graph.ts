@@ -33,8 +33,11 @@ export interface ViTWeights {
 }
 
 class ViTBuilder {
-  readonly g = new GraphBuilder();
-  constructor(readonly config: ViTConfig, readonly weights: Map<string, Tensor>) {}
+  constructor(
+    readonly config: ViTConfig,
+    readonly weights: Map<string, Tensor>,
+    readonly g: GraphBuilder,
+  ) {}
 
   weight(name: string, dims: number[]): Tensor {
     const t = this.weights.get(name);
@@ -188,7 +191,8 @@ class ViTBuilder {
     return { x, size, sourceMap };
   }
 
-  build(merge: MergeMethod | undefined): Uint8Array {
+  /** Emits the whole forward pass; returns the names of what callers may output. */
+  emit(merge: MergeMethod | undefined): EmittedViT {
     const { depth } = this.config;
     const g = this.g;
     const pixels = g.input("pixel_values", "float32", [
@@ -198,14 +202,19 @@ class ViTBuilder {
       this.config.imgSize,
     ]);
     const schedule = g.input("r", "int64", [depth]);
+    for (const input of merge?.inputs?.(this.config) ?? []) {
+      g.input(input.name, input.dtype, input.dims);
+    }
     const embedded = this.embed(pixels);
     // The plain graph tracks no sizes or source map: those names are never read without a method.
     let state = merge ? this.initialState(embedded) : { x: embedded, size: "", sourceMap: "" };
     const counts: string[] = [];
+    const attentions: string[] = [];
     for (let i = 0; i < depth; i++) {
       counts.push(this.tokenCountOf(state.x));
       const size = merge ? state.size : undefined;
       const a = this.attention(this.layerNorm(state.x, `blocks.${i}.norm1`), i, size);
+      attentions.push(a.attn);
       state = { ...state, x: g.op("Add", [state.x, a.out]) };
       if (merge) {
         const ctx = {
@@ -224,14 +233,26 @@ class ViTBuilder {
       state = { ...state, x: g.op("Add", [state.x, m]) };
     }
     counts.push(this.tokenCountOf(state.x));
-    g.output(this.head(state.x, merge ? state.size : undefined), "logits");
-    g.output(g.op("Concat", counts, { axis: 0 }), "tokens", "int64");
-    if (merge) {
-      g.output(state.sourceMap, "source_map", "int64");
-      g.output(state.size, "sizes");
-    }
-    return g.toModel(merge ? `vit_${merge.name}` : "vit");
+    const logits = this.head(state.x, merge ? state.size : undefined);
+    return { pixels, logits, tokens: g.op("Concat", counts, { axis: 0 }), state, attentions };
   }
+}
+
+/** Names of the values a caller of `emitViT` may turn into outputs. */
+export interface EmittedViT {
+  pixels: string;
+  logits: string;
+  /** Tokens entering each block, then leaving the last, int64 `[L+1]`. */
+  tokens: string;
+  /** Final token state (size and source map only with a merge method). */
+  state: TokenState;
+  /** Softmax attention `[B,H,N,N]` of every block. */
+  attentions: string[];
+}
+
+/** Emits a ViT forward pass into `g` (for graphs that add their own outputs). */
+export function emitViT(g: GraphBuilder, model: ViTWeights, merge?: MergeMethod): EmittedViT {
+  return new ViTBuilder(model.config, model.weights, g).emit(merge);
 }
 
 /**
@@ -239,5 +260,13 @@ class ViTBuilder {
  * `r`, and ignores it); with a method, every block runs that method's merge step.
  */
 export function buildViTGraph(model: ViTWeights, merge?: MergeMethod): Uint8Array {
-  return new ViTBuilder(model.config, model.weights).build(merge);
+  const g = new GraphBuilder();
+  const vit = emitViT(g, model, merge);
+  g.output(vit.logits, "logits");
+  g.output(vit.tokens, "tokens", "int64");
+  if (merge) {
+    g.output(vit.state.sourceMap, "source_map", "int64");
+    g.output(vit.state.size, "sizes");
+  }
+  return g.toModel(merge ? `vit_${merge.name}` : "vit");
 }
