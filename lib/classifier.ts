@@ -4,10 +4,15 @@
  * predictions with cost and timings.
  * @module
  */
-import { createSession, type Session, type SessionOptions } from "./backend/session.ts";
+import {
+  createSession,
+  type HostTensor,
+  type Session,
+  type SessionOptions,
+} from "./backend/session.ts";
 import { imageToTensor } from "./image/preprocess.ts";
 import { gmacs } from "./merge/cost.ts";
-import type { MergeMethod } from "./merge/step.ts";
+import type { MergeMethod, MethodOptions } from "./merge/step.ts";
 import { loadModelBundle, type ModelBundle } from "./vit/bundle.ts";
 import { buildViTGraph } from "./vit/graph.ts";
 
@@ -30,7 +35,7 @@ export interface ImageOutput {
 }
 
 /** Options for `Classifier.load` / `pipeline`. */
-export interface ClassifierOptions extends SessionOptions {
+export interface ClassifierOptions extends SessionOptions, MethodOptions {
   /** Model directory in timm's hub layout. */
   model: string;
   /** Merge method built into the graph (none: the plain ViT). */
@@ -53,6 +58,8 @@ export class Classifier {
     readonly bundle: ModelBundle,
     readonly session: Session,
     readonly method: MergeMethod | undefined,
+    /** Values of the method's extra inputs (prior, alpha, ...). */
+    readonly methodFeeds: Record<string, HostTensor>,
   ) {}
 
   /** Loads the model, builds its graph (with `method` inside) and starts a session. */
@@ -65,8 +72,9 @@ export class Classifier {
     bundle: ModelBundle,
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
+    const feeds = await options.method?.feeds?.(bundle.config, options) ?? {};
     const session = await createSession(buildViTGraph(bundle, options.method), options);
-    return new Classifier(bundle, session, options.method);
+    return new Classifier(bundle, session, options.method, feeds);
   }
 
   /** Preprocessed model input for image bytes (`[3, S, S]`); throws `ImageError`. */
@@ -74,8 +82,15 @@ export class Classifier {
     return imageToTensor(bytes, this.bundle.preprocess);
   }
 
-  /** Runs a batch of preprocessed images with merge schedule `r` (default: no merging). */
-  async run(inputs: Float32Array[], r?: ArrayLike<number>): Promise<ImageOutput[]> {
+  /**
+   * Runs a batch of preprocessed images with merge schedule `r` (default: no merging);
+   * `feeds` overrides method inputs for this run (e.g. `alpha`).
+   */
+  async run(
+    inputs: Float32Array[],
+    r?: ArrayLike<number>,
+    feeds: Record<string, HostTensor> = {},
+  ): Promise<ImageOutput[]> {
     const { depth, imgSize, numClasses } = this.bundle.config;
     const per = 3 * imgSize * imgSize;
     const batch = new Float32Array(inputs.length * per);
@@ -84,6 +99,8 @@ export class Classifier {
     const out = await this.session.run({
       pixel_values: { data: batch, dims: [inputs.length, 3, imgSize, imgSize] },
       r: { data: schedule, dims: [depth] },
+      ...this.methodFeeds,
+      ...feeds,
     });
     const tokens = Array.from(out.tokens.data as BigInt64Array, Number);
     const cost = gmacs(this.bundle.config, tokens);

@@ -6,7 +6,15 @@ import type { MergeMethod } from "../lib/merge/step.ts";
 import { patchCount, type ViTConfig } from "../lib/vit/config.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import type { Tensor } from "../lib/vit/safetensors.ts";
-import { applyRef, evitRef, pitomeRef, type RefPlan, tomeRef } from "./helpers/merge_reference.ts";
+import {
+  applyRef,
+  evitRef,
+  pitomeRef,
+  type RefPlan,
+  sadtmRef,
+  tomeRef,
+} from "./helpers/merge_reference.ts";
+import { randn, rng } from "./helpers/random.ts";
 import {
   maxAbsDiff,
   randomPixels,
@@ -19,11 +27,26 @@ import {
 const config = tinyConfig({ patchSize: 4, depth: 4 });
 const weights = randomWeights(config, 3);
 const BATCH = 2;
+const ALPHA = 0.3;
+// A random saliency prior for SAD-TM (one value per patch).
+const PRIOR = Array.from(randn(rng(9), patchCount(config)));
+const METHOD_FEEDS = {
+  prior: { data: Float32Array.from(PRIOR), dims: [PRIOR.length] },
+  alpha: { data: new Float32Array([ALPHA]), dims: [1] },
+};
 
 type Mat = Float64Array[];
-function referencePlan(name: string, block: number, keys: Mat, attn: Mat[], r: number): RefPlan {
+function referencePlan(
+  name: string,
+  block: number,
+  keys: Mat,
+  attn: Mat[],
+  r: number,
+  o: number[],
+): RefPlan {
   const prefix = config.prefixTokens;
   if (name === "tome") return tomeRef(keys, r, prefix);
+  if (name.startsWith("sadtm")) return sadtmRef(keys, attn, o, r, prefix, ALPHA);
   if (name === "evit") return evitRef(attn, r, prefix);
   return pitomeRef(keys, r, prefix, 0.75 * (1 - block / config.depth));
 }
@@ -40,6 +63,7 @@ async function runGraph(
   const out = await session.run({
     pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
     r: { data: BigInt64Array.from(r, BigInt), dims: [c.depth] },
+    ...(method?.inputs ? METHOD_FEEDS : {}),
   });
   await session.release();
   return out;
@@ -57,11 +81,16 @@ for (const name of Object.keys(METHODS)) {
     for (let b = 0; b < BATCH; b++) {
       let source = Array.from({ length: p }, (_, i) => i + config.prefixTokens);
       let finalSize: number[] = [];
+      // SAD-TM's o, carried explicitly as the size-weighted mean of merged members.
+      let o = [0, ...PRIOR];
       const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per), {
         afterAttention: (block, x, size, keys, attn) => {
-          const plan = referencePlan(name, block, keys, attn, schedule[block]);
+          const plan = referencePlan(name, block, keys, attn, schedule[block], o);
           source = source.map((t) => plan.assign[t]);
           const merged = applyRef(x, size, plan);
+          const oSum = Array(plan.count).fill(0);
+          o.forEach((v, i) => oSum[plan.assign[i]] += v * size[i]);
+          o = oSum.map((v, t) => v / merged.size[t]);
           finalSize = merged.size;
           return merged;
         },

@@ -7,9 +7,16 @@ import { evit } from "./evit.ts";
 import { pitome } from "./pitome.ts";
 import type { MergeMethod } from "./step.ts";
 import { tome } from "./tome.ts";
+import { sadtm, sadtmDm } from "./sadtm.ts";
 
 /** Every merge method, by name. `none` (the plain ViT) is not a method. */
-export const METHODS: Readonly<Record<string, MergeMethod>> = { tome, evit, pitome };
+export const METHODS: Readonly<Record<string, MergeMethod>> = {
+  tome,
+  evit,
+  pitome,
+  sadtm,
+  "sadtm-dm": sadtmDm,
+};
 
 /** Method names a user may give, `none` included. */
 export const METHOD_NAMES: readonly string[] = ["none", ...Object.keys(METHODS)];

@@ -4,7 +4,10 @@
  * machinery in `apply.ts` then does the merging itself, the same way for every method.
  * @module
  */
+import type { HostTensor } from "../backend/session.ts";
+import type { PriorSources } from "../kv/priors.ts";
 import type { DType, GraphBuilder } from "../onnx/builder.ts";
+import type { SaliencyPrior } from "../saliency/prior.ts";
 import type { ViTConfig } from "../vit/config.ts";
 
 /** Per-token state carried between blocks (all names of graph values). */
@@ -54,8 +57,21 @@ export interface MergeMethod {
   nextCount(n: number, r: number, prefix: number): number;
   /** MACs of the method's own matching for `n` tokens, `r` merges, head width `c`. */
   matchMacs(n: number, r: number, c: number, prefix: number): number;
-  /** Extra graph inputs the method reads (e.g. a saliency prior), fed by the caller. */
+  /** Extra graph inputs the method reads (e.g. a saliency prior). */
   inputs?(config: ViTConfig): MethodInput[];
+  /** Values for those inputs. */
+  feeds?(config: ViTConfig, options: MethodOptions): Promise<Record<string, HostTensor>>;
+  /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */
+  readonly delayed?: boolean;
+}
+
+/** Runtime options of methods with extra inputs. */
+export interface MethodOptions {
+  /** A saliency prior; otherwise looked up in `priorSources` (KV, then `priors/`). */
+  prior?: SaliencyPrior;
+  priorSources?: PriorSources;
+  /** SAD-TM's class-attention weight (`beta = 1 - alpha`). */
+  alpha?: number;
 }
 
 /** A graph input a method declares. */

@@ -134,3 +134,39 @@ export function applyRef(x: Mat, size: number[], plan: RefPlan) {
   });
   return { x: out.map((row, t) => row.map((v) => v / wsum[t])), size: newSize };
 }
+
+/** SAD-TM: fused importance, the r lowest merge into their most similar other token. */
+export function sadtmRef(
+  keys: Mat,
+  attn: Mat[],
+  o: number[],
+  r: number,
+  prefix: number,
+  alpha: number,
+): RefPlan {
+  const n = keys.length;
+  const rr = Math.max(0, Math.min(r, n - prefix - 1));
+  const a = Array.from({ length: n }, (_, j) => attn.reduce((s, h) => s + h[0][j], 0) / attn.length)
+    .slice(prefix);
+  const mm = (v: number[]) => {
+    const lo = Math.min(...v), hi = Math.max(...v);
+    return v.map((t) => (t - lo) / (hi - lo + 1e-12));
+  };
+  const an = mm(a), on = mm(o.slice(prefix));
+  const m = an.map((v, i) => alpha * v + (1 - alpha) * on[i]);
+  const order = m.map((_, i) => i).sort((x, y) => m[x] - m[y] || x - y);
+  const merging = new Set(order.slice(0, rr));
+  const k = normalize(keys.slice(prefix));
+  const dest = new Map<number, number>();
+  for (const i of merging) {
+    let best = -Infinity, arg = -1;
+    for (let j = 0; j < k.length; j++) {
+      if (merging.has(j)) continue;
+      const s = dot(k[i], k[j]);
+      if (s > best) [best, arg] = [s, j];
+    }
+    dest.set(i + prefix, arg + prefix);
+  }
+  const plan = survivors(n, new Set([...merging].map((i) => i + prefix)), dest);
+  return { ...plan, weight: [...Array(prefix).fill(1), ...m.map((v) => v + 1e-6)] };
+}

@@ -1,0 +1,116 @@
+/**
+ * SAD-TM: saliency-driven token merging. Importance `m = alpha * a' + (1 - alpha) * o`, each
+ * term min-max normalised over the current mergeable tokens, where `a'` is the class attention
+ * and `o` the offline saliency outlier prior. The `r` lowest form the merging set; each merges
+ * into its most similar (key cosine) remaining token, weighted by `m * size`.
+ *
+ * `o` of a merged token is the size-weighted mean of its members' `o`, which equals the mean
+ * prior over all patches it holds: it is read through the source map, so no extra state is
+ * carried. SAD-TM-DM is the same step with merging delayed by `tau` blocks.
+ * @module
+ */
+import { findPrior } from "../kv/priors.ts";
+import { patchCount } from "../vit/config.ts";
+import {
+  clampR,
+  classAttention,
+  descendingRank,
+  dim,
+  mergeableKeys,
+  sliceTokens,
+  survivorAssign,
+  tokenCount,
+  withPrefixWeight,
+} from "./ops.ts";
+import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
+
+/** Default class-attention weight. */
+export const DEFAULT_ALPHA = 0.5;
+/** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
+const EPS = 1e-6;
+
+function minMax(ctx: MergeContext, v: string): string {
+  const { g } = ctx;
+  const lo = g.op("ReduceMin", [v], { axes: [1], keepdims: 1 });
+  const hi = g.op("ReduceMax", [v], { axes: [1], keepdims: 1 });
+  return g.op("Div", [
+    g.op("Sub", [v, lo]),
+    g.op("Add", [g.op("Sub", [hi, lo]), g.constFloat(1e-12)]),
+  ]);
+}
+
+/** The prior of each current token: mean over the patches it holds, `[B, M]`. */
+function tokenPrior(ctx: MergeContext): string {
+  const { g, state } = ctx;
+  const prior = g.op("Expand", [
+    "prior",
+    g.op("Concat", [dim(g, state.sourceMap, 0), dim(g, state.sourceMap, 1)], { axis: 0 }),
+  ]);
+  const zeros = g.op("ConstantOfShape", [g.op("Shape", [state.size])]);
+  const sums = g.op("ScatterElements", [zeros, state.sourceMap, prior], {
+    axis: 1,
+    reduction: "add",
+  });
+  return sliceTokens(g, g.op("Div", [sums, state.size]), ctx.prefix);
+}
+
+function plan(ctx: MergeContext): MergePlan {
+  const { g } = ctx;
+  const alpha = g.op("Reshape", ["alpha", g.constInt([1])]);
+  const beta = g.op("Sub", [g.constFloat(1), alpha]);
+  const m = g.op("Add", [
+    g.op("Mul", [alpha, minMax(ctx, classAttention(ctx))]),
+    g.op("Mul", [beta, minMax(ctx, tokenPrior(ctx))]),
+  ]);
+  const n = tokenCount(ctx);
+  const r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
+  const merging = g.op("Less", [descendingRank(g, g.op("Neg", [m])), r]);
+  // Destinations: the most similar token outside the merging set.
+  const k = mergeableKeys(ctx);
+  const sim = g.op("MatMul", [k, g.op("Transpose", [k], { perm: [0, 2, 1] })]);
+  const closed = g.op("Where", [
+    g.op("Unsqueeze", [merging, g.constInt([1])]),
+    g.constFloat(-Infinity),
+    g.constFloat(0),
+  ]);
+  const dest = g.op("ArgMax", [g.op("Add", [sim, closed])], { axis: -1, keepdims: 0 });
+  // Weights of 1 when nothing merges keep r = 0 bit-exact (x * w / w is not, in float32).
+  const weight = g.op("Where", [
+    g.op("Greater", [r, g.constInt([0])]),
+    g.op("Add", [m, g.constFloat(EPS)]),
+    g.constFloat(1),
+  ]);
+  return {
+    assign: survivorAssign(ctx, merging, dest),
+    count: g.op("Sub", [n, r]),
+    weight: withPrefixWeight(ctx, weight),
+  };
+}
+
+function sadtmMethod(name: string, delayed: boolean): MergeMethod {
+  return {
+    name,
+    plan,
+    delayed,
+    nextCount: (n, r, prefix) => n - Math.max(0, Math.min(r, n - prefix - 1)),
+    matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
+    inputs: (config) => [
+      { name: "prior", dtype: "float32", dims: [patchCount(config)] },
+      { name: "alpha", dtype: "float32", dims: [1] },
+    ],
+    async feeds(config, options) {
+      const side = config.imgSize / config.patchSize;
+      const prior = options.prior ??
+        await findPrior(config.name, [side, side], options.priorSources);
+      return {
+        prior: { data: Float32Array.from(prior.vector), dims: [prior.vector.length] },
+        alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+      };
+    },
+  };
+}
+
+/** SAD-TM. */
+export const sadtm: MergeMethod = sadtmMethod("sadtm", false);
+/** SAD-TM with delayed merging. */
+export const sadtmDm: MergeMethod = sadtmMethod("sadtm-dm", true);

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Classifier } from "../lib/classifier.ts";
+import { findPrior, priorFromKv, readPriorFile, savePriorToKv } from "../lib/kv/priors.ts";
+import { sadtm } from "../lib/merge/sadtm.ts";
+import {
+  classAttentionMse,
+  classAttentionRelativeMse,
+  patchOutlierness,
+  PriorError,
+  saliencyMap,
+  type SaliencyPrior,
+  suggestTau,
+} from "../lib/saliency/prior.ts";
+import { loadModelBundle } from "../lib/vit/bundle.ts";
+import { randn, rng } from "./helpers/random.ts";
+import { writeImageFolder, writeTinyModel } from "./helpers/tiny_model_dir.ts";
+
+Deno.test("prior: saliency map is the channel max of |grad|", () => {
+  const grad = Float32Array.from([1, -5, 0, 2, /* ch1 */ -3, 1, 0.5, -2, /* ch2 */ 0, 4, -1, 1]);
+  assert.deepEqual(Array.from(saliencyMap(grad, 2)), [3, 5, 1, 2]);
+});
+
+Deno.test("prior: outlierness equals a direct Pearson computation", () => {
+  const size = 12, p = 4, g = 3;
+  const map = Float32Array.from(randn(rng(2), size * size).map(Math.abs));
+  map.fill(0.7, 0, 4); // part of patch 0 constant: still a valid (non-constant) patch
+  const got = patchOutlierness(map, size, p);
+  const patch = (k: number) => {
+    const out: number[] = [];
+    for (let y = 0; y < p; y++) {
+      for (let x = 0; x < p; x++) {
+        out.push(map[(Math.floor(k / g) * p + y) * size + (k % g) * p + x]);
+      }
+    }
+    return out;
+  };
+  const pearson = (a: number[], b: number[]) => {
+    const ma = a.reduce((s, v) => s + v) / a.length, mb = b.reduce((s, v) => s + v) / b.length;
+    let num = 0, da = 0, db = 0;
+    a.forEach((v, i) => {
+      num += (v - ma) * (b[i] - mb);
+      da += (v - ma) ** 2;
+      db += (b[i] - mb) ** 2;
+    });
+    return num / Math.sqrt(da * db);
+  };
+  for (let i = 0; i < g * g; i++) {
+    let sum = 0;
+    for (let j = 0; j < g * g; j++) if (j !== i) sum += pearson(patch(i), patch(j));
+    assert.ok(Math.abs(got[i] - sum / (g * g - 1)) < 1e-9, `patch ${i}`);
+  }
+  // A constant patch has no correlation: it counts as 0, never NaN.
+  const flat = new Float32Array(size * size).fill(1);
+  assert.ok(patchOutlierness(flat, size, p).every((v) => v === 0));
+});
+
+Deno.test("prior: class-attention MSE curves and the suggested tau", () => {
+  const rows = [[0.1, 0.3], [0.3, 0.1], [0.31, 0.1], [0.3, 0.11]].map((r) => Float32Array.from(r));
+  const mse = classAttentionMse(rows);
+  assert.ok(Math.abs(mse[0] - 0.04) < 1e-7 && Math.abs(mse[1] - 0.00005) < 1e-7);
+  assert.equal(classAttentionRelativeMse(rows).length, 3);
+  assert.equal(suggestTau([2, 1.5, 0.2, 0.1, 0.9]), 2);
+  assert.equal(suggestTau([0.1, 0.2, 2]), 0);
+  assert.equal(suggestTau([1, 1, 1]), 3);
+});
+
+function prior(model: string, grid: [number, number] = [8, 8]): SaliencyPrior {
+  return {
+    model,
+    grid,
+    patchSize: 4,
+    vector: Array.from({ length: grid[0] * grid[1] }, (_, i) => i / 64),
+    images: 3,
+    imageListHash: "x",
+    classAttentionMse: [1, 0.5],
+    classAttentionRelativeMse: [1, 0.2],
+    suggestedTau: 1,
+    labels: "ground_truth",
+  };
+}
+
+Deno.test("priors: KV round trip, lookup by model then by grid, clear error when missing", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await savePriorToKv(kv, prior("alpha_model"));
+  assert.deepEqual(await priorFromKv(kv, "alpha_model", [8, 8]), prior("alpha_model"));
+  assert.equal((await priorFromKv(kv, "other_model", [8, 8]))?.model, "alpha_model");
+  assert.equal(await priorFromKv(kv, "other_model", [14, 14]), undefined);
+  const empty = await Deno.makeTempDir();
+  assert.equal((await findPrior("other_model", [8, 8], { kv, dir: empty })).model, "alpha_model");
+  await assert.rejects(
+    findPrior("deit_x", [14, 14], { kv, dir: empty }),
+    (e: Error) =>
+      e instanceof PriorError && /no saliency prior for deit_x \(grid 14x14\)/.test(e.message),
+  );
+  await Deno.writeTextFile(join(empty, "bad.json"), JSON.stringify({ model: "m", vector: [NaN] }));
+  await assert.rejects(readPriorFile(join(empty, "bad.json")), /not a valid saliency prior/);
+  kv.close();
+});
+
+Deno.test("sadtm: a missing prior is a clear error; a constant prior gives finite logits", async () => {
+  const root = await Deno.makeTempDir();
+  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  await assert.rejects(
+    Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm, priorSources: { dir: root } }),
+    PriorError,
+  );
+  const flat = { ...prior("tiny_test_vit"), vector: Array(64).fill(0.25) };
+  const c = await Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm, prior: flat });
+  const [out] = await c.run([new Float32Array(3 * 32 * 32).fill(0.1)], [8, 8, 8, 8]);
+  assert.ok(out.logits.every(Number.isFinite));
+  assert.deepEqual(out.tokens, [65, 57, 49, 41, 33]);
+  await c.release();
+});
+
+Deno.test("cli: priors writes a valid prior file and stores it in KV", async () => {
+  const root = await Deno.makeTempDir();
+  const model = await writeTinyModel(join(root, "model"));
+  const images = await writeImageFolder(join(root, "images"), 5);
+  const out = join(root, "prior.json"), kvPath = join(root, "kv.sqlite3");
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "lib/cli/priors.ts",
+      "--model",
+      model,
+      "--images",
+      images,
+      "--out",
+      out,
+      "--kv",
+      kvPath,
+      "--batch",
+      "2",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  const written = await readPriorFile(out);
+  assert.equal(written.images, 5);
+  assert.equal(written.vector.length, 64);
+  assert.equal(written.classAttentionMse.length, 3);
+  const kv = await Deno.openKv(kvPath);
+  assert.deepEqual(await priorFromKv(kv, "tiny_test_vit", [8, 8]), written);
+  kv.close();
+});
