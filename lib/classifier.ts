@@ -13,6 +13,7 @@ import {
 import { imageToTensor } from "./image/preprocess.ts";
 import { gmacs } from "./merge/cost.ts";
 import type { MergeMethod, MethodOptions } from "./merge/step.ts";
+import { constantSchedule, scheduleForReduction, type TargetOptions } from "./merge/schedule.ts";
 import { loadModelBundle, type ModelBundle } from "./vit/bundle.ts";
 import { buildViTGraph } from "./vit/graph.ts";
 
@@ -60,6 +61,8 @@ export class Classifier {
     readonly method: MergeMethod | undefined,
     /** Values of the method's extra inputs (prior, alpha, ...). */
     readonly methodFeeds: Record<string, HostTensor>,
+    /** Blocks without merging the method's data suggests (SAD-TM-DM: from the prior). */
+    readonly suggestedTau: number | undefined,
   ) {}
 
   /** Loads the model, builds its graph (with `method` inside) and starts a session. */
@@ -72,9 +75,15 @@ export class Classifier {
     bundle: ModelBundle,
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
-    const feeds = await options.method?.feeds?.(bundle.config, options) ?? {};
+    const prepared = await options.method?.prepare?.(bundle.config, options);
     const session = await createSession(buildViTGraph(bundle, options.method), options);
-    return new Classifier(bundle, session, options.method, feeds);
+    return new Classifier(
+      bundle,
+      session,
+      options.method,
+      prepared?.feeds ?? {},
+      prepared?.suggestedTau,
+    );
   }
 
   /** Preprocessed model input for image bytes (`[3, S, S]`); throws `ImageError`. */
@@ -120,6 +129,16 @@ export class Classifier {
   /** Top-k predictions (with descriptions as labels) for one preprocessed image. */
   predictions(logits: Float32Array, k = 5): Prediction[] {
     return topK(logits, k, this.bundle.descriptions);
+  }
+
+  /** The schedule hitting a target GMACs reduction (delayed by `tau` for delayed methods). */
+  scheduleFor(target: number, options: TargetOptions = {}): number[] {
+    if (!this.method) return constantSchedule(0, this.bundle.config.depth);
+    const delayed = this.method.delayed || options.kind === "delayed";
+    return scheduleForReduction(this.bundle.config, this.method, target, {
+      kind: delayed ? "delayed" : options.kind,
+      tau: options.tau ?? (this.method.delayed ? this.suggestedTau : 0),
+    });
   }
 
   release(): Promise<void> {

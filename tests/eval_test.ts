@@ -68,6 +68,40 @@ Deno.test("eval: every method x target on a tiny model, paired against the unmer
   }
 });
 
+Deno.test("eval: sadtm-dm delays merging by the prior's suggested tau; --tau overrides it", async () => {
+  const root = await Deno.makeTempDir();
+  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const data = await loadDataset(
+    await writeImageFolder(join(root, "images"), 3),
+    await Classifier.fromBundle(bundle, { backend: "wasm" }),
+  );
+  const prior = {
+    model: "tiny_test_vit",
+    grid: [8, 8] as [number, number],
+    patchSize: 4,
+    vector: Array.from({ length: 64 }, (_, i) => Math.sin(i)),
+    images: 1,
+    imageListHash: "",
+    classAttentionMse: [3, 2, 1],
+    classAttentionRelativeMse: [3, 2, 1],
+    suggestedTau: 2,
+    labels: "ground_truth" as const,
+  };
+  const common = {
+    backend: "wasm" as const,
+    reductions: [0.2],
+    batch: 3,
+    schedule: "constant" as const,
+    prior,
+  };
+  const [, dm, plain] = await evaluate(bundle, data, { ...common, methods: ["sadtm-dm", "sadtm"] });
+  assert.deepEqual(dm.schedule.slice(0, 2), [0, 0]);
+  assert.ok(dm.schedule[2] > 0 && plain.schedule[0] > 0);
+  const [, overridden] = await evaluate(bundle, data, { ...common, methods: ["sadtm-dm"], tau: 1 });
+  assert.equal(overridden.schedule[0], 0);
+  assert.ok(overridden.schedule[1] > 0);
+});
+
 async function cli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...args],

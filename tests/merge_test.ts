@@ -14,7 +14,7 @@ import {
   sadtmRef,
   tomeRef,
 } from "./helpers/merge_reference.ts";
-import { randn, rng } from "./helpers/random.ts";
+import { randn, rng } from "../lib/vit/random.ts";
 import {
   maxAbsDiff,
   randomPixels,

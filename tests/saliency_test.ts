@@ -13,7 +13,7 @@ import {
   suggestTau,
 } from "../lib/saliency/prior.ts";
 import { loadModelBundle } from "../lib/vit/bundle.ts";
-import { randn, rng } from "./helpers/random.ts";
+import { randn, rng } from "../lib/vit/random.ts";
 import { writeImageFolder, writeTinyModel } from "./helpers/tiny_model_dir.ts";
 
 Deno.test("prior: saliency map is the channel max of |grad|", () => {

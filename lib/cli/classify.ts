@@ -7,7 +7,7 @@ import { Classifier } from "../classifier.ts";
 import { ImageError } from "../image/decode.ts";
 import { defaultModelDir } from "../vit/bundle.ts";
 import { METHOD_NAMES, methodByName } from "../merge/methods.ts";
-import { constantSchedule, reductionOf, scheduleForReduction } from "../merge/schedule.ts";
+import { constantSchedule, reductionOf } from "../merge/schedule.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
 
 const USAGE = "usage: deno task classify [--model DIR] [--backend auto|wasm|webgpu] " +
@@ -23,6 +23,7 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
   --method M      merge method: ${METHOD_NAMES.join(", ")} (default none)
   --reduction P   target GMACs reduction in [0, 0.95] (default 0.33 with a method)
   --r R           merge R tokens in every block instead of a target reduction
+  --alpha A       SAD-TM class-attention weight in [0, 1] (default 0.5)
   --threads N     WASM threads (default 2)
   --top K         predictions per image (default 5)
   --json          one JSON object per image: file, top5 [{index,label,score}], gmacs, tokens,
@@ -39,6 +40,7 @@ async function main(args: string[]) {
     method: { type: "string", default: "none" },
     reduction: { type: "string" },
     r: { type: "string" },
+    alpha: { type: "string" },
   }, HELP);
   if (positionals.length === 0) throw new UsageError("no IMAGE given");
   const backend = values.backend as BackendChoice;
@@ -58,18 +60,13 @@ async function main(args: string[]) {
     backend,
     threads: numberOption(values.threads, "threads", 1, 64),
     method,
+    alpha: numberOption(values.alpha, "alpha", 0, 1),
   });
   const { config } = classifier.bundle;
   const r = numberOption(values.r, "r", 0, 10000);
-  const schedule = !method
-    ? constantSchedule(0, config.depth)
-    : r !== undefined
+  const schedule = method && r !== undefined
     ? constantSchedule(Math.round(r), config.depth)
-    : scheduleForReduction(
-      config,
-      method,
-      numberOption(values.reduction, "reduction", 0, 0.95) ?? 0.33,
-    );
+    : classifier.scheduleFor(numberOption(values.reduction, "reduction", 0, 0.95) ?? 0.33);
   const reduction = reductionOf(config, method, schedule);
   let failed = 0;
   for (const file of positionals) {

@@ -9,12 +9,13 @@ import { paretoSvg } from "../eval/plot.ts";
 import { methodByName } from "../merge/methods.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../merge/schedule.ts";
 import { Classifier } from "../classifier.ts";
+import { readPriorFile } from "../kv/priors.ts";
 import { defaultModelDir, loadModelBundle } from "../vit/bundle.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
 
 const USAGE = "usage: deno task eval --model DIR --images DIR [--methods none,tome,evit,pitome] " +
   "[--reductions 0.23,0.33,0.45] [--limit N] [--batch B] [--backend B] [--schedule KIND] " +
-  "[--tau T] [--out results.json] [--plot pareto.svg]";
+  "[--tau T] [--alpha A] [--prior FILE] [--out results.json] [--plot pareto.svg]";
 const HELP = `
 ${USAGE}
 
@@ -26,7 +27,10 @@ each paired against the unmerged model on the same images.
   --methods LIST     comma-separated; default none,tome,evit,pitome
   --reductions LIST  target GMACs reductions in (0, 1); default 0.23,0.33,0.45
   --schedule KIND    constant (default), decreasing (ToMe's ramp) or delayed (see --tau)
-  --tau T            blocks without merging for --schedule delayed (default 0)
+  --tau T            blocks without merging for delayed schedules (default: sadtm-dm uses the
+                     prior's suggestion, others 0)
+  --alpha A          SAD-TM class-attention weight in [0, 1] (default 0.5; beta = 1 - alpha)
+  --prior FILE       SAD-TM prior file (default: KV/priors/ lookup by model, then by grid)
   --limit N          first N images only
   --batch B          images per run (default 1: latency is per image at batch 1)
   --backend B        auto, wasm or webgpu (default wasm)
@@ -88,6 +92,8 @@ async function main(args: string[]) {
     threads: { type: "string" },
     out: { type: "string" },
     plot: { type: "string" },
+    alpha: { type: "string" },
+    prior: { type: "string" },
   }, HELP);
   if (!values.images) throw new UsageError("--images DIR is required");
   const methods = list(values.methods, "methods");
@@ -112,7 +118,9 @@ async function main(args: string[]) {
     reductions,
     batch: numberOption(values.batch, "batch", 1, 256) ?? 1,
     schedule,
-    tau: numberOption(values.tau, "tau", 0, bundle.config.depth - 1) ?? 0,
+    tau: numberOption(values.tau, "tau", 0, bundle.config.depth - 1),
+    alpha: numberOption(values.alpha, "alpha", 0, 1),
+    prior: values.prior ? await readPriorFile(values.prior) : undefined,
   };
   const decoder = await Classifier.fromBundle(bundle, options);
   const data = await loadDataset(values.images, decoder, numberOption(values.limit, "limit", 1));

@@ -7,7 +7,8 @@ import type { SessionOptions } from "../backend/session.ts";
 import { Classifier } from "../classifier.ts";
 import { Progress } from "../cli/args.ts";
 import { methodByName } from "../merge/methods.ts";
-import { matchGmacs, scheduleForReduction, type ScheduleKind } from "../merge/schedule.ts";
+import { matchGmacs, type ScheduleKind } from "../merge/schedule.ts";
+import type { MethodOptions } from "../merge/step.ts";
 import type { ModelBundle } from "../vit/bundle.ts";
 import type { Dataset } from "./dataset.ts";
 import { pairedMetrics } from "./metrics.ts";
@@ -29,12 +30,13 @@ export interface EvalRow {
 }
 
 /** What to evaluate. */
-export interface EvalOptions extends SessionOptions {
+export interface EvalOptions extends SessionOptions, MethodOptions {
   methods: string[];
   reductions: number[];
   batch: number;
   schedule: ScheduleKind;
-  tau: number;
+  /** Blocks without merging for delayed schedules (default: the method's suggestion, else 0). */
+  tau?: number;
 }
 
 interface RunResult {
@@ -98,10 +100,7 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
     const method = methodByName(name)!;
     const c = await Classifier.fromBundle(bundle, { ...options, method });
     for (const target of options.reductions) {
-      const schedule = scheduleForReduction(bundle.config, method, target, {
-        kind: options.schedule,
-        tau: options.tau,
-      });
+      const schedule = c.scheduleFor(target, { kind: options.schedule, tau: options.tau });
       const run = await runSet(c, data, schedule, options.batch, `${name}@${target}`);
       rows.push(
         row(name, target, schedule, run, base, data, matchGmacs(bundle.config, method, schedule)),

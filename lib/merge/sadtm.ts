@@ -10,6 +10,7 @@
  * @module
  */
 import { findPrior } from "../kv/priors.ts";
+import { PriorError } from "../saliency/prior.ts";
 import { patchCount } from "../vit/config.ts";
 import {
   clampR,
@@ -98,13 +99,21 @@ function sadtmMethod(name: string, delayed: boolean): MergeMethod {
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },
       { name: "alpha", dtype: "float32", dims: [1] },
     ],
-    async feeds(config, options) {
+    async prepare(config, options) {
       const side = config.imgSize / config.patchSize;
       const prior = options.prior ??
         await findPrior(config.name, [side, side], options.priorSources);
+      if (prior.grid[0] !== side || prior.grid[1] !== side) {
+        throw new PriorError(
+          `prior of ${prior.model} has grid ${prior.grid.join("x")}, model ${side}x${side}`,
+        );
+      }
       return {
-        prior: { data: Float32Array.from(prior.vector), dims: [prior.vector.length] },
-        alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+        feeds: {
+          prior: { data: Float32Array.from(prior.vector), dims: [prior.vector.length] },
+          alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+        },
+        suggestedTau: prior.suggestedTau,
       };
     },
   };

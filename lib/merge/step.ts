@@ -59,10 +59,16 @@ export interface MergeMethod {
   matchMacs(n: number, r: number, c: number, prefix: number): number;
   /** Extra graph inputs the method reads (e.g. a saliency prior). */
   inputs?(config: ViTConfig): MethodInput[];
-  /** Values for those inputs. */
-  feeds?(config: ViTConfig, options: MethodOptions): Promise<Record<string, HostTensor>>;
+  /** Values for those inputs, and the delay the method's data suggests (SAD-TM's prior). */
+  prepare?(config: ViTConfig, options: MethodOptions): Promise<PreparedMethod>;
   /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */
   readonly delayed?: boolean;
+}
+
+/** What `prepare` returns. */
+export interface PreparedMethod {
+  feeds: Record<string, HostTensor>;
+  suggestedTau?: number;
 }
 
 /** Runtime options of methods with extra inputs. */

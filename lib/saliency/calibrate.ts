@@ -34,7 +34,13 @@ export async function computePrior(
   options: SessionOptions & { batch?: number } = {},
 ): Promise<SaliencyPrior> {
   const { config } = bundle;
-  const session = await createSession(buildSaliencyGraph(bundle), { backend: "wasm", ...options });
+  // One WASM thread: onnxruntime-web's thread pool deadlocks intermittently on the backward
+  // graph under Deno (seen with 2 threads at batch 1 and 8); single-threaded runs never did.
+  const session = await createSession(buildSaliencyGraph(bundle), {
+    backend: "wasm",
+    threads: 1,
+    ...options,
+  });
   const size = config.imgSize, p = config.patchSize, side = size / p;
   const per = 3 * size * size, batch = options.batch ?? 8;
   const sum = new Float64Array(side * side);

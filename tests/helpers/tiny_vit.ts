@@ -3,7 +3,8 @@
  */
 import type { ViTConfig } from "../../lib/vit/config.ts";
 import type { Tensor } from "../../lib/vit/safetensors.ts";
-import { randn, rng } from "./random.ts";
+import { randn, rng } from "../../lib/vit/random.ts";
+export { randomWeights } from "../../lib/vit/random.ts";
 
 /** A small ViT config: 32x32 images, 8x8 patches (16 patches), width 16, 2 heads. */
 export function tinyConfig(over: Partial<ViTConfig> = {}): ViTConfig {
@@ -22,41 +23,6 @@ export function tinyConfig(over: Partial<ViTConfig> = {}): ViTConfig {
     propAttn: true,
     ...over,
   };
-}
-
-/** Random timm-named weights for `c`. */
-export function randomWeights(c: ViTConfig, seed = 1): Map<string, Tensor> {
-  const next = rng(seed);
-  const d = c.embedDim, hidden = d * c.mlpRatio, p = c.patchSize;
-  const n = (c.imgSize / p) ** 2 + c.prefixTokens;
-  const w = new Map<string, Tensor>();
-  const put = (name: string, dims: number[], scale = 0.3) =>
-    w.set(name, { dims, data: randn(next, dims.reduce((a, b) => a * b, 1), scale) });
-  const norm = (name: string) => {
-    w.set(`${name}.weight`, { dims: [d], data: randn(next, d, 0.1).map((v) => 1 + v) });
-    put(`${name}.bias`, [d], 0.1);
-  };
-  put("patch_embed.proj.weight", [d, 3, p, p], 0.05);
-  put("patch_embed.proj.bias", [d]);
-  put("cls_token", [1, 1, d]);
-  put("pos_embed", [1, n, d]);
-  for (let i = 0; i < c.depth; i++) {
-    const b = `blocks.${i}`;
-    norm(`${b}.norm1`);
-    put(`${b}.attn.qkv.weight`, [3 * d, d]);
-    put(`${b}.attn.qkv.bias`, [3 * d], 0.1);
-    put(`${b}.attn.proj.weight`, [d, d]);
-    put(`${b}.attn.proj.bias`, [d], 0.1);
-    norm(`${b}.norm2`);
-    put(`${b}.mlp.fc1.weight`, [hidden, d]);
-    put(`${b}.mlp.fc1.bias`, [hidden], 0.1);
-    put(`${b}.mlp.fc2.weight`, [d, hidden], 0.15);
-    put(`${b}.mlp.fc2.bias`, [d], 0.1);
-  }
-  norm(c.globalPool === "avg" ? "fc_norm" : "norm");
-  put("head.weight", [c.numClasses, d]);
-  put("head.bias", [c.numClasses], 0.1);
-  return w;
 }
 
 /** Random pixel values `[B,3,S,S]`. */

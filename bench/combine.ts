@@ -1,0 +1,36 @@
+/**
+ * `deno run -A bench/combine.ts [--plot FILE] [--title T] ROWS.json...`: merges `eval --out`
+ * files into one markdown table (one `none` row) and optionally one Pareto plot.
+ * @module
+ */
+import { parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import { formatTable } from "../lib/cli/eval.ts";
+import type { EvalRow } from "../lib/eval/evaluate.ts";
+import { paretoSvg } from "../lib/eval/plot.ts";
+
+const USAGE =
+  "usage: deno run -A bench/combine.ts [--plot FILE] [--title T] [--label NAME=FILE] ROWS.json...";
+
+async function main(args: string[]) {
+  const { values, positionals } = parseCommand(args, {
+    plot: { type: "string" },
+    title: { type: "string", default: "" },
+  }, `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME (for ablations).`);
+  if (positionals.length === 0) throw new UsageError("no ROWS.json given");
+  const rows: EvalRow[] = [];
+  for (const arg of positionals) {
+    const [label, file] = arg.includes("=") ? arg.split("=", 2) : [undefined, arg];
+    const loaded: EvalRow[] = JSON.parse(await Deno.readTextFile(file));
+    for (const row of loaded) {
+      if (row.method === "none") {
+        if (!rows.some((r) => r.method === "none")) rows.push(row);
+        continue;
+      }
+      rows.push(label ? { ...row, method: label.replace("{m}", row.method) } : row);
+    }
+  }
+  console.log(formatTable(rows));
+  if (values.plot) await Deno.writeTextFile(values.plot, await paretoSvg(rows, values.title));
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args), USAGE);
