@@ -8,14 +8,14 @@
 import { Classifier } from "../lib/classifier.ts";
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { METHODS } from "../lib/merge/methods.ts";
-import { reductionOf, scheduleForReduction } from "../lib/merge/schedule.ts";
+import { reductionOf } from "../lib/merge/schedule.ts";
 import { defaultModelDir, loadModelBundle } from "../lib/vit/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--rounds N] [--no-write]";
 const HELP = `${USAGE}
 
-Times each method at 23/33/45 % target reduction against the unmerged model (WASM, 2 threads,
+Times each method (SAD-TM with the shipped prior) at 23/33/45 % target reduction against the unmerged model (WASM, 2 threads,
 batch 1 and 8), prints a table and writes it to docs/PERFORMANCE.md (unless --no-write).`;
 
 interface Config {
@@ -43,7 +43,7 @@ async function main(args: string[]) {
   for (const method of Object.values(METHODS)) {
     const classifier = await Classifier.fromBundle(bundle, { backend: "wasm", method });
     for (const target of [0.23, 0.33, 0.45]) {
-      const schedule = scheduleForReduction(config, method, target);
+      const schedule = classifier.scheduleFor(target);
       const ideal = 1 / (1 - reductionOf(config, method, schedule));
       configs.push({ name: method.name, target, classifier, schedule, ideal });
     }
