@@ -7,6 +7,7 @@ import { evit } from "./evit.ts";
 import { pitome } from "./pitome.ts";
 import type { MergeMethod } from "./step.ts";
 import { tome } from "./tome.ts";
+import { adamerge } from "./adamerge.ts";
 import { sadtm, sadtmDm } from "./sadtm.ts";
 
 /** Every merge method, by name. `none` (the plain ViT) is not a method. */
@@ -16,6 +17,7 @@ export const METHODS: Readonly<Record<string, MergeMethod>> = {
   pitome,
   sadtm,
   "sadtm-dm": sadtmDm,
+  adamerge,
 };
 
 /** Method names a user may give, `none` included. */

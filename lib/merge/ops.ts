@@ -102,3 +102,20 @@ export function withPrefixWeight(ctx: MergeContext, weight: string): string {
   const shape = g.op("Concat", [dim(g, weight, 0), g.constInt([ctx.prefix])], { axis: 0 });
   return g.op("Concat", [g.op("ConstantOfShape", [shape], { value: ONE }), weight], { axis: 1 });
 }
+
+/** Min-max normalisation of `v [B, M]` over its tokens (0 when all are equal). */
+export function minMax(g: GraphBuilder, v: string): string {
+  const lo = g.op("ReduceMin", [v], { axes: [1], keepdims: 1 });
+  const hi = g.op("ReduceMax", [v], { axes: [1], keepdims: 1 });
+  return g.op("Div", [
+    g.op("Sub", [v, lo]),
+    g.op("Add", [g.op("Sub", [hi, lo]), g.constFloat(1e-12)]),
+  ]);
+}
+
+/** Prepends zeros for the prefix tokens to a mergeable-token value `[B, M]` (float32). */
+export function withPrefixZeros(ctx: MergeContext, v: string): string {
+  const { g } = ctx;
+  const shape = g.op("Concat", [dim(g, v, 0), g.constInt([ctx.prefix])], { axis: 0 });
+  return g.op("Concat", [g.op("ConstantOfShape", [shape]), v], { axis: 1 });
+}

@@ -18,6 +18,7 @@ import {
   descendingRank,
   dim,
   mergeableKeys,
+  minMax,
   sliceTokens,
   survivorAssign,
   tokenCount,
@@ -29,16 +30,6 @@ import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 export const DEFAULT_ALPHA = 0.5;
 /** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
 const EPS = 1e-6;
-
-function minMax(ctx: MergeContext, v: string): string {
-  const { g } = ctx;
-  const lo = g.op("ReduceMin", [v], { axes: [1], keepdims: 1 });
-  const hi = g.op("ReduceMax", [v], { axes: [1], keepdims: 1 });
-  return g.op("Div", [
-    g.op("Sub", [v, lo]),
-    g.op("Add", [g.op("Sub", [hi, lo]), g.constFloat(1e-12)]),
-  ]);
-}
 
 /** The prior of each current token: mean over the patches it holds, `[B, M]`. */
 function tokenPrior(ctx: MergeContext): string {
@@ -60,8 +51,8 @@ function plan(ctx: MergeContext): MergePlan {
   const alpha = g.op("Reshape", ["alpha", g.constInt([1])]);
   const beta = g.op("Sub", [g.constFloat(1), alpha]);
   const m = g.op("Add", [
-    g.op("Mul", [alpha, minMax(ctx, classAttention(ctx))]),
-    g.op("Mul", [beta, minMax(ctx, tokenPrior(ctx))]),
+    g.op("Mul", [alpha, minMax(ctx.g, classAttention(ctx))]),
+    g.op("Mul", [beta, minMax(ctx.g, tokenPrior(ctx))]),
   ]);
   const n = tokenCount(ctx);
   const r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));

@@ -63,6 +63,8 @@ export interface MergeMethod {
   prepare?(config: ViTConfig, options: MethodOptions): Promise<PreparedMethod>;
   /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */
   readonly delayed?: boolean;
+  /** `r` is decided in the graph per image (AdaMerge); the schedule gives only `r_max`. */
+  readonly adaptive?: boolean;
 }
 
 /** What `prepare` returns. */
@@ -78,6 +80,8 @@ export interface MethodOptions {
   priorSources?: PriorSources;
   /** SAD-TM's class-attention weight (`beta = 1 - alpha`). */
   alpha?: number;
+  /** AdaMerge's score threshold. */
+  theta?: number;
 }
 
 /** A graph input a method declares. */

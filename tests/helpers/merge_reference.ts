@@ -170,3 +170,45 @@ export function sadtmRef(
   const plan = survivors(n, new Set([...merging].map((i) => i + prefix)), dest);
   return { ...plan, weight: [...Array(prefix).fill(1), ...m.map((v) => v + 1e-6)] };
 }
+
+/**
+ * AdaMerge for one image: returns how many A scores exceed `theta` (its own choice of r) and
+ * the plan for a given `r` (the batch's choice, capped like ToMe).
+ */
+export function adamergeRef(keys: Mat, prefix: number, theta: number, gamma = 0.5) {
+  const n = keys.length;
+  const k = normalize(keys);
+  const m = normalize(keys.slice(prefix));
+  const centrality = m.map((_, j) => m.reduce((s, mi) => s + dot(mi, m[j]), 0) / m.length);
+  const lo = Math.min(...centrality), hi = Math.max(...centrality);
+  const salience = [
+    ...Array(prefix).fill(0),
+    ...centrality.map((c) => 1 - (c - lo) / (hi - lo + 1e-12)),
+  ];
+  const A: number[] = [], B: number[] = [];
+  for (let i = 0; i < n; i++) (i % 2 ? B : A).push(i);
+  const best: number[] = [], match: number[] = [];
+  for (const a of A) {
+    let s = -Infinity, arg = 0;
+    B.forEach((b, j) => {
+      const v = b < prefix ? -Infinity : dot(k[a], k[b]);
+      if (v > s) [s, arg] = [v, j];
+    });
+    best.push(a < prefix ? -Infinity : s * (1 - gamma * salience[a]));
+    match.push(arg);
+  }
+  const count = best.filter((s) => s > theta).length;
+  const plan = (r: number): RefPlan => {
+    const rr = Math.max(0, Math.min(r, Math.floor((n - prefix) / 2)));
+    if (rr === 0) return { assign: Array.from({ length: n }, (_, i) => i), count: n };
+    const order = descending(best);
+    const merged = new Set(order.slice(0, rr));
+    const kept = A.length - rr;
+    const assign: number[] = Array(n).fill(-1);
+    let pos = 0;
+    A.forEach((a, i) => assign[a] = merged.has(i) ? kept + match[i] : pos++);
+    B.forEach((b, j) => assign[b] = kept + j);
+    return { assign, count: kept + B.length, weight: salience.map((s) => 1 + s) };
+  };
+  return { count, plan };
+}
