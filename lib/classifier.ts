@@ -131,9 +131,16 @@ export class Classifier {
     return topK(logits, k, this.bundle.descriptions);
   }
 
-  /** The schedule hitting a target GMACs reduction (delayed by `tau` for delayed methods). */
+  /**
+   * The schedule hitting a target GMACs reduction (delayed by `tau` for delayed methods). For
+   * adaptive methods it is the ceiling `r_max`: the schedule of 1.5x the target (at most 90 %),
+   * so that `theta` decides within a bounded worst case.
+   */
   scheduleFor(target: number, options: TargetOptions = {}): number[] {
     if (!this.method) return constantSchedule(0, this.bundle.config.depth);
+    if (this.method.adaptive) {
+      return scheduleForReduction(this.bundle.config, this.method, Math.min(0.9, 1.5 * target));
+    }
     const delayed = this.method.delayed || options.kind === "delayed";
     return scheduleForReduction(this.bundle.config, this.method, target, {
       kind: delayed ? "delayed" : options.kind,

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { createSession } from "../lib/backend/session.ts";
+import { Classifier } from "../lib/classifier.ts";
+import { calibrateTheta, costAt } from "../lib/eval/calibrate.ts";
 import { adamerge } from "../lib/merge/adamerge.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
@@ -90,4 +92,37 @@ Deno.test("adamerge: theta = +inf is an exact no-op", async () => {
   });
   assert.deepEqual(merged.logits.data, plain.logits.data);
   assert.deepEqual(Array.from(merged.tokens.data as BigInt64Array, Number), [65, 65, 65, 65, 65]);
+});
+
+Deno.test("adamerge: calibration is monotone and meets the target mean reduction", async () => {
+  const c = await Classifier.fromBundle({
+    config,
+    weights,
+    dir: "",
+    preprocess: { inputSize: 32, cropPct: 1, mean: [0, 0, 0], std: [1, 1, 1] },
+    labels: [],
+    descriptions: [],
+  }, { backend: "wasm", method: adamerge });
+  const pixels = randomPixels(config, 6, 23);
+  const inputs = Array.from({ length: 6 }, (_, i) => pixels.slice(i * per, (i + 1) * per));
+  const full = (await c.run([inputs[0]], [0, 0, 0, 0], {
+    theta: { data: new Float32Array([Infinity]), dims: [1] },
+  }))[0].gmacs;
+  let previous = 0;
+  for (const theta of [-1, 0, 0.5, 0.7, 0.8, 0.9, 1.01]) {
+    const costs = await costAt(c, inputs, R_MAX, theta);
+    const mean = costs.reduce((a, b) => a + b) / costs.length;
+    assert.ok(mean >= previous - 1e-12, `theta ${theta}: mean GMACs ${mean} < ${previous}`);
+    previous = mean;
+  }
+  assert.ok(Math.abs(previous - full) < 1e-12, "theta above every score merges nothing");
+  const found = await calibrateTheta(c, inputs, R_MAX, 0.25, full);
+  assert.ok(
+    Math.abs(1 - found.meanGmacs / full - 0.25) < 0.03,
+    `reduction ${1 - found.meanGmacs / full}`,
+  );
+  for (let i = 1; i < found.curve.length; i++) {
+    assert.ok(found.curve[i][1] >= found.curve[i - 1][1] - 1e-12);
+  }
+  await c.release();
 });

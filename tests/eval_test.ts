@@ -102,6 +102,32 @@ Deno.test("eval: sadtm-dm delays merging by the prior's suggested tau; --tau ove
   assert.ok(overridden.schedule[1] > 0);
 });
 
+Deno.test("eval: adamerge calibrates theta per target and reports the per-image cost spread", async () => {
+  const root = await Deno.makeTempDir();
+  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const data = await loadDataset(
+    await writeImageFolder(join(root, "images"), 8),
+    await Classifier.fromBundle(bundle, { backend: "wasm" }),
+  );
+  const rows = await evaluate(bundle, data, {
+    backend: "wasm",
+    methods: ["adamerge"],
+    reductions: [0.15, 0.3],
+    batch: 4,
+    schedule: "constant",
+    calibrationImages: 8,
+  });
+  for (const r of rows.slice(1)) {
+    assert.ok(typeof r.theta === "number" && Number.isFinite(r.theta));
+    assert.ok(
+      Math.abs(r.reduction - r.target_reduction) < 0.05,
+      `${r.target_reduction}: ${r.reduction}`,
+    );
+    assert.ok(r.gmacs_p5 <= r.gmacs_p50 && r.gmacs_p50 <= r.gmacs_p95);
+  }
+  assert.ok(rows[2].theta! < rows[1].theta!, "a larger reduction needs a lower threshold");
+});
+
 async function cli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...args],
@@ -141,6 +167,9 @@ Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad
   assert.deepEqual(Object.keys(rows[1]).sort(), [
     "agree_top1",
     "gmacs",
+    "gmacs_p5",
+    "gmacs_p50",
+    "gmacs_p95",
     "kl",
     "latency_ms_p50",
     "match_gmacs",

@@ -24,6 +24,8 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
   --reduction P   target GMACs reduction in [0, 0.95] (default 0.33 with a method)
   --r R           merge R tokens in every block instead of a target reduction
   --alpha A       SAD-TM class-attention weight in [0, 1] (default 0.5)
+  --theta T       AdaMerge score threshold (default 0.8; higher merges less); --reduction sets
+                  the ceiling r_max
   --threads N     WASM threads (default 2)
   --top K         predictions per image (default 5)
   --json          one JSON object per image: file, top5 [{index,label,score}], gmacs, tokens,
@@ -41,6 +43,7 @@ async function main(args: string[]) {
     reduction: { type: "string" },
     r: { type: "string" },
     alpha: { type: "string" },
+    theta: { type: "string" },
   }, HELP);
   if (positionals.length === 0) throw new UsageError("no IMAGE given");
   const backend = values.backend as BackendChoice;
@@ -61,6 +64,7 @@ async function main(args: string[]) {
     threads: numberOption(values.threads, "threads", 1, 64),
     method,
     alpha: numberOption(values.alpha, "alpha", 0, 1),
+    theta: numberOption(values.theta, "theta", -2, Infinity),
   });
   const { config } = classifier.bundle;
   const r = numberOption(values.r, "r", 0, 10000);

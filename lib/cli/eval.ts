@@ -31,6 +31,9 @@ each paired against the unmerged model on the same images.
                      prior's suggestion, others 0)
   --alpha A          SAD-TM class-attention weight in [0, 1] (default 0.5; beta = 1 - alpha)
   --prior FILE       SAD-TM prior file (default: KV/priors/ lookup by model, then by grid)
+  --calibration-images N
+                     adamerge: calibrate theta for each target on the first N images (default
+                     64; labels are not used), then evaluate at batch 1
   --limit N          first N images only
   --batch B          images per run (default 1: latency is per image at batch 1)
   --backend B        auto, wasm or webgpu (default wasm)
@@ -53,6 +56,7 @@ export function formatTable(rows: EvalRow[]): string {
     "target",
     "reduction",
     "GMACs",
+    "p5-p95",
     "+match",
     "top-1",
     "top-5",
@@ -66,6 +70,9 @@ export function formatTable(rows: EvalRow[]): string {
     r.method === "none" ? "-" : `${(100 * r.target_reduction).toFixed(0)}%`,
     `${(100 * r.reduction).toFixed(1)}%`,
     r.gmacs.toFixed(3),
+    r.gmacs_p5 !== undefined && r.gmacs_p95 - r.gmacs_p5 > 1e-9
+      ? `${r.gmacs_p5.toFixed(3)}-${r.gmacs_p95.toFixed(3)}`
+      : "-",
     r.match_gmacs.toFixed(4),
     `${(100 * r.top1).toFixed(2)}`,
     `${(100 * r.top5).toFixed(2)}`,
@@ -94,6 +101,7 @@ async function main(args: string[]) {
     plot: { type: "string" },
     alpha: { type: "string" },
     prior: { type: "string" },
+    "calibration-images": { type: "string" },
   }, HELP);
   if (!values.images) throw new UsageError("--images DIR is required");
   const methods = list(values.methods, "methods");
@@ -120,6 +128,7 @@ async function main(args: string[]) {
     schedule,
     tau: numberOption(values.tau, "tau", 0, bundle.config.depth - 1),
     alpha: numberOption(values.alpha, "alpha", 0, 1),
+    calibrationImages: numberOption(values["calibration-images"], "calibration-images", 1),
     prior: values.prior ? await readPriorFile(values.prior) : undefined,
   };
   const decoder = await Classifier.fromBundle(bundle, options);

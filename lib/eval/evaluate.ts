@@ -3,7 +3,8 @@
  * the unmerged run on the same images (accuracy, agreement, KL, GMACs, latency).
  * @module
  */
-import type { SessionOptions } from "../backend/session.ts";
+import type { HostTensor, SessionOptions } from "../backend/session.ts";
+import { calibrateTheta } from "./calibrate.ts";
 import { Classifier } from "../classifier.ts";
 import { Progress } from "../cli/args.ts";
 import { methodByName } from "../merge/methods.ts";
@@ -27,6 +28,12 @@ export interface EvalRow {
   kl: number;
   latency_ms_p50: number;
   n: number;
+  /** Spread of per-image GMACs (differs from `gmacs` only for adaptive methods). */
+  gmacs_p5: number;
+  gmacs_p50: number;
+  gmacs_p95: number;
+  /** AdaMerge's calibrated threshold. */
+  theta?: number;
 }
 
 /** What to evaluate. */
@@ -37,29 +44,40 @@ export interface EvalOptions extends SessionOptions, MethodOptions {
   schedule: ScheduleKind;
   /** Blocks without merging for delayed schedules (default: the method's suggestion, else 0). */
   tau?: number;
+  /** Images (from the start of the set) used to calibrate adaptive methods; default 64. */
+  calibrationImages?: number;
 }
 
 interface RunResult {
   logits: Float32Array[];
-  gmacs: number;
+  /** Per image. */
+  gmacs: number[];
   latencyP50: number;
 }
 
-async function runSet(c: Classifier, data: Dataset, r: number[], batch: number, label: string) {
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+async function runSet(
+  c: Classifier,
+  data: Dataset,
+  r: number[],
+  batch: number,
+  label: string,
+  feeds: Record<string, HostTensor> = {},
+): Promise<RunResult> {
   const progress = new Progress(Math.ceil(data.inputs.length / batch), label);
-  const logits: Float32Array[] = [], perImage: number[] = [];
-  let gmacs = 0;
+  const logits: Float32Array[] = [], perImage: number[] = [], gmacs: number[] = [];
   for (let i = 0; i < data.inputs.length; i += batch) {
     const chunk = data.inputs.slice(i, i + batch);
     const t0 = performance.now();
-    const outs = await c.run(chunk, r);
+    const outs = await c.run(chunk, r, feeds);
     perImage.push((performance.now() - t0) / chunk.length);
-    outs.forEach((o) => logits.push(o.logits));
-    gmacs = outs[0].gmacs;
+    outs.forEach((o) => (logits.push(o.logits), gmacs.push(o.gmacs)));
     progress.tick();
   }
   perImage.sort((a, b) => a - b);
-  return { logits, gmacs, latencyP50: perImage[Math.floor(perImage.length / 2)] } as RunResult;
+  return { logits, gmacs, latencyP50: quantile(perImage, 0.5) };
 }
 
 function row(
@@ -72,13 +90,18 @@ function row(
   matchCost: number,
 ): EvalRow {
   const m = pairedMetrics(run.logits, base.logits, data.labels);
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const sorted = [...run.gmacs].sort((a, b) => a - b);
   return {
     method,
     target_reduction: target,
     schedule,
-    gmacs: run.gmacs,
+    gmacs: mean(run.gmacs),
+    gmacs_p5: quantile(sorted, 0.05),
+    gmacs_p50: quantile(sorted, 0.5),
+    gmacs_p95: quantile(sorted, 0.95),
     match_gmacs: matchCost,
-    reduction: 1 - run.gmacs / base.gmacs,
+    reduction: 1 - mean(run.gmacs) / mean(base.gmacs),
     top1: m.top1,
     top5: m.top5,
     agree_top1: m.agreeTop1,
@@ -101,10 +124,18 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
     const c = await Classifier.fromBundle(bundle, { ...options, method });
     for (const target of options.reductions) {
       const schedule = c.scheduleFor(target, { kind: options.schedule, tau: options.tau });
-      const run = await runSet(c, data, schedule, options.batch, `${name}@${target}`);
-      rows.push(
-        row(name, target, schedule, run, base, data, matchGmacs(bundle.config, method, schedule)),
-      );
+      const match = matchGmacs(bundle.config, method, schedule);
+      if (!method.adaptive) {
+        const run = await runSet(c, data, schedule, options.batch, `${name}@${target}`);
+        rows.push(row(name, target, schedule, run, base, data, match));
+        continue;
+      }
+      // Adaptive: calibrate theta on the first images, then run at batch 1.
+      const calibration = data.inputs.slice(0, options.calibrationImages ?? 64);
+      const { theta } = await calibrateTheta(c, calibration, schedule, target, base.gmacs[0]);
+      const feeds = { theta: { data: new Float32Array([theta]), dims: [1] } };
+      const run = await runSet(c, data, schedule, 1, `${name}@${target}`, feeds);
+      rows.push({ ...row(name, target, schedule, run, base, data, match), theta });
     }
     await c.release();
   }
