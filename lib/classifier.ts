@@ -138,11 +138,9 @@ export class Classifier {
    */
   scheduleFor(target: number, options: TargetOptions = {}): number[] {
     if (!this.method) return constantSchedule(0, this.bundle.config.depth);
-    if (this.method.adaptive) {
-      return scheduleForReduction(this.bundle.config, this.method, Math.min(0.9, 1.5 * target));
-    }
     const delayed = this.method.delayed || options.kind === "delayed";
-    return scheduleForReduction(this.bundle.config, this.method, target, {
+    const goal = this.method.adaptive ? Math.min(0.9, 1.5 * target) : target;
+    return scheduleForReduction(this.bundle.config, this.method, goal, {
       kind: delayed ? "delayed" : options.kind,
       tau: options.tau ?? (this.method.delayed ? this.suggestedTau : 0),
     });

@@ -3,6 +3,7 @@ import { createSession } from "../lib/backend/session.ts";
 import { Classifier } from "../lib/classifier.ts";
 import { calibrateTheta, costAt } from "../lib/eval/calibrate.ts";
 import { adamerge } from "../lib/merge/adamerge.ts";
+import { METHODS } from "../lib/merge/methods.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
 import {
@@ -125,4 +126,33 @@ Deno.test("adamerge: calibration is monotone and meets the target mean reduction
     assert.ok(found.curve[i][1] >= found.curve[i - 1][1] - 1e-12);
   }
   await c.release();
+});
+
+Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the unmerged model", async () => {
+  const pixels = randomPixels(config, 2, 29);
+  const prior = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+  const sadtmFeeds = {
+    prior: { data: prior, dims: [64] },
+    alpha: { data: new Float32Array([0.5]), dims: [1] },
+  };
+  const runWith = async (name: string, theta: number, r = [0, 5, 9, 7]) => {
+    const session = await createSession(buildViTGraph({ config, weights }, METHODS[name]), {
+      backend: "wasm",
+    });
+    const out = await session.run({
+      pixel_values: { data: pixels, dims: [2, 3, 32, 32] },
+      r: { data: BigInt64Array.from(r, BigInt), dims: [4] },
+      ...sadtmFeeds,
+      ...(METHODS[name].adaptive && { theta: { data: new Float32Array([theta]), dims: [1] } }),
+    });
+    await session.release();
+    return out;
+  };
+  const all = await runWith("sadtm-ada", -10);
+  const fixed = await runWith("sadtm-dm", 0);
+  assert.deepEqual(all.tokens.data, fixed.tokens.data);
+  assert.ok(maxAbsDiff(all.logits.data as Float32Array, fixed.logits.data as Float32Array) < 1e-5);
+  const none = await runWith("sadtm-ada", Infinity);
+  const zero = await runWith("sadtm-dm", 0, [0, 0, 0, 0]);
+  assert.deepEqual(none.logits.data, zero.logits.data);
 });

@@ -8,7 +8,7 @@ import { pitome } from "./pitome.ts";
 import type { MergeMethod } from "./step.ts";
 import { tome } from "./tome.ts";
 import { adamerge } from "./adamerge.ts";
-import { sadtm, sadtmDm } from "./sadtm.ts";
+import { sadtm, sadtmAda, sadtmDm } from "./sadtm.ts";
 
 /** Every merge method, by name. `none` (the plain ViT) is not a method. */
 export const METHODS: Readonly<Record<string, MergeMethod>> = {
@@ -18,6 +18,7 @@ export const METHODS: Readonly<Record<string, MergeMethod>> = {
   sadtm,
   "sadtm-dm": sadtmDm,
   adamerge,
+  "sadtm-ada": sadtmAda,
 };
 
 /** Method names a user may give, `none` included. */

@@ -46,7 +46,7 @@ function tokenPrior(ctx: MergeContext): string {
   return sliceTokens(g, g.op("Div", [sums, state.size]), ctx.prefix);
 }
 
-function plan(ctx: MergeContext): MergePlan {
+function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
   const { g } = ctx;
   const alpha = g.op("Reshape", ["alpha", g.constInt([1])]);
   const beta = g.op("Sub", [g.constFloat(1), alpha]);
@@ -55,7 +55,20 @@ function plan(ctx: MergeContext): MergePlan {
     g.op("Mul", [beta, minMax(ctx.g, tokenPrior(ctx))]),
   ]);
   const n = tokenCount(ctx);
-  const r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
+  let r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
+  if (adaptive) {
+    // AdaMerge-style count: tokens whose importance is below -theta (the batch takes the fewest).
+    const below = g.op("ReduceSum", [
+      g.op("Cast", [
+        g.op("Greater", [g.op("Neg", [m]), g.op("Reshape", ["theta", g.constInt([1])])]),
+      ], { to: 1 }),
+      g.constInt([1]),
+    ], { keepdims: 0 });
+    const fewest = g.op("Cast", [g.op("ReduceMin", [below], { keepdims: 1, axes: [0] })], {
+      to: 7,
+    });
+    r = g.op("Min", [r, fewest]);
+  }
   const merging = g.op("Less", [descendingRank(g, g.op("Neg", [m])), r]);
   // Destinations: the most similar token outside the merging set.
   const k = mergeableKeys(ctx);
@@ -79,16 +92,18 @@ function plan(ctx: MergeContext): MergePlan {
   };
 }
 
-function sadtmMethod(name: string, delayed: boolean): MergeMethod {
+function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMethod {
   return {
     name,
-    plan,
+    plan: (ctx) => plan(ctx, adaptive),
     delayed,
+    adaptive,
     nextCount: (n, r, prefix) => n - Math.max(0, Math.min(r, n - prefix - 1)),
     matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
     inputs: (config) => [
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },
       { name: "alpha", dtype: "float32", dims: [1] },
+      ...(adaptive ? [{ name: "theta", dtype: "float32" as const, dims: [1] }] : []),
     ],
     async prepare(config, options) {
       const side = config.imgSize / config.patchSize;
@@ -103,6 +118,9 @@ function sadtmMethod(name: string, delayed: boolean): MergeMethod {
         feeds: {
           prior: { data: Float32Array.from(prior.vector), dims: [prior.vector.length] },
           alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+          ...(adaptive && {
+            theta: { data: new Float32Array([options.theta ?? -0.2]), dims: [1] },
+          }),
         },
         suggestedTau: prior.suggestedTau,
       };
@@ -114,3 +132,8 @@ function sadtmMethod(name: string, delayed: boolean): MergeMethod {
 export const sadtm: MergeMethod = sadtmMethod("sadtm", false);
 /** SAD-TM with delayed merging. */
 export const sadtmDm: MergeMethod = sadtmMethod("sadtm-dm", true);
+/**
+ * Experiment: SAD-TM-DM's criterion with AdaMerge's adaptive counts (`r_l` = tokens whose
+ * importance `m` is below `-theta`, at most `r_max`).
+ */
+export const sadtmAda: MergeMethod = sadtmMethod("sadtm-ada", true, true);
