@@ -134,6 +134,7 @@ Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the un
   const sadtmFeeds = {
     prior: { data: prior, dims: [64] },
     alpha: { data: new Float32Array([0.5]), dims: [1] },
+    importance_weight: { data: new Float32Array([1]), dims: [1] },
   };
   const runWith = async (name: string, theta: number, r = [0, 5, 9, 7]) => {
     const session = await createSession(buildViTGraph({ config, weights }, METHODS[name]), {

@@ -30,10 +30,12 @@ const BATCH = 2;
 const ALPHA = 0.3;
 // A random saliency prior for SAD-TM (one value per patch).
 const PRIOR = Array.from(randn(rng(9), patchCount(config)));
-const METHOD_FEEDS = {
+// SAD-TM's merge weights: `IMPORTANCE=0` in a test name's variant means size-only averages.
+const methodFeeds = (importance: number) => ({
   prior: { data: Float32Array.from(PRIOR), dims: [PRIOR.length] },
   alpha: { data: new Float32Array([ALPHA]), dims: [1] },
-};
+  importance_weight: { data: new Float32Array([importance]), dims: [1] },
+});
 
 type Mat = Float64Array[];
 function referencePlan(
@@ -43,10 +45,11 @@ function referencePlan(
   attn: Mat[],
   r: number,
   o: number[],
+  importance: number,
 ): RefPlan {
   const prefix = config.prefixTokens;
   if (name === "tome") return tomeRef(keys, r, prefix);
-  if (name.startsWith("sadtm")) return sadtmRef(keys, attn, o, r, prefix, ALPHA);
+  if (name.startsWith("sadtm")) return sadtmRef(keys, attn, o, r, prefix, ALPHA, importance);
   if (name === "evit") return evitRef(attn, r, prefix);
   return pitomeRef(keys, r, prefix, 0.75 * (1 - block / config.depth));
 }
@@ -56,6 +59,7 @@ async function runGraph(
   w: Map<string, Tensor>,
   method: MergeMethod | undefined,
   r: number[],
+  importance = 1,
 ) {
   const session = await createSession(buildViTGraph({ config: c, weights: w }, method), {
     backend: "wasm",
@@ -63,7 +67,7 @@ async function runGraph(
   const out = await session.run({
     pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
     r: { data: BigInt64Array.from(r, BigInt), dims: [c.depth] },
-    ...(method?.inputs ? METHOD_FEEDS : {}),
+    ...(method?.inputs ? methodFeeds(importance) : {}),
   });
   await session.release();
   return out;
@@ -74,10 +78,16 @@ const ints = (t: HostTensor) => Array.from(t.data as BigInt64Array, Number);
 // Methods with a scheduled r; the adaptive ones have their own tests.
 const SCHEDULED = Object.keys(METHODS).filter((name) => !METHODS[name].adaptive);
 
-for (const name of SCHEDULED) {
-  Deno.test(`${name}: the step in ORT equals the plain-TypeScript reference (tokens, map, sizes, logits)`, async () => {
+const REFERENCE_CASES: [string, number][] = [...SCHEDULED.map((n): [string, number] => [n, 1]), [
+  "sadtm",
+  0,
+]];
+
+for (const [name, importance] of REFERENCE_CASES) {
+  const variant = importance === 1 ? "" : " (size-weighted)";
+  Deno.test(`${name}${variant}: the step in ORT equals the plain-TypeScript reference (tokens, map, sizes, logits)`, async () => {
     const schedule = [5, 9, 0, 7];
-    const out = await runGraph(config, weights, METHODS[name], schedule);
+    const out = await runGraph(config, weights, METHODS[name], schedule, importance);
     const pixels = randomPixels(config, BATCH);
     const per = 3 * config.imgSize ** 2, p = patchCount(config);
     const nFinal = out.sizes.dims[1];
@@ -88,7 +98,7 @@ for (const name of SCHEDULED) {
       let o = [0, ...PRIOR];
       const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per), {
         afterAttention: (block, x, size, keys, attn) => {
-          const plan = referencePlan(name, block, keys, attn, schedule[block], o);
+          const plan = referencePlan(name, block, keys, attn, schedule[block], o, importance);
           source = source.map((t) => plan.assign[t]);
           const merged = applyRef(x, size, plan);
           const oSum = Array(plan.count).fill(0);
@@ -112,6 +122,7 @@ for (const name of SCHEDULED) {
     }
   });
 
+  if (importance !== 1) continue;
   Deno.test(`${name}: r = 0 gives logits identical to the unmerged graph`, async () => {
     const zeros = Array(config.depth).fill(0);
     const merged = await runGraph(config, weights, METHODS[name], zeros);

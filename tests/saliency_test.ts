@@ -146,3 +146,19 @@ Deno.test("cli: priors writes a valid prior file and stores it in KV", async () 
   assert.deepEqual(await priorFromKv(kv, "tiny_test_vit", [8, 8]), written);
   kv.close();
 });
+
+Deno.test("sadtm: prior sign -1 is the same as the negated prior", async () => {
+  const root = await Deno.makeTempDir();
+  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const p = prior("tiny_test_vit");
+  const negated = { ...p, vector: p.vector.map((v) => -v) };
+  const x = new Float32Array(3 * 32 * 32).map((_, i) => Math.sin(i / 7));
+  const logits = async (options: Parameters<typeof Classifier.fromBundle>[1]) => {
+    const c = await Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm, ...options });
+    const [out] = await c.run([x], [6, 6, 6, 6]);
+    await c.release();
+    return out.logits;
+  };
+  assert.deepEqual(await logits({ prior: p, priorSign: -1 }), await logits({ prior: negated }));
+  assert.notDeepEqual(await logits({ prior: p }), await logits({ prior: negated }));
+});

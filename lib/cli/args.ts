@@ -41,6 +41,13 @@ export function numberOption(
   return n;
 }
 
+/** A sign option (`1` or `-1`): undefined when absent, `UsageError` otherwise. */
+export function signOption(value: string | undefined, name: string): 1 | -1 | undefined {
+  if (value === undefined) return undefined;
+  if (value !== "1" && value !== "-1") throw new UsageError(`--${name} must be 1 or -1`);
+  return value === "1" ? 1 : -1;
+}
+
 /** Runs a CLI main: known errors print one line (usage errors exit 2, others 1). */
 export async function runMain(main: () => Promise<void>, usage: string): Promise<void> {
   try {

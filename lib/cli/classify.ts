@@ -8,7 +8,7 @@ import { ImageError } from "../image/decode.ts";
 import { defaultModelDir } from "../vit/bundle.ts";
 import { METHOD_NAMES, methodByName } from "../merge/methods.ts";
 import { constantSchedule, reductionOf } from "../merge/schedule.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
+import { numberOption, parseCommand, runMain, signOption, UsageError } from "./args.ts";
 
 const USAGE = "usage: deno task classify [--model DIR] [--backend auto|wasm|webgpu] " +
   "[--method M] [--reduction P | --r R] [--threads N] [--top K] [--json] IMAGE...";
@@ -24,6 +24,8 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
   --reduction P   target GMACs reduction in [0, 0.95] (default 0.33 with a method)
   --r R           merge R tokens in every block instead of a target reduction
   --alpha A       SAD-TM class-attention weight in [0, 1] (default 0.5)
+  --prior-sign S, --importance-weight W
+                  SAD-TM variants (see deno task eval --help)
   --theta T       AdaMerge score threshold (default 0.8; higher merges less); --reduction sets
                   the ceiling r_max
   --threads N     WASM threads (default 2)
@@ -44,6 +46,8 @@ async function main(args: string[]) {
     r: { type: "string" },
     alpha: { type: "string" },
     theta: { type: "string" },
+    "prior-sign": { type: "string" },
+    "importance-weight": { type: "string" },
   }, HELP);
   if (positionals.length === 0) throw new UsageError("no IMAGE given");
   const backend = values.backend as BackendChoice;
@@ -65,6 +69,8 @@ async function main(args: string[]) {
     method,
     alpha: numberOption(values.alpha, "alpha", 0, 1),
     theta: numberOption(values.theta, "theta", -2, Infinity),
+    priorSign: signOption(values["prior-sign"], "prior-sign"),
+    importanceWeight: numberOption(values["importance-weight"], "importance-weight", 0, 1),
   });
   const { config } = classifier.bundle;
   const r = numberOption(values.r, "r", 0, 10000);

@@ -11,7 +11,7 @@ import { SCHEDULE_KINDS, type ScheduleKind } from "../merge/schedule.ts";
 import { Classifier } from "../classifier.ts";
 import { readPriorFile } from "../kv/priors.ts";
 import { defaultModelDir, loadModelBundle } from "../vit/bundle.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
+import { numberOption, parseCommand, runMain, signOption, UsageError } from "./args.ts";
 
 const USAGE = "usage: deno task eval --model DIR --images DIR [--methods none,tome,evit,pitome] " +
   "[--reductions 0.23,0.33,0.45] [--limit N] [--batch B] [--backend B] [--schedule KIND] " +
@@ -30,6 +30,9 @@ each paired against the unmerged model on the same images.
   --tau T            blocks without merging for delayed schedules (default: sadtm-dm uses the
                      prior's suggestion, others 0)
   --alpha A          SAD-TM class-attention weight in [0, 1] (default 0.5; beta = 1 - alpha)
+  --prior-sign S     SAD-TM: 1 merges low-outlierness patches first (the paper), -1 the reverse
+  --importance-weight W
+                     SAD-TM: merge weights (1 - W + W m) * size; 1 is the paper's m * size
   --prior FILE       SAD-TM prior file (default: KV/priors/ lookup by model, then by grid)
   --calibration-images N
                      adamerge: calibrate theta for each target on the first N images (default
@@ -102,6 +105,8 @@ async function main(args: string[]) {
     alpha: { type: "string" },
     prior: { type: "string" },
     "calibration-images": { type: "string" },
+    "prior-sign": { type: "string" },
+    "importance-weight": { type: "string" },
   }, HELP);
   if (!values.images) throw new UsageError("--images DIR is required");
   const methods = list(values.methods, "methods");
@@ -129,6 +134,8 @@ async function main(args: string[]) {
     tau: numberOption(values.tau, "tau", 0, bundle.config.depth - 1),
     alpha: numberOption(values.alpha, "alpha", 0, 1),
     calibrationImages: numberOption(values["calibration-images"], "calibration-images", 1),
+    priorSign: signOption(values["prior-sign"], "prior-sign"),
+    importanceWeight: numberOption(values["importance-weight"], "importance-weight", 0, 1),
     prior: values.prior ? await readPriorFile(values.prior) : undefined,
   };
   const decoder = await Classifier.fromBundle(bundle, options);

@@ -28,6 +28,10 @@ import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
 /** Default class-attention weight. */
 export const DEFAULT_ALPHA = 0.5;
+/** Default sign of the prior in `m` (1: low `o` merges first, as the paper says). */
+export const DEFAULT_PRIOR_SIGN = 1;
+/** Default share of `m` in the merge weights (1: the paper's `m * size`; 0: `size`). */
+export const DEFAULT_IMPORTANCE_WEIGHT = 1;
 /** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
 const EPS = 1e-6;
 
@@ -82,7 +86,11 @@ function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
   // Weights of 1 when nothing merges keep r = 0 bit-exact (x * w / w is not, in float32).
   const weight = g.op("Where", [
     g.op("Greater", [r, g.constInt([0])]),
-    g.op("Add", [m, g.constFloat(EPS)]),
+    // importance_weight 1: the paper's m * size; 0: size only (ToMe-style averages).
+    g.op("Add", [
+      g.op("Sub", [g.constFloat(1), "importance_weight"]),
+      g.op("Mul", ["importance_weight", g.op("Add", [m, g.constFloat(EPS)])]),
+    ]),
     g.constFloat(1),
   ]);
   return {
@@ -103,6 +111,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
     inputs: (config) => [
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },
       { name: "alpha", dtype: "float32", dims: [1] },
+      { name: "importance_weight", dtype: "float32", dims: [1] },
       ...(adaptive ? [{ name: "theta", dtype: "float32" as const, dims: [1] }] : []),
     ],
     async prepare(config, options) {
@@ -116,8 +125,18 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
       }
       return {
         feeds: {
-          prior: { data: Float32Array.from(prior.vector), dims: [prior.vector.length] },
+          prior: {
+            data: Float32Array.from(
+              prior.vector,
+              (v) => v * (options.priorSign ?? DEFAULT_PRIOR_SIGN),
+            ),
+            dims: [prior.vector.length],
+          },
           alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+          importance_weight: {
+            data: new Float32Array([options.importanceWeight ?? DEFAULT_IMPORTANCE_WEIGHT]),
+            dims: [1],
+          },
           ...(adaptive && {
             theta: { data: new Float32Array([options.theta ?? -0.2]), dims: [1] },
           }),

@@ -82,6 +82,10 @@ export interface MethodOptions {
   alpha?: number;
   /** AdaMerge's score threshold. */
   theta?: number;
+  /** SAD-TM: +1 merges low-outlierness (low `o`) patches first, as the paper; -1 the reverse. */
+  priorSign?: 1 | -1;
+  /** SAD-TM: share of the importance `m` in merge weights (1: `m * size`, 0: `size`). */
+  importanceWeight?: number;
 }
 
 /** A graph input a method declares. */

@@ -143,6 +143,7 @@ export function sadtmRef(
   r: number,
   prefix: number,
   alpha: number,
+  importanceWeight = 1,
 ): RefPlan {
   const n = keys.length;
   const rr = Math.max(0, Math.min(r, n - prefix - 1));
@@ -168,7 +169,8 @@ export function sadtmRef(
     dest.set(i + prefix, arg + prefix);
   }
   const plan = survivors(n, new Set([...merging].map((i) => i + prefix)), dest);
-  return { ...plan, weight: [...Array(prefix).fill(1), ...m.map((v) => v + 1e-6)] };
+  const w = m.map((v) => (rr > 0 ? 1 - importanceWeight + importanceWeight * (v + 1e-6) : 1));
+  return { ...plan, weight: [...Array(prefix).fill(1), ...w] };
 }
 
 /**
