@@ -35,3 +35,29 @@ export async function paretoSvg(rows: EvalRow[], title: string): Promise<string>
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
   return await view.toSVG();
 }
+
+/** An SVG of one or more curves over block index (e.g. class-attention MSE), log-scale y. */
+export async function curveSvg(
+  series: { name: string; values: number[] }[],
+  title: string,
+  yTitle: string,
+): Promise<string> {
+  const values = series.flatMap((s) =>
+    s.values.map((v, l) => ({ series: s.name, block: `${l}-${l + 1}`, l, v }))
+  );
+  const spec: TopLevelSpec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+    title,
+    width: 480,
+    height: 280,
+    data: { values },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "block", type: "ordinal", title: "adjacent blocks", sort: { field: "l" } },
+      y: { field: "v", type: "quantitative", title: yTitle, scale: { type: "log" } },
+      color: { field: "series", type: "nominal" },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  return await view.toSVG();
+}
