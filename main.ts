@@ -4,10 +4,10 @@
  * @module
  */
 import { BACKEND_CHOICES, type BackendChoice } from "./lib/backend/session.ts";
-import { Classifier } from "./lib/classifier.ts";
+import { Engine } from "./lib/serve/engine.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { createApp } from "./lib/serve/app.ts";
-import { defaultModelDir } from "./lib/vit/bundle.ts";
+import { defaultModelDir, loadModelBundle } from "./lib/vit/bundle.ts";
 
 const USAGE = "usage: deno task start [--model DIR] [--backend auto|wasm|webgpu]";
 const HELP = `${USAGE}
@@ -25,12 +25,13 @@ async function main(args: string[]) {
   if (!BACKEND_CHOICES.includes(backend)) {
     throw new UsageError(`backend must be one of ${BACKEND_CHOICES.join(", ")}`);
   }
-  const model = values.model ?? defaultModelDir();
-  const classifier = await Classifier.load({ model, backend });
-  console.log(`edgemerge: ${classifier.bundle.config.name} on ${classifier.session.backend}`);
+  const engine = new Engine(await loadModelBundle(values.model ?? defaultModelDir()), { backend });
+  // Start the unmerged session now, so the first request does not pay for it.
+  const plain = await engine.classifier("none");
+  console.log(`edgemerge: ${engine.bundle.config.name} on ${plain.session.backend}`);
   const port = Number(Deno.env.get("PORT") ?? 8000);
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
-  Deno.serve({ port, hostname }, createApp(classifier).fetch);
+  Deno.serve({ port, hostname }, createApp(engine).fetch);
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args), USAGE);
