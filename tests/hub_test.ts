@@ -14,7 +14,7 @@ interface Hub {
 }
 
 /** A local stand-in for the hub: `/<repo>/resolve/main/<file>` with Range support. */
-async function startHub(files: Map<string, Uint8Array>): Promise<Hub> {
+function startHub(files: Map<string, Uint8Array>): Hub {
   const hub = { ranges: [] as string[], cutNext: new Set<string>(), files };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
     const match = new URL(req.url).pathname.match(/^\/timm\/tiny_test\/resolve\/main\/(.+)$/);
@@ -64,7 +64,7 @@ Deno.test("hub: timm repository names", () => {
 });
 
 Deno.test("hub: pull downloads a loadable model; a cut download resumes with a Range request", async () => {
-  const hub = await startHub(await tinyFiles());
+  const hub = startHub(await tinyFiles());
   const cache = await Deno.makeTempDir();
   try {
     hub.cutNext.add("model.safetensors");
@@ -94,7 +94,7 @@ Deno.test("hub: pull downloads a loadable model; a cut download resumes with a R
 
 Deno.test("hub: a missing repository and a corrupt file are clear errors; nothing bad stays cached", async () => {
   const files = await tinyFiles();
-  const hub = await startHub(files);
+  const hub = startHub(files);
   const cache = await Deno.makeTempDir();
   try {
     await assert.rejects(
