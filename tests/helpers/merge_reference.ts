@@ -47,11 +47,9 @@ function survivors(n: number, merged: Set<number>, dest: Map<number, number>) {
   };
 }
 
-/** ToMe: bipartite soft matching, official order (kept A, then B). */
-export function tomeRef(keys: Mat, r: number, prefix: number): RefPlan {
+/** Bipartite matching: A (even) and B (odd), each A's best B score (optionally adjusted). */
+function bipartiteRef(keys: Mat, prefix: number, adjust = (_a: number, s: number) => s) {
   const n = keys.length;
-  const rr = Math.max(0, Math.min(r, Math.floor((n - prefix) / 2)));
-  if (rr === 0) return identity(n);
   const k = normalize(keys);
   const A: number[] = [], B: number[] = [];
   for (let i = 0; i < n; i++) (i % 2 ? B : A).push(i);
@@ -62,17 +60,27 @@ export function tomeRef(keys: Mat, r: number, prefix: number): RefPlan {
       const s = b < prefix ? -Infinity : dot(k[a], k[b]);
       if (s > m) [m, arg] = [s, j];
     });
-    best.push(a < prefix ? -Infinity : m);
+    best.push(a < prefix ? -Infinity : adjust(a, m));
     match.push(arg);
   }
-  const order = descending(best);
-  const mergedA = new Set(order.slice(0, rr));
-  const kept = A.length - rr;
-  const assign: number[] = Array(n).fill(-1);
-  let pos = 0;
-  A.forEach((a, i) => assign[a] = mergedA.has(i) ? kept + match[i] : pos++);
-  B.forEach((b, j) => assign[b] = kept + j);
-  return { assign, count: kept + B.length };
+  /** The plan merging the `r` best A tokens: official order (kept A, then B). */
+  const plan = (r: number, weight?: number[]): RefPlan => {
+    const rr = Math.max(0, Math.min(r, Math.floor((n - prefix) / 2)));
+    if (rr === 0) return identity(n);
+    const merged = new Set(descending(best).slice(0, rr));
+    const kept = A.length - rr;
+    const assign: number[] = Array(n).fill(-1);
+    let pos = 0;
+    A.forEach((a, i) => assign[a] = merged.has(i) ? kept + match[i] : pos++);
+    B.forEach((b, j) => assign[b] = kept + j);
+    return { assign, count: kept + B.length, weight };
+  };
+  return { best, plan };
+}
+
+/** ToMe: bipartite soft matching, official order (kept A, then B). */
+export function tomeRef(keys: Mat, r: number, prefix: number): RefPlan {
+  return bipartiteRef(keys, prefix).plan(r);
 }
 
 /** EViT: keep the top class-attention tokens, fuse the rest into one extra token. */
@@ -178,8 +186,6 @@ export function sadtmRef(
  * the plan for a given `r` (the batch's choice, capped like ToMe).
  */
 export function adamergeRef(keys: Mat, prefix: number, theta: number, gamma = 0.5) {
-  const n = keys.length;
-  const k = normalize(keys);
   const m = normalize(keys.slice(prefix));
   const centrality = m.map((_, j) => m.reduce((s, mi) => s + dot(mi, m[j]), 0) / m.length);
   const lo = Math.min(...centrality), hi = Math.max(...centrality);
@@ -187,30 +193,9 @@ export function adamergeRef(keys: Mat, prefix: number, theta: number, gamma = 0.
     ...Array(prefix).fill(0),
     ...centrality.map((c) => 1 - (c - lo) / (hi - lo + 1e-12)),
   ];
-  const A: number[] = [], B: number[] = [];
-  for (let i = 0; i < n; i++) (i % 2 ? B : A).push(i);
-  const best: number[] = [], match: number[] = [];
-  for (const a of A) {
-    let s = -Infinity, arg = 0;
-    B.forEach((b, j) => {
-      const v = b < prefix ? -Infinity : dot(k[a], k[b]);
-      if (v > s) [s, arg] = [v, j];
-    });
-    best.push(a < prefix ? -Infinity : s * (1 - gamma * salience[a]));
-    match.push(arg);
-  }
-  const count = best.filter((s) => s > theta).length;
-  const plan = (r: number): RefPlan => {
-    const rr = Math.max(0, Math.min(r, Math.floor((n - prefix) / 2)));
-    if (rr === 0) return { assign: Array.from({ length: n }, (_, i) => i), count: n };
-    const order = descending(best);
-    const merged = new Set(order.slice(0, rr));
-    const kept = A.length - rr;
-    const assign: number[] = Array(n).fill(-1);
-    let pos = 0;
-    A.forEach((a, i) => assign[a] = merged.has(i) ? kept + match[i] : pos++);
-    B.forEach((b, j) => assign[b] = kept + j);
-    return { assign, count: kept + B.length, weight: salience.map((s) => 1 + s) };
+  const { best, plan } = bipartiteRef(keys, prefix, (a, s) => s * (1 - gamma * salience[a]));
+  return {
+    count: best.filter((s) => s > theta).length,
+    plan: (r: number) => plan(r, salience.map((s) => 1 + s)),
   };
-  return { count, plan };
 }
