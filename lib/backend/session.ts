@@ -46,7 +46,7 @@ type OrtModule = typeof ortTypes;
 
 /** Returns a real (non-fallback) WebGPU adapter, a fallback one if allowed, or undefined. */
 export async function findGpuAdapter(allowFallback: boolean): Promise<GPUAdapter | undefined> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const gpu = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) return undefined;
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (!adapter) return undefined;

@@ -1,0 +1,75 @@
+/**
+ * The inference worker: holds one model with a session per method, decodes and preprocesses
+ * images, and runs them. Started by `pool.ts`; speaks `protocol.ts`.
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { InitMessage, JobMessage, WorkerMessage } from "./protocol.ts";
+
+// The handler is installed before any await, so no message is missed while modules load.
+let engine: import("../lib/serve/engine.ts").Engine | undefined;
+const pending: MessageEvent[] = [];
+/** Fault injection for tests and chaos drills: the next job crashes or hangs this worker. */
+let fault: "crash" | "hang" | undefined;
+const post = (m: WorkerMessage) => self.postMessage(m);
+
+self.onmessage = (event: MessageEvent) => {
+  if (event.data.type === "init") void init(event.data);
+  else if (event.data.type === "fault") fault = event.data.kind;
+  else if (engine) void run(event.data);
+  else pending.push(event);
+};
+
+async function init(message: InitMessage) {
+  try {
+    const { Engine } = await import("../lib/serve/engine.ts");
+    const { loadModelBundle } = await import("../lib/vit/bundle.ts");
+    const e = new Engine(await loadModelBundle(message.model), {
+      backend: message.backend,
+      threads: message.threads,
+    });
+    let backend = "";
+    for (const method of message.warm) backend = (await e.classifier(method)).session.backend;
+    engine = e;
+    post({ type: "ready", backend });
+    for (const event of pending.splice(0)) void run(event.data);
+  } catch (e) {
+    post({ type: "init_error", message: (e as Error).message });
+  }
+}
+
+async function run(job: JobMessage) {
+  if (fault === "crash") {
+    setTimeout(() => {
+      throw new Error("injected crash");
+    });
+  }
+  if (fault === "hang") { while (fault) { /* spin until terminated */ } }
+  if (fault) return;
+  try {
+    const classifier = await engine!.classifier(job.method);
+    const t0 = performance.now();
+    const input = await classifier.prepare(job.image);
+    const t1 = performance.now();
+    const schedule = job.schedule ??
+      classifier.scheduleFor(job.method === "none" ? 0 : job.reduction ?? 0.33);
+    const [out] = await classifier.run([input], schedule);
+    const t2 = performance.now();
+    post({
+      type: "result",
+      id: job.id,
+      result: {
+        top: classifier.predictions(out.logits, job.topK),
+        schedule,
+        tokens: out.tokens,
+        gmacs: out.gmacs,
+        backend: classifier.session.backend,
+        decodeMs: t1 - t0,
+        inferMs: t2 - t1,
+      },
+    });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    post({ type: "error", id: job.id, name: err.name, code: err.code, message: err.message });
+  }
+}

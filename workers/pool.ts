@@ -1,0 +1,195 @@
+/**
+ * A pool of inference workers (Deno Web Workers, each with its own ORT sessions) behind a
+ * bounded queue. Back-pressure: a full queue rejects at once (`QueueFullError`, HTTP 429). A
+ * worker that crashes or exceeds the job timeout is terminated and replaced, and its job is
+ * retried once on the new worker. `drain()` stops intake and waits for the work in hand.
+ * @module
+ */
+import { UserError } from "../lib/errors.ts";
+import type { ClassifyJob, ClassifyResult, InitMessage, WorkerMessage } from "./protocol.ts";
+
+// onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
+const WebWorker = globalThis.Worker;
+
+/** The queue is full; retry after `retryAfterSeconds`. */
+export class QueueFullError extends UserError {
+  override name = "QueueFullError";
+  constructor(readonly retryAfterSeconds: number) {
+    super(`server busy: the queue is full; retry after ${retryAfterSeconds} s`);
+  }
+}
+
+/** No worker can take the job (shutting down, or the job crashed workers twice). */
+export class PoolUnavailableError extends UserError {
+  override name = "PoolUnavailableError";
+}
+
+/** A job failed inside a worker with a user-facing error (e.g. a corrupt image). */
+export class JobError extends UserError {
+  constructor(override readonly name: string, message: string, readonly code?: string) {
+    super(message);
+  }
+}
+
+/** Pool settings. */
+export interface PoolOptions {
+  size: number;
+  /** Jobs waiting beyond those running. */
+  queueLimit: number;
+  /** A job running longer than this means a hung worker. */
+  jobTimeoutMs: number;
+  init: Omit<InitMessage, "type">;
+  /** Called when a worker is replaced (for metrics and logs). */
+  onReplace?: (reason: string) => void;
+}
+
+interface Pending {
+  job: ClassifyJob;
+  attempts: number;
+  enqueued: number;
+  resolve: (r: ClassifyResult & { queueMs: number }) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  busy?: { pending: Pending; id: number; timer: ReturnType<typeof setTimeout> };
+}
+
+/** Workers behind a bounded queue. */
+export class WorkerPool {
+  #slots: Slot[] = [];
+  #queue: Pending[] = [];
+  #draining = false;
+  #nextId = 1;
+  #idle: (() => void)[] = [];
+  #backend = "";
+
+  private constructor(readonly options: PoolOptions) {}
+
+  /** Starts `size` workers and waits until every one has loaded the model. */
+  static async start(options: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
+    await Promise.all(Array.from({ length: options.size }, () => pool.#spawn()));
+    return pool;
+  }
+
+  /** Backend the workers run on. */
+  get backend(): string {
+    return this.#backend;
+  }
+
+  /** Jobs waiting for a worker. */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    return this.#slots.filter((s) => s.busy).length;
+  }
+
+  /** Queues a job; rejects at once when the queue is full or the pool is draining. */
+  submit(job: ClassifyJob): Promise<ClassifyResult & { queueMs: number }> {
+    if (this.#draining) return Promise.reject(new PoolUnavailableError("shutting down"));
+    if (this.#queue.length >= this.options.queueLimit) {
+      const seconds = Math.max(1, Math.ceil((this.#queue.length * 0.1) / this.options.size));
+      return Promise.reject(new QueueFullError(seconds));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, attempts: 0, enqueued: performance.now(), resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  /** Fault injection: the next job given to worker `index` crashes or hangs it. */
+  injectFault(index: number, kind: "crash" | "hang"): void {
+    this.#slots[index].worker.postMessage({ type: "fault", kind });
+  }
+
+  /** Stops intake, waits for queued and running jobs, then stops the workers. */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    while (this.#queue.length > 0 || this.running > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+    for (const s of this.#slots) s.worker.terminate();
+    this.#slots = [];
+  }
+
+  #spawn(slot?: Slot): Promise<void> {
+    const worker = new WebWorker(new URL("./inference.ts", import.meta.url), { type: "module" });
+    const s: Slot = slot ?? { worker, ready: false };
+    s.worker = worker;
+    s.ready = false;
+    if (!slot) this.#slots.push(s);
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+        const m = event.data;
+        if (m.type === "ready") {
+          s.ready = true;
+          this.#backend = m.backend;
+          resolve();
+          this.#dispatch();
+        } else if (m.type === "init_error") {
+          reject(new PoolUnavailableError(`worker failed to start: ${m.message}`));
+        } else if (s.busy?.id === m.id) {
+          const { pending, timer } = s.busy;
+          clearTimeout(timer);
+          s.busy = undefined;
+          if (m.type === "result") {
+            pending.resolve({ ...m.result, queueMs: 0 });
+          } else {
+            pending.reject(new JobError(m.name, m.message, m.code));
+          }
+          this.#dispatch();
+        }
+      };
+      worker.onerror = (event) => {
+        event.preventDefault();
+        if (!s.ready) {
+          reject(new PoolUnavailableError(`worker crashed while starting: ${event.message}`));
+        } else this.#replace(s, `crashed: ${event.message}`);
+      };
+      worker.postMessage({ type: "init", ...this.options.init } satisfies InitMessage);
+    });
+  }
+
+  #replace(slot: Slot, reason: string): void {
+    slot.worker.terminate();
+    this.options.onReplace?.(reason);
+    const busy = slot.busy;
+    slot.busy = undefined;
+    if (busy) {
+      clearTimeout(busy.timer);
+      busy.pending.attempts++;
+      if (busy.pending.attempts < 2) this.#queue.unshift(busy.pending);
+      else {busy.pending.reject(
+          new PoolUnavailableError(`the request failed twice (worker ${reason})`),
+        );}
+    }
+    this.#spawn(slot).catch((e) => {
+      // A worker that cannot restart leaves the pool smaller; queued jobs go to the others.
+      console.error(`edgemerge: ${(e as Error).message}`);
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (!slot.ready || slot.busy || this.#queue.length === 0) continue;
+      const pending = this.#queue.shift()!;
+      const id = this.#nextId++;
+      const queueMs = performance.now() - pending.enqueued;
+      const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
+      slot.busy = {
+        pending: { ...pending, resolve: (r) => pending.resolve({ ...r, queueMs }) },
+        id,
+        timer,
+      };
+      slot.worker.postMessage({ type: "job", id, ...pending.job });
+    }
+    if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Messages between the pool and its inference workers.
+ * @module
+ */
+import type { BackendChoice } from "../lib/backend/session.ts";
+import type { Prediction } from "../lib/classifier.ts";
+
+/** Sent once, right after the worker starts. */
+export interface InitMessage {
+  type: "init";
+  model: string;
+  backend: BackendChoice;
+  threads?: number;
+  /** Methods whose sessions start before the worker reports ready. */
+  warm: string[];
+}
+
+/** One image to classify. */
+export interface ClassifyJob {
+  method: string;
+  /** Merge schedule (`r` per block); the worker's classifier solves it when absent. */
+  schedule?: number[];
+  reduction?: number;
+  topK: number;
+  image: Uint8Array;
+}
+
+/** A job as sent to a worker. */
+export interface JobMessage extends ClassifyJob {
+  type: "job";
+  id: number;
+}
+
+/** What a worker answers for a job. */
+export interface ClassifyResult {
+  top: Prediction[];
+  schedule: number[];
+  tokens: number[];
+  gmacs: number;
+  backend: string;
+  decodeMs: number;
+  inferMs: number;
+}
+
+/** Fault injection (tests, chaos drills): the worker's next job crashes or hangs it. */
+export interface FaultMessage {
+  type: "fault";
+  kind: "crash" | "hang";
+}
+
+/** Worker -> pool. */
+export type WorkerMessage =
+  | { type: "ready"; backend: string }
+  | { type: "init_error"; message: string }
+  | { type: "result"; id: number; result: ClassifyResult }
+  | { type: "error"; id: number; name: string; code?: string; message: string };
