@@ -4,17 +4,27 @@
  * @module
  */
 import { BACKEND_CHOICES, type BackendChoice } from "./lib/backend/session.ts";
-import { Engine } from "./lib/serve/engine.ts";
+import { WorkerPool } from "./workers/pool.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { createApp } from "./lib/serve/app.ts";
-import { defaultModelDir, loadModelBundle } from "./lib/vit/bundle.ts";
+import { defaultModelDir, loadModelConfig } from "./lib/vit/bundle.ts";
 
 const USAGE = "usage: deno task start [--model DIR] [--backend auto|wasm|webgpu]";
 const HELP = `${USAGE}
 
-Serves edgemerge on $HOST:$PORT (default 0.0.0.0:8000).
+Serves edgemerge on $HOST:$PORT (default 0.0.0.0:8000) with a pool of inference workers:
+$EDGEMERGE_WORKERS (default 1), $EDGEMERGE_THREADS WASM threads each (default 2),
+$EDGEMERGE_QUEUE waiting requests before 429 (default 16), $EDGEMERGE_JOB_TIMEOUT_MS (30000).
   --model DIR    model directory (default $EDGEMERGE_MODEL, then the hub cache)
   --backend B    auto, wasm or webgpu (default $EDGEMERGE_BACKEND, then auto)`;
+
+function envNumber(name: string, fallback: number): number {
+  const value = Deno.env.get(name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 1) throw new UsageError(`${name} must be a positive number`);
+  return n;
+}
 
 async function main(args: string[]) {
   const { values } = parseCommand(args, {
@@ -25,13 +35,30 @@ async function main(args: string[]) {
   if (!BACKEND_CHOICES.includes(backend)) {
     throw new UsageError(`backend must be one of ${BACKEND_CHOICES.join(", ")}`);
   }
-  const engine = new Engine(await loadModelBundle(values.model ?? defaultModelDir()), { backend });
-  // Start the unmerged session now, so the first request does not pay for it.
-  const plain = await engine.classifier("none");
-  console.log(`edgemerge: ${engine.bundle.config.name} on ${plain.session.backend}`);
+  const model = values.model ?? defaultModelDir();
+  const { config } = await loadModelConfig(model);
+  const pool = await WorkerPool.start({
+    size: envNumber("EDGEMERGE_WORKERS", 1),
+    queueLimit: envNumber("EDGEMERGE_QUEUE", 16),
+    jobTimeoutMs: envNumber("EDGEMERGE_JOB_TIMEOUT_MS", 30_000),
+    init: {
+      model,
+      backend,
+      threads: Deno.env.get("EDGEMERGE_THREADS") ? envNumber("EDGEMERGE_THREADS", 2) : undefined,
+      warm: ["none"],
+    },
+    onReplace: (why) => console.error(`edgemerge: worker replaced (${why})`),
+  });
+  console.log(`edgemerge: ${config.name} on ${pool.backend}`);
   const port = Number(Deno.env.get("PORT") ?? 8000);
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
-  Deno.serve({ port, hostname }, createApp(engine).fetch);
+  const server = Deno.serve({ port, hostname }, createApp(pool, config).fetch);
+  Deno.addSignalListener("SIGTERM", async () => {
+    console.log("edgemerge: draining");
+    await pool.drain();
+    await server.shutdown();
+    Deno.exit(0);
+  });
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args), USAGE);

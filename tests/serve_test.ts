@@ -3,16 +3,13 @@ import { Image } from "imagescript";
 import { join } from "node:path";
 import { createApp } from "../lib/serve/app.ts";
 import { Engine } from "../lib/serve/engine.ts";
+import { LocalInference } from "../lib/serve/inference.ts";
 import { loadModelBundle } from "../lib/vit/bundle.ts";
 import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
 
-const engine = new Engine(
-  await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m"))),
-  {
-    backend: "wasm",
-  },
-);
-const app = createApp(engine);
+const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
+const engine = new Engine(bundle, { backend: "wasm" });
+const app = createApp(new LocalInference(engine), bundle.config);
 const png = await (() => {
   const img = new Image(48, 40);
   for (let y = 1; y <= 40; y++) {

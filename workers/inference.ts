@@ -47,27 +47,8 @@ async function run(job: JobMessage) {
   if (fault === "hang") { while (fault) { /* spin until terminated */ } }
   if (fault) return;
   try {
-    const classifier = await engine!.classifier(job.method);
-    const t0 = performance.now();
-    const input = await classifier.prepare(job.image);
-    const t1 = performance.now();
-    const schedule = job.schedule ??
-      classifier.scheduleFor(job.method === "none" ? 0 : job.reduction ?? 0.33);
-    const [out] = await classifier.run([input], schedule);
-    const t2 = performance.now();
-    post({
-      type: "result",
-      id: job.id,
-      result: {
-        top: classifier.predictions(out.logits, job.topK),
-        schedule,
-        tokens: out.tokens,
-        gmacs: out.gmacs,
-        backend: classifier.session.backend,
-        decodeMs: t1 - t0,
-        inferMs: t2 - t1,
-      },
-    });
+    const { runJob } = await import("../lib/serve/inference.ts");
+    post({ type: "result", id: job.id, result: await runJob(engine!, job) });
   } catch (e) {
     const err = e as Error & { code?: string };
     post({ type: "error", id: job.id, name: err.name, code: err.code, message: err.message });

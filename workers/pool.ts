@@ -6,7 +6,8 @@
  * @module
  */
 import { UserError } from "../lib/errors.ts";
-import type { ClassifyJob, ClassifyResult, InitMessage, WorkerMessage } from "./protocol.ts";
+import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
+import type { InitMessage, WorkerMessage } from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
 const WebWorker = globalThis.Worker;
@@ -47,7 +48,7 @@ interface Pending {
   job: ClassifyJob;
   attempts: number;
   enqueued: number;
-  resolve: (r: ClassifyResult & { queueMs: number }) => void;
+  resolve: (r: ClassifyResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -58,7 +59,7 @@ interface Slot {
 }
 
 /** Workers behind a bounded queue. */
-export class WorkerPool {
+export class WorkerPool implements Inference {
   #slots: Slot[] = [];
   #queue: Pending[] = [];
   #draining = false;
@@ -91,7 +92,7 @@ export class WorkerPool {
   }
 
   /** Queues a job; rejects at once when the queue is full or the pool is draining. */
-  submit(job: ClassifyJob): Promise<ClassifyResult & { queueMs: number }> {
+  classify(job: ClassifyJob): Promise<ClassifyResult> {
     if (this.#draining) return Promise.reject(new PoolUnavailableError("shutting down"));
     if (this.#queue.length >= this.options.queueLimit) {
       const seconds = Math.max(1, Math.ceil((this.#queue.length * 0.1) / this.options.size));
@@ -139,7 +140,7 @@ export class WorkerPool {
           clearTimeout(timer);
           s.busy = undefined;
           if (m.type === "result") {
-            pending.resolve({ ...m.result, queueMs: 0 });
+            pending.resolve(m.result);
           } else {
             pending.reject(new JobError(m.name, m.message, m.code));
           }

@@ -3,7 +3,7 @@
  * @module
  */
 import type { BackendChoice } from "../lib/backend/session.ts";
-import type { Prediction } from "../lib/classifier.ts";
+import type { ClassifyJob, ClassifyResult } from "../lib/serve/inference.ts";
 
 /** Sent once, right after the worker starts. */
 export interface InitMessage {
@@ -15,31 +15,10 @@ export interface InitMessage {
   warm: string[];
 }
 
-/** One image to classify. */
-export interface ClassifyJob {
-  method: string;
-  /** Merge schedule (`r` per block); the worker's classifier solves it when absent. */
-  schedule?: number[];
-  reduction?: number;
-  topK: number;
-  image: Uint8Array;
-}
-
 /** A job as sent to a worker. */
 export interface JobMessage extends ClassifyJob {
   type: "job";
   id: number;
-}
-
-/** What a worker answers for a job. */
-export interface ClassifyResult {
-  top: Prediction[];
-  schedule: number[];
-  tokens: number[];
-  gmacs: number;
-  backend: string;
-  decodeMs: number;
-  inferMs: number;
 }
 
 /** Fault injection (tests, chaos drills): the worker's next job crashes or hangs it. */

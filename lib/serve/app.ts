@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import { UserError } from "../errors.ts";
 import { ImageError } from "../image/decode.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
-import type { Engine } from "./engine.ts";
+import type { ViTConfig } from "../vit/config.ts";
+import { QueueFullError } from "../../workers/pool.ts";
+import type { Inference } from "./inference.ts";
 import { gmacs } from "../merge/cost.ts";
 import { tokenCount } from "../vit/config.ts";
 
@@ -45,11 +47,25 @@ function numberParam(
   return n;
 }
 
-/** Builds the app around an engine (a loaded model with per-method sessions). */
-export function createApp(engine: Engine): Hono {
+/** The HTTP status and body for an error a job raised. */
+function jobError(
+  e: unknown,
+): { status: number; body: ReturnType<typeof error>; retryAfter?: number } {
+  if (e instanceof QueueFullError) {
+    return { status: 429, body: error("busy", e.message), retryAfter: e.retryAfterSeconds };
+  }
+  const err = e as Error & { code?: keyof typeof IMAGE_ERROR_STATUS };
+  if ((e instanceof ImageError || err.name === "ImageError") && err.code) {
+    return { status: IMAGE_ERROR_STATUS[err.code], body: error(err.code, err.message) };
+  }
+  if (e instanceof UserError) return { status: 503, body: error(err.name, err.message) };
+  throw e;
+}
+
+/** Builds the app on an inference backend (worker pool or in-process) for model `config`. */
+export function createApp(inference: Inference, config: ViTConfig): Hono {
   const app = new Hono();
-  const full = engine.bundle.config;
-  const unmergedGmacs = gmacs(full, Array(full.depth + 1).fill(tokenCount(full)));
+  const unmergedGmacs = gmacs(config, Array(config.depth + 1).fill(tokenCount(config)));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
@@ -73,7 +89,7 @@ export function createApp(engine: Engine): Hono {
     }
     let topK: number, reduction: number | undefined;
     try {
-      topK = numberParam(c.req.query("top_k"), "top_k", 1, full.numClasses, true) ?? 5;
+      topK = numberParam(c.req.query("top_k"), "top_k", 1, config.numClasses, true) ?? 5;
       reduction = numberParam(c.req.query("reduction"), "reduction", 0, 0.95);
     } catch (e) {
       if (!(e instanceof BadParameter)) throw e;
@@ -82,38 +98,37 @@ export function createApp(engine: Engine): Hono {
     if (Number(c.req.header("content-length") ?? 0) > MAX_BODY_BYTES) {
       return c.json(error("body_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`), 413);
     }
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    if (body.byteLength > MAX_BODY_BYTES) {
+    const image = new Uint8Array(await c.req.arrayBuffer());
+    if (image.byteLength > MAX_BODY_BYTES) {
       return c.json(error("body_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`), 413);
     }
-    const classifier = await engine.classifier(method);
     const t0 = performance.now();
-    let input: Float32Array;
     try {
-      input = await classifier.prepare(body);
+      const r = await inference.classify({ method, reduction, topK, image });
+      return c.json({
+        top_k: r.top,
+        method,
+        schedule: r.schedule,
+        tokens: r.tokens,
+        gmacs: r.gmacs,
+        reduction: 1 - r.gmacs / unmergedGmacs,
+        backend: r.backend,
+        timings: {
+          queue_ms: r.queueMs,
+          decode_ms: r.decodeMs,
+          infer_ms: r.inferMs,
+          total_ms: performance.now() - t0,
+        },
+      });
     } catch (e) {
-      if (!(e instanceof ImageError)) throw e;
-      return c.json(error(e.code, e.message), IMAGE_ERROR_STATUS[e.code] as 400);
+      const { status, body, retryAfter } = jobError(e);
+      if (retryAfter) c.header("Retry-After", `${retryAfter}`);
+      return c.json(body, status as 400);
     }
-    const t1 = performance.now();
-    const schedule = classifier.scheduleFor(method === "none" ? 0 : reduction ?? 0.33);
-    const [out] = await classifier.run([input], schedule);
-    const t2 = performance.now();
-    return c.json({
-      top_k: classifier.predictions(out.logits, topK),
-      method,
-      schedule,
-      tokens: out.tokens,
-      gmacs: out.gmacs,
-      reduction: 1 - out.gmacs / unmergedGmacs,
-      backend: classifier.session.backend,
-      timings: { decode_ms: t1 - t0, infer_ms: t2 - t1, total_ms: t2 - t0 },
-    });
   });
 
   app.notFound((c) => c.json(error("not_found", `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((e, c) => {
-    if (e instanceof UserError) return c.json(error(e.name, e.message), 503);
     console.error(e);
     return c.json(error("internal", "internal error"), 500);
   });

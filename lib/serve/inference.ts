@@ -1,0 +1,95 @@
+/**
+ * How the API gets images classified: one interface, two implementations. `WorkerPool`
+ * (`workers/pool.ts`) runs jobs in Web Workers behind a bounded queue; `LocalInference` runs
+ * them in-process (tests, single-threaded edge runtimes). Both run a job with `runJob`.
+ * @module
+ */
+import type { Prediction } from "../classifier.ts";
+import type { Engine } from "./engine.ts";
+
+/** One image to classify. */
+export interface ClassifyJob {
+  method: string;
+  /** Merge schedule (`r` per block); solved from `reduction` when absent. */
+  schedule?: number[];
+  reduction?: number;
+  topK: number;
+  image: Uint8Array;
+}
+
+/** What a job returns. */
+export interface ClassifyResult {
+  top: Prediction[];
+  schedule: number[];
+  tokens: number[];
+  gmacs: number;
+  backend: string;
+  decodeMs: number;
+  inferMs: number;
+  /** Time spent waiting for a worker. */
+  queueMs: number;
+}
+
+/** Something that classifies jobs. */
+export interface Inference {
+  classify(job: ClassifyJob): Promise<ClassifyResult>;
+  readonly backend: string;
+  readonly queueDepth: number;
+  /** Stops intake and finishes the work in hand. */
+  drain(): Promise<void>;
+}
+
+/** Runs one job on an engine (decode, preprocess, schedule, inference). */
+export async function runJob(engine: Engine, job: ClassifyJob): Promise<ClassifyResult> {
+  const classifier = await engine.classifier(job.method);
+  const t0 = performance.now();
+  const input = await classifier.prepare(job.image);
+  const t1 = performance.now();
+  const schedule = job.schedule ??
+    classifier.scheduleFor(job.method === "none" ? 0 : job.reduction ?? 0.33);
+  const [out] = await classifier.run([input], schedule);
+  const t2 = performance.now();
+  return {
+    top: classifier.predictions(out.logits, job.topK),
+    schedule,
+    tokens: out.tokens,
+    gmacs: out.gmacs,
+    backend: classifier.session.backend,
+    decodeMs: t1 - t0,
+    inferMs: t2 - t1,
+    queueMs: 0,
+  };
+}
+
+/** In-process inference, one job at a time. */
+export class LocalInference implements Inference {
+  #chain: Promise<unknown> = Promise.resolve();
+  #waiting = 0;
+
+  constructor(readonly engine: Engine) {}
+
+  get backend(): string {
+    return this.engine.options.backend ?? "auto";
+  }
+
+  get queueDepth(): number {
+    return this.#waiting;
+  }
+
+  classify(job: ClassifyJob): Promise<ClassifyResult> {
+    const enqueued = performance.now();
+    this.#waiting++;
+    const result = this.#chain.then(async () => {
+      this.#waiting--;
+      const queueMs = performance.now() - enqueued;
+      return { ...await runJob(this.engine, job), queueMs };
+    });
+    this.#chain = result.catch(() => {});
+    return result;
+  }
+
+  async drain(): Promise<void> {
+    await this.#chain;
+    await this.engine.close();
+  }
+}
