@@ -55,8 +55,8 @@ function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
   const alpha = g.op("Reshape", ["alpha", g.constInt([1])]);
   const beta = g.op("Sub", [g.constFloat(1), alpha]);
   const m = g.op("Add", [
-    g.op("Mul", [alpha, minMax(ctx.g, classAttention(ctx))]),
-    g.op("Mul", [beta, minMax(ctx.g, tokenPrior(ctx))]),
+    g.op("Mul", [alpha, minMax(g, classAttention(ctx))]),
+    g.op("Mul", [beta, minMax(g, tokenPrior(ctx))]),
   ]);
   const n = tokenCount(ctx);
   let r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
