@@ -12,15 +12,26 @@ const USAGE =
   "usage: deno run -A bench/combine.ts [--plot FILE] [--title T] [--label NAME=FILE] ROWS.json...";
 
 async function main(args: string[]) {
-  const { values, positionals } = parseCommand(args, {
-    plot: { type: "string" },
-    title: { type: "string", default: "" },
-  }, `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME (for ablations).`);
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      plot: { type: "string" },
+      title: { type: "string", default: "" },
+    },
+    `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME, where {m} stands for the method
+(for ablations).`,
+  );
   if (positionals.length === 0) throw new UsageError("no ROWS.json given");
   const rows: EvalRow[] = [];
   for (const arg of positionals) {
-    const [label, file] = arg.includes("=") ? arg.split("=", 2) : [undefined, arg];
-    const loaded: EvalRow[] = JSON.parse(await Deno.readTextFile(file));
+    const cut = arg.lastIndexOf("=");
+    const [label, file] = cut >= 0 ? [arg.slice(0, cut), arg.slice(cut + 1)] : [undefined, arg];
+    let loaded: EvalRow[];
+    try {
+      loaded = JSON.parse(await Deno.readTextFile(file));
+    } catch (e) {
+      throw new UsageError(`${file}: ${(e as Error).message}`);
+    }
     for (const row of loaded) {
       if (row.method === "none") {
         if (!rows.some((r) => r.method === "none")) rows.push(row);
