@@ -17,6 +17,7 @@ async function main(args: string[]) {
     {
       plot: { type: "string" },
       title: { type: "string", default: "" },
+      "no-latency": { type: "boolean" },
     },
     `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME, where {m} stands for the method
 (for ablations).`,
@@ -40,7 +41,7 @@ async function main(args: string[]) {
       rows.push(label ? { ...row, method: label.replace("{m}", row.method) } : row);
     }
   }
-  console.log(formatTable(rows));
+  console.log(formatTable(rows, { latency: !values["no-latency"] }));
   if (values.plot) await Deno.writeTextFile(values.plot, await paretoSvg(rows, values.title));
 }
 

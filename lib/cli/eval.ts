@@ -52,7 +52,7 @@ function list(value: string, name: string): string[] {
 }
 
 /** The results table printed on stdout. */
-export function formatTable(rows: EvalRow[]): string {
+export function formatTable(rows: EvalRow[], { latency = true } = {}): string {
   const base = rows.find((r) => r.method === "none");
   const header = [
     "method",
@@ -84,7 +84,9 @@ export function formatTable(rows: EvalRow[]): string {
     r.latency_ms_p50.toFixed(1),
     base ? `${(base.latency_ms_p50 / r.latency_ms_p50).toFixed(2)}x` : "-",
   ]);
-  const md = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  // Without latency: the last two columns (p50 ms, speedup) go.
+  const keep = (cells: string[]) => latency ? cells : cells.slice(0, -2);
+  const md = (cells: string[]) => `| ${keep(cells).join(" | ")} |`;
   return [md(header), md(header.map(() => "---")), ...lines.map(md)].join("\n");
 }
 
