@@ -35,3 +35,6 @@ deno run --allow-read --allow-env --allow-write lib/cli/priors.ts --model "$rand
   --images "$shared/data/imagenet-sample" --limit 200 --own-labels --out "$out/prior-random-deit-tiny.json" --kv :memory:
 eval_ --images "$dev" --methods none,sadtm,sadtm-dm --prior "$out/prior-random-deit-tiny.json" \
   --out "$out/ablation-random-prior.json"
+# tau belongs to the model being run, not to the prior's model (the random model suggests 11).
+eval_ --images "$dev" --methods none,sadtm-dm --tau 2 --prior "$out/prior-random-deit-tiny.json" \
+  --out "$out/ablation-random-prior-tau2.json"
