@@ -18,6 +18,7 @@ async function main(args: string[]) {
       plot: { type: "string" },
       title: { type: "string", default: "" },
       "no-latency": { type: "boolean" },
+      methods: { type: "string" },
     },
     `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME, where {m} stands for the method
 (for ablations).`,
@@ -41,8 +42,10 @@ async function main(args: string[]) {
       rows.push(label ? { ...row, method: label.replace("{m}", row.method) } : row);
     }
   }
-  console.log(formatTable(rows, { latency: !values["no-latency"] }));
-  if (values.plot) await Deno.writeTextFile(values.plot, await paretoSvg(rows, values.title));
+  const only = values.methods?.split(",");
+  const shown = only ? rows.filter((r) => r.method === "none" || only.includes(r.method)) : rows;
+  console.log(formatTable(shown, { latency: !values["no-latency"] }));
+  if (values.plot) await Deno.writeTextFile(values.plot, await paretoSvg(shown, values.title));
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args), USAGE);
