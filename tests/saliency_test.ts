@@ -159,6 +159,8 @@ Deno.test("sadtm: prior sign -1 is the same as the negated prior", async () => {
     await c.release();
     return out.logits;
   };
-  assert.deepEqual(await logits({ prior: p, priorSign: -1 }), await logits({ prior: negated }));
-  assert.notDeepEqual(await logits({ prior: p }), await logits({ prior: negated }));
+  // alpha < 1, so the prior matters.
+  const run = (prior: typeof p, priorSign: 1 | -1) => logits({ prior, priorSign, alpha: 0.5 });
+  assert.deepEqual(await run(p, -1), await run(negated, 1));
+  assert.notDeepEqual(await run(p, 1), await run(negated, 1));
 });

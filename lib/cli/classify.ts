@@ -23,7 +23,7 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
   --method M      merge method: ${METHOD_NAMES.join(", ")} (default none)
   --reduction P   target GMACs reduction in [0, 0.95] (default 0.33 with a method)
   --r R           merge R tokens in every block instead of a target reduction
-  --alpha A       SAD-TM class-attention weight in [0, 1] (default 0.5)
+  --alpha A       SAD-TM class-attention weight in [0, 1] (default 1)
   --prior-sign S, --importance-weight W
                   SAD-TM variants (see deno task eval --help)
   --theta T       AdaMerge score threshold (default 0.8; higher merges less); --reduction sets

@@ -29,8 +29,9 @@ each paired against the unmerged model on the same images.
   --schedule KIND    constant (default), decreasing (ToMe's ramp) or delayed (see --tau)
   --tau T            blocks without merging for delayed schedules (default: sadtm-dm uses the
                      prior's suggestion, others 0)
-  --alpha A          SAD-TM class-attention weight in [0, 1] (default 0.5; beta = 1 - alpha)
-  --prior-sign S     SAD-TM: 1 merges low-outlierness patches first (the paper), -1 the reverse
+  --alpha A          SAD-TM class-attention weight in [0, 1] (default 1; beta = 1 - alpha)
+  --prior-sign S     SAD-TM: 1 merges low-outlierness patches first (the paper), -1 the
+                     reverse (default -1, see docs/RESULTS.md)
   --importance-weight W
                      SAD-TM: merge weights (1 - W + W m) * size; 1 is the paper's m * size
   --prior FILE       SAD-TM prior file (default: KV/priors/ lookup by model, then by grid)

@@ -26,10 +26,16 @@ import {
 } from "./ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
-/** Default class-attention weight. */
-export const DEFAULT_ALPHA = 0.5;
-/** Default sign of the prior in `m` (1: low `o` merges first, as the paper says). */
-export const DEFAULT_PRIOR_SIGN = 1;
+/**
+ * Default class-attention weight. 1, i.e. class attention only: on DeiT-Tiny every share given
+ * to the saliency prior lowered accuracy, in either orientation (docs/RESULTS.md, section 2).
+ */
+export const DEFAULT_ALPHA = 1;
+/**
+ * Default sign of the prior in `m`. The paper merges low `o` first (+1); on DeiT-Tiny low `o`
+ * marks the object patches in the image centre, and +1 is far worse than -1 at every alpha < 1.
+ */
+export const DEFAULT_PRIOR_SIGN = -1;
 /** Default share of `m` in the merge weights (1: the paper's `m * size`; 0: `size`). */
 export const DEFAULT_IMPORTANCE_WEIGHT = 1;
 /** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
