@@ -5,6 +5,7 @@
  * @module
  */
 import type { Classifier } from "../classifier.ts";
+import { Progress } from "../cli/args.ts";
 
 /** Per-image GMACs of `inputs` at `theta`, with `rMax` as the per-block ceiling. */
 export async function costAt(
@@ -39,10 +40,12 @@ export async function calibrateTheta(
   { lo = -1, hi = 1.01, iterations = 12 } = {},
 ): Promise<Calibration> {
   const curve: [number, number][] = [];
+  const progress = new Progress(iterations + 1, `calibrate@${target}`);
   const mean = async (theta: number) => {
     const costs = await costAt(c, inputs, rMax, theta);
     const m = costs.reduce((a, b) => a + b, 0) / costs.length;
     curve.push([theta, m]);
+    progress.tick();
     return m;
   };
   let best = { theta: hi, meanGmacs: await mean(hi) };
