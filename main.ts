@@ -6,17 +6,22 @@
 import { BACKEND_CHOICES, type BackendChoice } from "./lib/backend/session.ts";
 import { WorkerPool } from "./workers/pool.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
+import { loadServiceData } from "./lib/kv/seed.ts";
 import { createApp } from "./lib/serve/app.ts";
+import { Metrics } from "./lib/serve/metrics.ts";
+import { makeService } from "./lib/serve/service.ts";
 import { defaultModelDir, loadModelConfig } from "./lib/vit/bundle.ts";
 
-const USAGE = "usage: deno task start [--model DIR] [--backend auto|wasm|webgpu]";
+const USAGE = "usage: deno task start [--model DIR] [--backend auto|wasm|webgpu] [--kv PATH]";
 const HELP = `${USAGE}
 
 Serves edgemerge on $HOST:$PORT (default 0.0.0.0:8000) with a pool of inference workers:
 $EDGEMERGE_WORKERS (default 1), $EDGEMERGE_THREADS WASM threads each (default 2),
 $EDGEMERGE_QUEUE waiting requests before 429 (default 16), $EDGEMERGE_JOB_TIMEOUT_MS (30000).
   --model DIR    model directory (default $EDGEMERGE_MODEL, then the hub cache)
-  --backend B    auto, wasm or webgpu (default $EDGEMERGE_BACKEND, then auto)`;
+  --backend B    auto, wasm or webgpu (default $EDGEMERGE_BACKEND, then auto)
+  --kv PATH      Deno KV with priors and operating points: a path, :memory: or a KV URL
+                 (default $EDGEMERGE_KV, then the edgemerge cache); seeded from priors/`;
 
 function envNumber(name: string, fallback: number): number {
   const value = Deno.env.get(name);
@@ -30,6 +35,7 @@ async function main(args: string[]) {
   const { values } = parseCommand(args, {
     model: { type: "string" },
     backend: { type: "string" },
+    kv: { type: "string" },
   }, HELP);
   const backend = (values.backend ?? Deno.env.get("EDGEMERGE_BACKEND") ?? "auto") as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) {
@@ -37,6 +43,8 @@ async function main(args: string[]) {
   }
   const model = values.model ?? defaultModelDir();
   const { config } = await loadModelConfig(model);
+  const data = await loadServiceData(config, values.kv);
+  const metrics = new Metrics();
   const pool = await WorkerPool.start({
     size: envNumber("EDGEMERGE_WORKERS", 1),
     queueLimit: envNumber("EDGEMERGE_QUEUE", 16),
@@ -46,13 +54,32 @@ async function main(args: string[]) {
       backend,
       threads: Deno.env.get("EDGEMERGE_THREADS") ? envNumber("EDGEMERGE_THREADS", 2) : undefined,
       warm: ["none"],
+      prior: data.prior,
     },
-    onReplace: (why) => console.error(`edgemerge: worker replaced (${why})`),
+    onReplace: (why) => {
+      metrics.workerReplaced();
+      console.error(`edgemerge: worker replaced (${why})`);
+    },
   });
-  console.log(`edgemerge: ${config.name} on ${pool.backend}`);
+  console.log(`edgemerge: ${config.name} on backend ${pool.backend} (asked: ${backend})`);
+  const service = makeService(config, pool, {
+    table: data.table,
+    metrics,
+    info: { backendChoice: backend, priors: data.priors, kv: data.source },
+  });
+  const { budget } = service;
+  const app = createApp(service);
   const port = Number(Deno.env.get("PORT") ?? 8000);
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
-  const server = Deno.serve({ port, hostname }, createApp(pool, config).fetch);
+  const server = Deno.serve({ port, hostname }, app.fetch);
+  const t0 = performance.now();
+  budget.calibrate(pool).then(
+    () =>
+      console.log(
+        `edgemerge: ready (latency model calibrated in ${Math.round(performance.now() - t0)} ms)`,
+      ),
+    (e) => console.error(`edgemerge: calibration failed: ${(e as Error).message}`),
+  );
   Deno.addSignalListener("SIGTERM", async () => {
     console.log("edgemerge: draining");
     await pool.drain();

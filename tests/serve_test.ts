@@ -1,67 +1,226 @@
+// Every route and every error through `app.request`, on a tiny random model in-process.
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { join } from "node:path";
 import { createApp } from "../lib/serve/app.ts";
 import { Engine } from "../lib/serve/engine.ts";
 import { LocalInference } from "../lib/serve/inference.ts";
+import { makeService } from "../lib/serve/service.ts";
 import { loadModelBundle } from "../lib/vit/bundle.ts";
+import { encodeBlankPng } from "./helpers/png.ts";
 import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
 
 const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
-const engine = new Engine(bundle, { backend: "wasm" });
-const app = createApp(new LocalInference(engine), bundle.config);
-const png = await (() => {
+const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
+const service = makeService(bundle.config, new LocalInference(engine));
+const app = createApp(service);
+const picture = () => {
   const img = new Image(48, 40);
   for (let y = 1; y <= 40; y++) {
     for (let x = 1; x <= 48; x++) img.setPixelAt(x, y, Image.rgbaToColor(x * 5, y * 6, 90, 255));
   }
-  return img.encode();
-})();
+  return img;
+};
+const png = await picture().encode();
+const jpeg = await picture().encodeJPEG(90);
 
-const post = async (query: string, body: Uint8Array, type = "image/png") =>
-  await app.request(`/v1/classify${query}`, {
+const post = async (
+  query: string,
+  body: BodyInit | Uint8Array,
+  type: string | null = "image/png",
+  path = "/v1/classify",
+  headers: Record<string, string> = {},
+) =>
+  await app.request(`${path}${query}`, {
     method: "POST",
-    body: body as Uint8Array<ArrayBuffer>,
-    headers: { "content-type": type },
+    body: body as BodyInit,
+    headers: { ...(type && { "content-type": type }), ...headers },
   });
 
-Deno.test("serve: classify answers top-k, and merges with a method and reduction", async () => {
+Deno.test("serve: readyz waits for the calibration; models lists the points and their latency", async () => {
+  assert.equal((await app.request("/readyz")).status, 503);
+  await service.budget.calibrate(service.inference, 2);
+  assert.equal((await app.request("/readyz")).status, 200);
+  const models = await (await app.request("/v1/models")).json();
+  const m = models.models[0];
+  assert.equal(m.name, "tiny_test_vit");
+  assert.equal(m.backend, "wasm");
+  assert.equal(m.config.tokens, 65);
+  assert.equal(m.operating_points.source, "default");
+  assert.equal(m.operating_points.points.length, 6);
+  assert.ok(
+    m.operating_points.points.every((p: { predicted_infer_ms: number }) =>
+      p.predicted_infer_ms > 0
+    ),
+  );
+  assert.equal((await app.request("/healthz")).status, 200);
+});
+
+Deno.test("serve: classify without a budget is unmerged; method and reduction fix the point", async () => {
   const plain = await post("?top_k=3", png);
   assert.equal(plain.status, 200);
   const a = await plain.json();
   assert.equal(a.top_k.length, 3);
-  assert.equal(a.method, "none");
-  assert.deepEqual(a.tokens, [65, 65, 65, 65, 65]);
-  assert.equal(a.reduction, 0);
-  const merged = await (await post("?method=tome&reduction=0.3", png)).json();
-  assert.equal(merged.method, "tome");
-  assert.ok(merged.tokens.at(-1) < 65);
-  assert.ok(Math.abs(merged.reduction - 0.3) < 0.03, `reduction ${merged.reduction}`);
+  assert.equal(a.model, "tiny_test_vit");
+  assert.equal(a.operating_point.method, "none");
+  assert.deepEqual(a.operating_point.tokens, [65, 65, 65, 65, 65]);
+  assert.equal(a.operating_point.reduction, 0);
+  assert.equal(a.budget_ms, null);
+  assert.equal(a.budget_met, null);
+  assert.equal(a.backend, "wasm");
+  for (const k of ["queue_ms", "decode_ms", "infer_ms", "total_ms", "predicted_ms"]) {
+    assert.ok(a.timings[k] >= 0, `${k} ${a.timings[k]}`);
+  }
+  const merged = await (await post("?method=tome&reduction=0.3", jpeg, "image/jpeg")).json();
+  assert.equal(merged.operating_point.method, "tome");
+  assert.ok(merged.operating_point.tokens.at(-1) < 65);
+  assert.ok(Math.abs(merged.operating_point.reduction - 0.3) < 0.03);
+});
+
+Deno.test("serve: a budget picks the best point that fits; on_miss decides the rest", async () => {
+  const generous = await (await post("?budget_ms=60000", png)).json();
+  assert.equal(generous.operating_point.method, "none");
+  assert.equal(generous.budget_ms, 60000);
+  assert.equal(generous.budget_met, true);
+  assert.ok(generous.timings.predicted_ms > 0);
+
+  // Best effort runs the point predicted fastest.
+  const { model } = service.budget;
+  const points = service.budget.table.points;
+  const upper = (p: (typeof points)[number]) => model.total(p, 48 * 40, 0, 1)!.upper;
+  const fastest = points.reduce((a, b) => (upper(b) < upper(a) ? b : a));
+  const impossible = await (await post("", png, "image/png", "/v1/classify", {
+    "X-Latency-Budget-Ms": "1",
+  })).json();
+  assert.equal(impossible.budget_ms, 1);
+  assert.equal(impossible.budget_met, false);
+  assert.deepEqual(impossible.operating_point.schedule, fastest.schedule);
+
+  const refused = await post("?budget_ms=1&on_miss=reject", png);
+  assert.equal(refused.status, 503);
+  const body = await refused.json();
+  assert.equal(body.error.code, "budget_unachievable");
+  assert.ok(body.error.minimum_ms >= 1);
+  assert.match(body.error.message, /minimum achievable now is about \d+ ms/);
+
+  const restricted = await (await post("?budget_ms=60000&method=tome", png)).json();
+  assert.equal(restricted.operating_point.method, "tome");
+});
+
+Deno.test("serve: multipart uploads use the field image", async () => {
+  const form = new FormData();
+  form.append("image", new Blob([png as BlobPart], { type: "image/png" }), "x.png");
+  const ok = await post("?top_k=2", form, null);
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).top_k.length, 2);
+  const other = new FormData();
+  other.append("file", new Blob([png as BlobPart]), "x.png");
+  const missing = await post("", other, null);
+  assert.equal(missing.status, 400);
+  assert.match((await missing.json()).error.message, /no file field "image"/);
 });
 
 Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the server stays healthy", async () => {
-  const cases: [Promise<Response>, number, RegExp][] = [
-    [post("", png, "text/plain"), 415, /content-type must be/],
-    [post("", new Uint8Array(0)), 400, /empty body/],
-    [post("", new TextEncoder().encode("not an image at all")), 415, /not a JPEG or PNG/],
-    [post("?method=magic", png), 400, /unknown method "magic"; known: none, tome/],
-    [post("?top_k=0", png), 400, /top_k must be an integer in \[1, 10\]/],
-    [post("?reduction=2", png), 400, /reduction must be a number in \[0, 0\.95\]/],
-    [post("", png.subarray(0, 40)), 422, /cannot decode png/],
-    [Promise.resolve(app.request("/nope")), 404, /no route GET \/nope/],
+  const huge = await encodeBlankPng(20000, 20000);
+  const cases: [Promise<Response>, number, string, RegExp][] = [
+    [post("", png, "text/plain"), 415, "unsupported_media_type", /content-type must be/],
+    [post("", new Uint8Array(0)), 400, "empty", /empty body/],
+    [post("", new TextEncoder().encode("not an image")), 415, "unsupported_format", /not a JPEG/],
+    [
+      post("", jpeg.subarray(0, jpeg.length >> 1), "image/jpeg"),
+      422,
+      "corrupt",
+      /cannot decode jpeg/,
+    ],
+    [post("", png.subarray(0, 40)), 422, "corrupt", /cannot decode png/],
+    [post("", huge), 413, "too_large", /20000x20000 image exceeds the 40000000-pixel limit/],
+    [post("", new Uint8Array(10 * 1024 * 1024 + 1)), 413, "body_too_large", /exceeds 10485760/],
+    [post("?method=magic", png), 400, "bad_method", /unknown method "magic"; known: none, tome/],
+    [post("?top_k=0", png), 400, "bad_parameter", /top_k must be an integer in \[1, 10\]/],
+    [post("?reduction=2", png), 400, "bad_parameter", /reduction must be a number in \[0, 0\.95\]/],
+    [post("?budget_ms=fast", png), 400, "bad_parameter", /budget_ms must be a number/],
+    [post("?budget_ms=-5", png), 400, "bad_parameter", /budget_ms must be a number in \[1/],
+    [post("?budget_ms=50&reduction=0.2", png), 400, "bad_parameter", /not both/],
+    [post("?on_miss=pray", png), 400, "bad_on_miss", /unknown on_miss "pray"/],
+    [
+      post("?model=resnet50", png),
+      400,
+      "bad_model",
+      /unknown model "resnet50"; served: tiny_test_vit/,
+    ],
+    [
+      post("?budget_ms=100&method=evit", png),
+      400,
+      "bad_method",
+      /no operating point of method evit/,
+    ],
+    [
+      post("?method=none", png, "image/png", "/v1/explain"),
+      400,
+      "bad_method",
+      /explain needs a merge/,
+    ],
+    [
+      post("?method=sadtm", png),
+      503,
+      "unavailable",
+      /no saliency prior for tiny_test_vit \(grid 8x8\)/,
+    ],
+    [Promise.resolve(app.request("/nope")), 404, "not_found", /no route GET \/nope/],
   ];
-  for (const [response, status, pattern] of cases) {
+  for (const [response, status, code, pattern] of cases) {
     const r = await response;
-    assert.equal(r.status, status);
-    assert.match((await r.json()).error.message, pattern);
+    const body = await r.json();
+    assert.equal(r.status, status, JSON.stringify(body));
+    assert.equal(body.error.code, code);
+    assert.match(body.error.message, pattern);
   }
   assert.equal((await app.request("/healthz")).status, 200);
   assert.equal((await post("", png)).status, 200);
 });
 
-Deno.test("serve: a method that cannot start (SAD-TM without a prior for this grid) is a clean 503", async () => {
-  const r = await post("?method=sadtm", png);
-  assert.equal(r.status, 503);
-  assert.match((await r.json()).error.message, /no saliency prior for tiny_test_vit \(grid 8x8\)/);
+Deno.test("serve: explain draws the input and the groups after each stage as a PNG", async () => {
+  const r = await post("?method=tome&reduction=0.4", png, "image/png", "/v1/explain");
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("content-type"), "image/png");
+  assert.equal(r.headers.get("x-edgemerge-method"), "tome");
+  const picture = await Image.decode(new Uint8Array(await r.arrayBuffer()));
+  // The 32x32 crop and 2 stages (after block 3 and the last, 4) with 8-pixel gaps.
+  assert.equal(picture.width, 3 * 32 + 2 * 8);
+  assert.equal(picture.height, 32);
+  // Groups are painted flat: the last stage has fewer distinct colours than the crop.
+  const colours = (x0: number) => {
+    const seen = new Set<number>();
+    for (let y = 1; y <= 32; y++) {
+      for (let x = x0 + 1; x <= x0 + 32; x++) seen.add(picture.getPixelAt(x, y));
+    }
+    return seen.size;
+  };
+  assert.ok(colours(2 * 40) < colours(0), `${colours(2 * 40)} vs ${colours(0)}`);
+});
+
+Deno.test("serve: metrics, openapi and the demo page", async () => {
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(metrics, /edgemerge_requests_total\{route="\/v1\/classify",status="200"\} \d+/);
+  assert.match(metrics, /edgemerge_requests_total\{route="\/v1\/classify",status="400"\} \d+/);
+  assert.match(
+    metrics,
+    /edgemerge_request_duration_seconds_bucket\{route="\/v1\/classify",le="\+Inf"\} \d+/,
+  );
+  assert.match(metrics, /edgemerge_budget_met_ratio 0\.\d+/);
+  assert.match(metrics, /edgemerge_queue_depth 0/);
+  assert.match(metrics, /edgemerge_tokens_merged_total [1-9]\d*/);
+  const spec = await (await app.request("/openapi.json")).json();
+  assert.equal(spec.openapi, "3.1.0");
+  for (const [path, ops] of Object.entries(spec.paths as Record<string, object>)) {
+    for (const method of Object.keys(ops)) {
+      const r = await app.request(path, { method: method.toUpperCase() });
+      assert.notEqual(r.status, 404, `${method} ${path}`);
+      await r.body?.cancel();
+    }
+  }
+  const page = await app.request("/");
+  assert.match(page.headers.get("content-type")!, /text\/html/);
+  assert.match(await page.text(), /<input id="file" type="file"/);
   await engine.close();
 });

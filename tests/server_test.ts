@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { Image } from "imagescript";
 import { join } from "node:path";
 import { createApp } from "../lib/serve/app.ts";
+import { makeService } from "../lib/serve/service.ts";
 import { loadModelConfig } from "../lib/vit/bundle.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
@@ -18,7 +19,7 @@ Deno.test("server: classify over HTTP; a full queue is 429 with Retry-After; a k
   const { config } = await loadModelConfig(model);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    createApp(pool, config).fetch,
+    createApp(makeService(config, pool)).fetch,
   );
   const url = `http://127.0.0.1:${server.addr.port}`;
   const image = await new Image(64, 48).fill(0x884422ff).encode();

@@ -27,6 +27,7 @@ async function init(message: InitMessage) {
     const e = new Engine(await loadModelBundle(message.model), {
       backend: message.backend,
       threads: message.threads,
+      prior: message.prior,
     });
     let backend = "";
     for (const method of message.warm) backend = (await e.classifier(method)).session.backend;

@@ -86,6 +86,11 @@ export class WorkerPool implements Inference {
     return this.#queue.length;
   }
 
+  /** Workers in the pool. */
+  get workers(): number {
+    return this.options.size;
+  }
+
   /** Jobs running now. */
   get running(): number {
     return this.#slots.filter((s) => s.busy).length;

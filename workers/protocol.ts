@@ -3,6 +3,7 @@
  * @module
  */
 import type { BackendChoice } from "../lib/backend/session.ts";
+import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import type { ClassifyJob, ClassifyResult } from "../lib/serve/inference.ts";
 
 /** Sent once, right after the worker starts. */
@@ -13,6 +14,8 @@ export interface InitMessage {
   threads?: number;
   /** Methods whose sessions start before the worker reports ready. */
   warm: string[];
+  /** The saliency prior for SAD-TM methods (read from KV by the main thread). */
+  prior?: SaliencyPrior;
 }
 
 /** A job as sent to a worker. */

@@ -108,11 +108,8 @@ async function decodeJpeg(bytes: Uint8Array): Promise<RgbImage> {
   return { width, height, data };
 }
 
-/** Decodes JPEG/PNG bytes to RGB (grey, palette and RGBA are converted; alpha is dropped). */
-export async function decodeImage(
-  bytes: Uint8Array,
-  maxPixels = DEFAULT_MAX_PIXELS,
-): Promise<RgbImage> {
+/** `probeImage` plus the checks made before decoding: a non-empty size within `maxPixels`. */
+export function checkImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): ImageInfo {
   const info = probeImage(bytes);
   if (info.width === 0 || info.height === 0) {
     throw new ImageError("corrupt", `${info.format} header says ${info.width}x${info.height}`);
@@ -123,6 +120,15 @@ export async function decodeImage(
       `${info.width}x${info.height} image exceeds the ${maxPixels}-pixel limit`,
     );
   }
+  return info;
+}
+
+/** Decodes JPEG/PNG bytes to RGB (grey, palette and RGBA are converted; alpha is dropped). */
+export async function decodeImage(
+  bytes: Uint8Array,
+  maxPixels = DEFAULT_MAX_PIXELS,
+): Promise<RgbImage> {
+  const info = checkImage(bytes, maxPixels);
   let image: RgbImage;
   try {
     image = info.format === "png" ? await decodePng(bytes) : await decodeJpeg(bytes);

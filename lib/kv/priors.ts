@@ -54,7 +54,7 @@ export async function readPriorFile(path: string): Promise<SaliencyPrior> {
 }
 
 /** Every prior file in `dir` (ignoring unreadable ones is not allowed: they are errors). */
-export async function priorsInDir(dir: string): Promise<SaliencyPrior[]> {
+export async function priorsInDir(dir = SHIPPED_PRIORS): Promise<SaliencyPrior[]> {
   const out: SaliencyPrior[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {

@@ -4,7 +4,9 @@
  * them in-process (tests, single-threaded edge runtimes). Both run a job with `runJob`.
  * @module
  */
+import type { HostTensor } from "../backend/session.ts";
 import type { Prediction } from "../classifier.ts";
+import { explainMerges } from "../explain/explain.ts";
 import type { Engine } from "./engine.ts";
 
 /** One image to classify. */
@@ -13,8 +15,12 @@ export interface ClassifyJob {
   /** Merge schedule (`r` per block); solved from `reduction` when absent. */
   schedule?: number[];
   reduction?: number;
+  /** AdaMerge's threshold (default: the method's). */
+  theta?: number;
   topK: number;
   image: Uint8Array;
+  /** Also draw the merge groups (`ClassifyResult.explainPng`). */
+  explain?: boolean;
 }
 
 /** What a job returns. */
@@ -28,13 +34,17 @@ export interface ClassifyResult {
   inferMs: number;
   /** Time spent waiting for a worker. */
   queueMs: number;
+  explainPng?: Uint8Array;
 }
 
 /** Something that classifies jobs. */
 export interface Inference {
   classify(job: ClassifyJob): Promise<ClassifyResult>;
   readonly backend: string;
+  /** Jobs waiting, jobs running, and how many can run at once. */
   readonly queueDepth: number;
+  readonly running: number;
+  readonly workers: number;
   /** Stops intake and finishes the work in hand. */
   drain(): Promise<void>;
 }
@@ -47,8 +57,14 @@ export async function runJob(engine: Engine, job: ClassifyJob): Promise<Classify
   const t1 = performance.now();
   const schedule = job.schedule ??
     classifier.scheduleFor(job.method === "none" ? 0 : job.reduction ?? 0.33);
-  const [out] = await classifier.run([input], schedule);
+  const feeds: Record<string, HostTensor> = job.theta === undefined
+    ? {}
+    : { theta: { data: Float32Array.of(job.theta), dims: [1] } };
+  const [out] = await classifier.run([input], schedule, feeds);
   const t2 = performance.now();
+  const explainPng = job.explain
+    ? await explainMerges(classifier, job.image, schedule, feeds)
+    : undefined;
   return {
     top: classifier.predictions(out.logits, job.topK),
     schedule,
@@ -58,6 +74,7 @@ export async function runJob(engine: Engine, job: ClassifyJob): Promise<Classify
     decodeMs: t1 - t0,
     inferMs: t2 - t1,
     queueMs: 0,
+    ...(explainPng && { explainPng }),
   };
 }
 
@@ -65,6 +82,8 @@ export async function runJob(engine: Engine, job: ClassifyJob): Promise<Classify
 export class LocalInference implements Inference {
   #chain: Promise<unknown> = Promise.resolve();
   #waiting = 0;
+  #running = 0;
+  readonly workers = 1;
 
   constructor(readonly engine: Engine) {}
 
@@ -76,13 +95,22 @@ export class LocalInference implements Inference {
     return this.#waiting;
   }
 
+  get running(): number {
+    return this.#running;
+  }
+
   classify(job: ClassifyJob): Promise<ClassifyResult> {
     const enqueued = performance.now();
     this.#waiting++;
     const result = this.#chain.then(async () => {
       this.#waiting--;
+      this.#running++;
       const queueMs = performance.now() - enqueued;
-      return { ...await runJob(this.engine, job), queueMs };
+      try {
+        return { ...await runJob(this.engine, job), queueMs };
+      } finally {
+        this.#running--;
+      }
     });
     this.#chain = result.catch(() => {});
     return result;

@@ -1,0 +1,138 @@
+/**
+ * Operating points: a method with a fixed schedule (and AdaMerge's `theta`), its cost and the
+ * accuracy `eval` measured for it. The budget logic picks among them per request. A table comes
+ * from eval results (`deno task points`); a model without one gets ToMe at a few reductions,
+ * ranked by cost alone.
+ * @module
+ */
+import { UserError } from "../errors.ts";
+import type { EvalRow } from "../eval/evaluate.ts";
+import { gmacs } from "../merge/cost.ts";
+import { methodByName } from "../merge/methods.ts";
+import { tome } from "../merge/tome.ts";
+import { reductionOf, scheduleForReduction, tokensPerBlock } from "../merge/schedule.ts";
+import type { ViTConfig } from "../vit/config.ts";
+
+/** One way to run the model. */
+export interface OperatingPoint {
+  method: string;
+  /** `r` per block. */
+  schedule: number[];
+  /** AdaMerge's threshold (adaptive methods only). */
+  theta?: number;
+  /** Mean GMACs per image (as measured by eval for adaptive methods). */
+  gmacs: number;
+  reduction: number;
+  /** Top-1 accuracy measured by eval over `n` images; absent in a default table. */
+  top1?: number;
+  n?: number;
+}
+
+/** The operating points of one model. */
+export interface PointsTable {
+  model: string;
+  /** Where the accuracies come from (image set and size), or "default". */
+  source: string;
+  points: OperatingPoint[];
+}
+
+/** A malformed operating-points table. */
+export class PointsError extends UserError {
+  override name = "PointsError";
+}
+
+/** Identity of a point (same key = same graph inputs = batchable, same latency). */
+export function pointKey(p: Pick<OperatingPoint, "method" | "schedule" | "theta">): string {
+  return `${p.method}/${p.schedule.join(",")}${p.theta === undefined ? "" : `/${p.theta}`}`;
+}
+
+/** Expected accuracy used to rank points: eval's top-1, else less reduction ranks higher. */
+export function expectedAccuracy(p: OperatingPoint): number {
+  return p.top1 ?? 1 - p.reduction;
+}
+
+/** The unmerged point of `config`. */
+export function unmergedPoint(config: ViTConfig): OperatingPoint {
+  const schedule = Array(config.depth).fill(0);
+  return {
+    method: "none",
+    schedule,
+    gmacs: gmacs(config, tokensPerBlock(config, undefined, schedule)),
+    reduction: 0,
+  };
+}
+
+/** ToMe at a target GMACs reduction (no accuracy known). */
+function tomePoint(config: ViTConfig, target: number): OperatingPoint {
+  const schedule = scheduleForReduction(config, tome, target);
+  return {
+    method: "tome",
+    schedule,
+    gmacs: gmacs(config, tokensPerBlock(config, tome, schedule)),
+    reduction: reductionOf(config, tome, schedule),
+  };
+}
+
+/** Reductions of the default table. */
+export const DEFAULT_REDUCTIONS = [0.1, 0.2, 0.3, 0.4, 0.5];
+
+/** The table of a model nobody evaluated: unmerged and ToMe at `DEFAULT_REDUCTIONS`. */
+export function defaultPoints(config: ViTConfig): PointsTable {
+  return {
+    model: config.name,
+    source: "default",
+    points: [unmergedPoint(config), ...DEFAULT_REDUCTIONS.map((t) => tomePoint(config, t))],
+  };
+}
+
+/**
+ * A table from eval rows (of one or several image sets): rows of the same point are pooled,
+ * top-1 weighted by image count.
+ */
+export function pointsFromEval(model: string, rows: EvalRow[]): PointsTable {
+  const pooled = new Map<string, OperatingPoint & { top1: number; n: number }>();
+  // The unmerged row repeats in every results file of a set: count each set once.
+  const counted = new Set<string>();
+  for (const row of rows) {
+    const point = {
+      method: row.method,
+      schedule: row.schedule,
+      ...(row.theta !== undefined && { theta: row.theta }),
+      gmacs: row.gmacs,
+      reduction: row.reduction,
+    };
+    const rowId = `${pointKey(point)}|${row.n}|${row.top1}`;
+    if (counted.has(rowId)) continue;
+    counted.add(rowId);
+    const seen = pooled.get(pointKey(point));
+    const n = (seen?.n ?? 0) + row.n;
+    const top1 = ((seen?.top1 ?? 0) * (seen?.n ?? 0) + row.top1 * row.n) / n;
+    pooled.set(pointKey(point), { ...point, top1, n });
+  }
+  const points = [...pooled.values()];
+  const images = [...new Set(points.map((p) => p.n))].join("/");
+  return checkPoints({ model, source: `eval top-1 over ${images} images`, points }, "eval rows");
+}
+
+/** Validates a parsed table (from a file or KV). */
+export function checkPoints(value: unknown, where: string): PointsTable {
+  const t = value as PointsTable;
+  const bad = (why: string) => new PointsError(`${where}: operating points ${why}`);
+  if (typeof t?.model !== "string" || typeof t.source !== "string") throw bad("lack model/source");
+  if (!Array.isArray(t.points) || t.points.length === 0) throw bad("table is empty");
+  for (const p of t.points) {
+    if (typeof p?.method !== "string") throw bad("entry lacks a method");
+    methodByName(p.method);
+    if (!Array.isArray(p.schedule) || !p.schedule.every(Number.isInteger)) {
+      throw bad(`entry ${p.method} has no integer schedule`);
+    }
+    if (!(p.gmacs > 0) || !(p.reduction >= 0 && p.reduction < 1)) {
+      throw bad(`entry ${pointKey(p)} has a bad cost`);
+    }
+    if (p.top1 !== undefined && !(p.top1 >= 0 && p.top1 <= 1)) {
+      throw bad(`entry ${pointKey(p)} has a bad top1`);
+    }
+  }
+  if (!t.points.some((p) => p.method === "none")) throw bad("lack the unmerged point");
+  return t;
+}

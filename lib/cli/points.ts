@@ -1,0 +1,39 @@
+/**
+ * `deno task points --model NAME --out FILE RESULTS.json...`: the operating-points table the
+ * budget logic chooses from, built from `deno task eval --out` results.
+ * @module
+ */
+import { join } from "node:path";
+import { pointsFromEval } from "../budget/points.ts";
+import { POINTS_DIR } from "../kv/points.ts";
+import type { EvalRow } from "../eval/evaluate.ts";
+import { parseCommand, runMain, UsageError } from "./args.ts";
+
+const USAGE = "usage: deno task points --model NAME [--out FILE] RESULTS.json...";
+const HELP = `
+${USAGE}
+
+Builds the operating-points table of a model (method, schedule, theta, GMACs and measured
+top-1 per point) from eval results. Rows of the same point from several image sets are pooled,
+weighted by image count. The service seeds Deno KV with the tables in priors/points/.
+
+  --model NAME   model name as in its config (e.g. deit_tiny_patch16_224)
+  --out FILE     default priors/points/<NAME>.json
+`;
+
+async function main(args: string[]) {
+  const { values, positionals } = parseCommand(args, {
+    model: { type: "string" },
+    out: { type: "string" },
+  }, HELP);
+  if (!values.model) throw new UsageError("--model NAME is required");
+  if (positionals.length === 0) throw new UsageError("give at least one eval results file");
+  const rows: EvalRow[] = [];
+  for (const file of positionals) rows.push(...JSON.parse(await Deno.readTextFile(file)));
+  const table = pointsFromEval(values.model, rows);
+  const out = values.out ?? join(POINTS_DIR, `${values.model}.json`);
+  await Deno.writeTextFile(out, JSON.stringify(table, null, 1) + "\n");
+  console.log(`${table.points.length} operating points (${table.source}) -> ${out}`);
+}
+
+if (import.meta.main) await runMain(() => main(Deno.args), USAGE);

@@ -1,0 +1,66 @@
+/**
+ * What the service reads at start: the saliency prior and the operating points of its model.
+ * Deno KV is the source; at first start it is seeded from the shipped `priors/` (entries already
+ * in KV win, so `deno task priors` results are kept). When KV cannot be opened or read, the
+ * service falls back to the `priors/` files and says so in `/v1/models`.
+ * @module
+ */
+import { defaultPoints, type PointsTable } from "../budget/points.ts";
+import type { SaliencyPrior } from "../saliency/prior.ts";
+import type { ViTConfig } from "../vit/config.ts";
+import { openKv } from "./open.ts";
+import { pointsFromKv, pointsInDir, savePointsToKv } from "./points.ts";
+import { findPrior, priorsInDir, savePriorToKv } from "./priors.ts";
+
+/** The model's serving data and where it came from. */
+export interface ServiceData {
+  /** Undefined when no prior fits the model (SAD-TM methods then fail with a clear error). */
+  prior?: SaliencyPrior;
+  table: PointsTable;
+  /** Models with a prior. */
+  priors: string[];
+  /** "kv <path>", or the fallback taken. */
+  source: string;
+}
+
+/** Copies shipped priors and tables into KV where KV has none for that model. */
+export async function seedKv(kv: Deno.Kv, priorsDir?: string, pointsDir?: string) {
+  for (const prior of await priorsInDir(priorsDir)) {
+    const present = await kv.get(["prior", "model", prior.model]);
+    if (!present.value) await savePriorToKv(kv, prior);
+  }
+  for (const table of await pointsInDir(pointsDir)) {
+    const present = await kv.get(["points", table.model]);
+    if (!present.value) await savePointsToKv(kv, table);
+  }
+}
+
+async function fromFiles(config: ViTConfig, why: string): Promise<ServiceData> {
+  const side = config.imgSize / config.patchSize;
+  const priors = await priorsInDir();
+  const prior = await findPrior(config.name, [side, side]).catch(() => undefined);
+  const table = (await pointsInDir()).find((t) => t.model === config.name) ??
+    defaultPoints(config);
+  return { prior, table, priors: priors.map((p) => p.model), source: why };
+}
+
+/** Opens KV at `kvPath`, seeds it, and reads the model's data (falling back to files). */
+export async function loadServiceData(config: ViTConfig, kvPath?: string): Promise<ServiceData> {
+  let kv: Deno.Kv | undefined;
+  try {
+    kv = await openKv(kvPath);
+    await seedKv(kv);
+    const side = config.imgSize / config.patchSize;
+    const prior = await findPrior(config.name, [side, side], { kv }).catch(() => undefined);
+    const table = await pointsFromKv(kv, config.name) ?? defaultPoints(config);
+    const priors: string[] = [];
+    for await (const e of kv.list({ prefix: ["prior", "model"] })) priors.push(String(e.key[2]));
+    return { prior, table, priors, source: `kv ${kvPath ?? "default"}` };
+  } catch (e) {
+    const why = `files (KV unavailable: ${(e as Error).message})`;
+    console.error(`edgemerge: ${why}`);
+    return await fromFiles(config, why);
+  } finally {
+    kv?.close();
+  }
+}

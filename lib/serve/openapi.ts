@@ -1,0 +1,165 @@
+/**
+ * The OpenAPI 3.1 description of the API (served at `/openapi.json`).
+ * @module
+ */
+import { ON_MISS } from "../budget/choose.ts";
+import { METHOD_NAMES } from "../merge/methods.ts";
+import { MAX_BODY_BYTES } from "./params.ts";
+
+const option = (name: string, description: string, schema: Record<string, unknown>) => ({
+  name,
+  in: "query",
+  required: false,
+  description: `${description} Also accepted as header X-${
+    name.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("-")
+  }.`,
+  schema,
+});
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+});
+
+const imageBody = {
+  required: true,
+  description: `A JPEG or PNG image (at most ${MAX_BODY_BYTES} bytes, 40 megapixels).`,
+  content: {
+    "image/jpeg": { schema: { type: "string", format: "binary" } },
+    "image/png": { schema: { type: "string", format: "binary" } },
+    "multipart/form-data": {
+      schema: { type: "object", properties: { image: { type: "string", format: "binary" } } },
+    },
+  },
+};
+
+const errors = {
+  "400": errorResponse("A bad parameter or empty body."),
+  "413": errorResponse("Body or image too large."),
+  "415": errorResponse("Not a JPEG or PNG."),
+  "422": errorResponse("Corrupt or truncated image."),
+  "429": errorResponse("Queue full; see Retry-After."),
+  "503": errorResponse("Budget unachievable (on_miss=reject), or no worker available."),
+};
+
+/** The spec for a server of `model`. */
+export function openApiSpec(model: string): Record<string, unknown> {
+  const parameters = [
+    option("budget_ms", "Latency budget; the most accurate operating point predicted to fit.", {
+      type: "number",
+      minimum: 1,
+    }),
+    option("method", "Merge method (restricts budget choices; without a budget, fixes it).", {
+      type: "string",
+      enum: METHOD_NAMES,
+    }),
+    option("reduction", "Target GMACs reduction (not with budget_ms).", {
+      type: "number",
+      minimum: 0,
+      maximum: 0.95,
+    }),
+    option("top_k", "Classes to return.", { type: "integer", minimum: 1, default: 5 }),
+    option("model", "Must name the served model.", { type: "string", enum: [model] }),
+    option("on_miss", "When no point fits the budget.", {
+      type: "string",
+      enum: ON_MISS,
+      default: "best_effort",
+    }),
+  ];
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "edgemerge",
+      version: "1",
+      description: "Latency-budgeted image classification with training-free token merging.",
+    },
+    paths: {
+      "/v1/classify": {
+        post: {
+          summary: "Classify an image within a latency budget.",
+          parameters,
+          requestBody: imageBody,
+          responses: {
+            "200": {
+              description: "Top-k classes, the operating point used, timings and budget outcome.",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Result" } } },
+            },
+            ...errors,
+          },
+        },
+      },
+      "/v1/explain": {
+        post: {
+          summary: "PNG of the merge groups after blocks 3, 6, 9 and the last.",
+          parameters,
+          requestBody: imageBody,
+          responses: {
+            "200": { description: "The picture.", content: { "image/png": {} } },
+            ...errors,
+          },
+        },
+      },
+      "/v1/models": { get: { summary: "Served model, backend, priors, operating points." } },
+      "/healthz": { get: { summary: "Liveness." } },
+      "/readyz": { get: { summary: "Readiness: model loaded and latency model calibrated." } },
+      "/metrics": { get: { summary: "Prometheus metrics." } },
+      "/openapi.json": { get: { summary: "This document." } },
+      "/": { get: { summary: "Demo page." } },
+    },
+    components: {
+      schemas: {
+        Error: {
+          type: "object",
+          properties: {
+            error: {
+              type: "object",
+              required: ["code", "message"],
+              properties: { code: { type: "string" }, message: { type: "string" } },
+            },
+          },
+        },
+        Result: {
+          type: "object",
+          properties: {
+            model: { type: "string" },
+            top_k: {
+              type: "array",
+              items: {
+                type: "object",
+                properties: {
+                  index: { type: "integer" },
+                  label: { type: "string" },
+                  score: { type: "number" },
+                },
+              },
+            },
+            operating_point: {
+              type: "object",
+              properties: {
+                method: { type: "string" },
+                schedule: { type: "array", items: { type: "integer" } },
+                theta: { type: "number" },
+                tokens: { type: "array", items: { type: "integer" } },
+                gmacs: { type: "number" },
+                reduction: { type: "number" },
+                expected_top1: { type: "number" },
+              },
+            },
+            timings: {
+              type: "object",
+              properties: Object.fromEntries(
+                ["queue_ms", "decode_ms", "infer_ms", "total_ms", "predicted_ms"].map((k) => [
+                  k,
+                  { type: ["number", "null"] },
+                ]),
+              ),
+            },
+            budget_ms: { type: ["number", "null"] },
+            budget_met: { type: ["boolean", "null"] },
+            backend: { type: "string" },
+          },
+        },
+      },
+    },
+  };
+}

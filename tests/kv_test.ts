@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { PointsTable } from "../lib/budget/points.ts";
+import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
+import { loadServiceData } from "../lib/kv/seed.ts";
+import { ARCHITECTURES } from "../lib/vit/config.ts";
+import { tinyConfig } from "./helpers/tiny_vit.ts";
+
+const deit = ARCHITECTURES["deit_tiny_patch16_224"].vit;
+
+Deno.test("kv: the first start seeds KV from priors/; later starts keep what KV holds", async () => {
+  const path = join(await Deno.makeTempDir(), "kv", "store.sqlite3");
+  const first = await loadServiceData(deit, path);
+  assert.equal(first.source, `kv ${path}`);
+  assert.equal(first.prior?.model, "deit_tiny_patch16_224");
+  assert.match(first.table.source, /^eval top-1/);
+  assert.ok(first.table.points.some((p) => p.method === "sadtm-dm"));
+  assert.deepEqual(first.priors, ["deit_tiny_patch16_224"]);
+
+  // An operator's own table in KV is not overwritten by the shipped one.
+  const own: PointsTable = {
+    ...first.table,
+    source: "operator",
+    points: first.table.points.slice(0, 2),
+  };
+  let kv = await Deno.openKv(path);
+  await savePointsToKv(kv, own);
+  kv.close();
+  const second = await loadServiceData(deit, path);
+  assert.equal(second.table.source, "operator");
+  kv = await Deno.openKv(path);
+  assert.equal((await pointsFromKv(kv, deit.name))?.points.length, 2);
+  kv.close();
+});
+
+Deno.test("kv: a model without a table gets the default; unreachable KV falls back to files", async () => {
+  const tiny = await loadServiceData(tinyConfig({ patchSize: 4, depth: 4 }), ":memory:");
+  assert.equal(tiny.source, "kv :memory:");
+  assert.equal(tiny.table.source, "default");
+  assert.equal(tiny.prior, undefined);
+
+  const file = join(await Deno.makeTempDir(), "not-a-dir");
+  await Deno.writeTextFile(file, "");
+  const fallback = await loadServiceData(deit, join(file, "kv.sqlite3"));
+  assert.match(fallback.source, /^files \(KV unavailable: /);
+  assert.equal(fallback.prior?.model, "deit_tiny_patch16_224");
+  assert.match(fallback.table.source, /^eval top-1/);
+});
