@@ -15,7 +15,7 @@ import { gmacs } from "./merge/cost.ts";
 import type { MergeMethod, MethodOptions } from "./merge/step.ts";
 import { constantSchedule, scheduleForReduction, type TargetOptions } from "./merge/schedule.ts";
 import { loadModelBundle, type ModelBundle } from "./vit/bundle.ts";
-import { buildViTGraph } from "./vit/graph.ts";
+import { cachedGraph } from "./vit/graph_cache.ts";
 
 /** One class of a prediction. */
 export interface Prediction {
@@ -76,7 +76,7 @@ export class Classifier {
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
     const prepared = await options.method?.prepare?.(bundle.config, options);
-    const session = await createSession(buildViTGraph(bundle, options.method), options);
+    const session = await createSession(await cachedGraph(bundle, options.method), options);
     return new Classifier(
       bundle,
       session,

@@ -6,6 +6,7 @@
 import { UserError } from "../errors.ts";
 import { join } from "node:path";
 import { ConfigError, configFromTimm, type PreprocessConfig, type ViTConfig } from "./config.ts";
+import { fingerprint } from "./graph_cache.ts";
 import { readSafetensors, type Tensor } from "./safetensors.ts";
 
 /** Everything needed to build and run one model. */
@@ -18,6 +19,8 @@ export interface ModelBundle {
   /** Human-readable class names, one per class. */
   descriptions: string[];
   weights: Map<string, Tensor>;
+  /** Identifies the weights file (see `graph_cache.ts`); absent for in-memory weights. */
+  fingerprint?: string;
 }
 
 /** A model directory is missing or incomplete; the message names the path. */
@@ -75,8 +78,8 @@ export async function loadModelConfig(dir: string) {
 export async function loadModelBundle(dir: string): Promise<ModelBundle> {
   const meta = await loadModelConfig(dir);
   const file = join(dir, "model.safetensors");
-  const weights = readSafetensors(await readFileOrFail(file), file);
-  return { dir, ...meta, weights };
+  const bytes = await readFileOrFail(file);
+  return { dir, ...meta, weights: readSafetensors(bytes, file), fingerprint: fingerprint(bytes) };
 }
 
 /**

@@ -1,0 +1,53 @@
+/**
+ * Built graphs cached on disk, keyed by model, merge method, graph version and a fingerprint of
+ * the weights, so a restart skips the build. The cache is an optimisation only: without a
+ * writable (or readable) cache directory the graph is built in memory, as before.
+ * @module
+ */
+import { join } from "node:path";
+import type { MergeMethod } from "../merge/step.ts";
+import { hubCacheDir, type ModelBundle } from "./bundle.ts";
+import { buildViTGraph, GRAPH_VERSION } from "./graph.ts";
+
+/** `$EDGEMERGE_GRAPH_CACHE` (a directory, or `off`), else `graphs/` in the edgemerge cache. */
+export function graphCacheDir(): string | undefined {
+  const env = Deno.env.get("EDGEMERGE_GRAPH_CACHE");
+  if (env === "off") return undefined;
+  return env ?? join(hubCacheDir(), "graphs");
+}
+
+/** Size and FNV-1a hash of the weights file bytes: cheap, and changes with any weight. */
+export function fingerprint(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  for (let i = words.length << 2; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return `${bytes.length.toString(36)}${(h >>> 0).toString(36)}`;
+}
+
+let warned = false;
+
+/** The graph of `bundle` with `method` (none: plain), from the cache or built (and cached). */
+export async function cachedGraph(bundle: ModelBundle, method?: MergeMethod): Promise<Uint8Array> {
+  const dir = graphCacheDir();
+  if (!dir || !bundle.fingerprint) return buildViTGraph(bundle, method);
+  const name = `${bundle.config.name}-${method?.name ?? "none"}-v${GRAPH_VERSION}-` +
+    `${bundle.fingerprint}.onnx`;
+  const path = join(dir, name);
+  try {
+    return await Deno.readFile(path);
+  } catch {
+    // Not cached yet (or unreadable): build it.
+  }
+  const graph = buildViTGraph(bundle, method);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeFile(tmp, graph);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    if (!warned) console.error(`edgemerge: graph cache off (${(e as Error).message})`);
+    warned = true;
+  }
+  return graph;
+}
