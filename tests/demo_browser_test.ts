@@ -1,0 +1,86 @@
+/// <reference lib="dom" />
+// The demo page in headless Chromium (Debian's `chromium`, driven by playwright-core): upload an
+// image, see a prediction, the schedule, the timings and the explain picture.
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Image } from "imagescript";
+import { chromium } from "playwright-core";
+import { createApp } from "../lib/serve/app.ts";
+import { Engine } from "../lib/serve/engine.ts";
+import { LocalInference } from "../lib/serve/inference.ts";
+import { makeService } from "../lib/serve/service.ts";
+import { loadModelBundle } from "../lib/vit/bundle.ts";
+import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+
+const CHROMIUM = Deno.env.get("EDGEMERGE_CHROMIUM") ?? "/usr/bin/chromium";
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+if (!HAS_CHROMIUM) console.warn(`skipping the demo page test: no Chromium at ${CHROMIUM}`);
+
+Deno.test({
+  name: "demo page: upload an image in Chromium, see top-5, schedule, timings and the picture",
+  ignore: !HAS_CHROMIUM,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
+    const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
+    const service = makeService(bundle.config, new LocalInference(engine));
+    await service.budget.calibrate(service.inference, 1);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      createApp(service).fetch,
+    );
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+      await page.waitForFunction(() => document.getElementById("model")!.textContent !== "");
+      assert.match(await page.textContent("#model") ?? "", /tiny_test_vit on wasm/);
+
+      const png = await new Image(64, 48).fill(0x3366ccff).encode();
+      await page.setInputFiles("#file", {
+        name: "blue.png",
+        mimeType: "image/png",
+        buffer: Buffer.from(png),
+      });
+      await page.waitForSelector("#result:not([hidden])");
+      assert.equal(await page.locator("#top5 tbody tr").count(), 5);
+      assert.match(await page.textContent("#top5 tbody") ?? "", /class \d/);
+      assert.match(await page.textContent("#schedule") ?? "", /^0 0 0 0$/);
+      assert.match(await page.textContent("#timings") ?? "", /inference [\d.]+ ms, total/);
+      await page.waitForFunction(() => {
+        const img = document.getElementById("explain") as HTMLImageElement;
+        return img.complete && img.naturalWidth > 0;
+      });
+      assert.equal(
+        await page.$eval("#explain", (img) => (img as HTMLImageElement).naturalWidth),
+        112,
+      );
+
+      // A budget and a method: the answer reports the budget outcome and a merged schedule.
+      await page.$eval("#budget", (el) => {
+        (el as HTMLInputElement).value = "300";
+        el.dispatchEvent(new Event("input"));
+      });
+      await page.selectOption("#method", "tome");
+      await page.click("#again");
+      await page.waitForFunction(() =>
+        /budget 300 ms (met|missed)/.test(document.getElementById("timings")!.textContent!)
+      );
+      assert.doesNotMatch(await page.textContent("#schedule") ?? "", /^0 0 0 0$/);
+      assert.equal(await page.textContent("#error"), "");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      await engine.close();
+    }
+  },
+});
