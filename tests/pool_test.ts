@@ -67,3 +67,27 @@ Deno.test("pool: a crashed or hung worker is replaced and its request retried on
   assert.equal(p.queueDepth + p.running, 0);
   await p.drain();
 });
+
+Deno.test("pool: queued jobs at one operating point run as a batch; a bad image fails alone", async () => {
+  const p = await pool({ size: 1, maxBatch: 4 });
+  const at = (batchKey?: string) => ({ ...job("tome"), schedule: [2, 2, 2, 2], batchKey });
+  const alone = await p.classify(at());
+  const first = p.classify(job()); // occupies the worker while the rest queue
+  const same = [p.classify(at("k")), p.classify(at("k")), p.classify(at("other"))];
+  const broken = p.classify({ ...at("k"), image: new Uint8Array([1, 2, 3]) });
+  broken.catch(() => {}); // it rejects before the others resolve; checked below
+  const more = p.classify(at("k"));
+  await first;
+  const [a, b, other] = await Promise.all(same);
+  await assert.rejects(broken, (e: Error) => e instanceof JobError && e.name === "ImageError");
+  const c = await more;
+  // "k" jobs (with the broken one) ran together; "other" ran alone after them.
+  assert.deepEqual([a.batch, b.batch, c.batch, other.batch], [4, 4, 4, 1]);
+  for (const r of [a, b, c]) {
+    assert.deepEqual(r.tokens, alone.tokens);
+    assert.deepEqual(r.top.map((t) => t.index), alone.top.map((t) => t.index));
+    for (const [i, t] of r.top.entries()) assert.ok(Math.abs(t.score - alone.top[i].score) < 1e-4);
+  }
+  assert.equal(p.queueDepth + p.running, 0);
+  await p.drain();
+});

@@ -4,7 +4,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { InitMessage, JobMessage, WorkerMessage } from "./protocol.ts";
+import type { BatchMessage, InitMessage, WorkerMessage } from "./protocol.ts";
 
 // The handler is installed before any await, so no message is missed while modules load.
 let engine: import("../lib/serve/engine.ts").Engine | undefined;
@@ -39,7 +39,7 @@ async function init(message: InitMessage) {
   }
 }
 
-async function run(job: JobMessage) {
+async function run(batch: BatchMessage) {
   if (fault === "crash") {
     setTimeout(() => {
       throw new Error("injected crash");
@@ -47,11 +47,19 @@ async function run(job: JobMessage) {
   }
   if (fault === "hang") { while (fault) { /* spin until terminated */ } }
   if (fault) return;
-  try {
-    const { runJob } = await import("../lib/serve/inference.ts");
-    post({ type: "result", id: job.id, result: await runJob(engine!, job) });
-  } catch (e) {
+  const fail = (id: number, e: unknown) => {
     const err = e as Error & { code?: string };
-    post({ type: "error", id: job.id, name: err.name, code: err.code, message: err.message });
+    post({ type: "error", id, name: err.name, code: err.code, message: err.message });
+  };
+  try {
+    const { runBatch } = await import("../lib/serve/inference.ts");
+    const results = await runBatch(engine!, batch.jobs);
+    results.forEach((result, i) => {
+      const { id } = batch.jobs[i];
+      if (result instanceof Error) fail(id, result);
+      else post({ type: "result", id, result });
+    });
+  } catch (e) {
+    for (const job of batch.jobs) fail(job.id, e);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { UserError } from "../lib/errors.ts";
 import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
-import type { InitMessage, WorkerMessage } from "./protocol.ts";
+import type { BatchMessage, InitMessage, JobMessage, WorkerMessage } from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
 const WebWorker = globalThis.Worker;
@@ -39,6 +39,8 @@ export interface PoolOptions {
   queueLimit: number;
   /** A job running longer than this means a hung worker. */
   jobTimeoutMs: number;
+  /** Queued jobs with the same `batchKey` run together, up to this many (default 1: off). */
+  maxBatch?: number;
   init: Omit<InitMessage, "type">;
   /** Called when a worker is replaced (for metrics and logs). */
   onReplace?: (reason: string) => void;
@@ -55,7 +57,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   ready: boolean;
-  busy?: { pending: Pending; id: number; timer: ReturnType<typeof setTimeout> };
+  /** The jobs the worker runs now (one batch), by message id. */
+  busy?: { jobs: Map<number, Pending>; timer: ReturnType<typeof setTimeout> };
 }
 
 /** Workers behind a bounded queue. */
@@ -93,7 +96,7 @@ export class WorkerPool implements Inference {
 
   /** Jobs running now. */
   get running(): number {
-    return this.#slots.filter((s) => s.busy).length;
+    return this.#slots.reduce((n, s) => n + (s.busy?.jobs.size ?? 0), 0);
   }
 
   /** Queues a job; rejects at once when the queue is full or the pool is draining. */
@@ -140,10 +143,13 @@ export class WorkerPool implements Inference {
           this.#dispatch();
         } else if (m.type === "init_error") {
           reject(new PoolUnavailableError(`worker failed to start: ${m.message}`));
-        } else if (s.busy?.id === m.id) {
-          const { pending, timer } = s.busy;
-          clearTimeout(timer);
-          s.busy = undefined;
+        } else if (s.busy?.jobs.has(m.id)) {
+          const pending = s.busy.jobs.get(m.id)!;
+          s.busy.jobs.delete(m.id);
+          if (s.busy.jobs.size === 0) {
+            clearTimeout(s.busy.timer);
+            s.busy = undefined;
+          }
           if (m.type === "result") {
             pending.resolve(m.result);
           } else {
@@ -167,13 +173,11 @@ export class WorkerPool implements Inference {
     this.options.onReplace?.(reason);
     const busy = slot.busy;
     slot.busy = undefined;
-    if (busy) {
-      clearTimeout(busy.timer);
-      busy.pending.attempts++;
-      if (busy.pending.attempts < 2) this.#queue.unshift(busy.pending);
-      else {busy.pending.reject(
-          new PoolUnavailableError(`the request failed twice (worker ${reason})`),
-        );}
+    if (busy) clearTimeout(busy.timer);
+    for (const pending of [...(busy?.jobs.values() ?? [])].reverse()) {
+      pending.attempts++;
+      if (pending.attempts < 2) this.#queue.unshift(pending);
+      else pending.reject(new PoolUnavailableError(`the request failed twice (worker ${reason})`));
     }
     this.#spawn(slot).catch((e) => {
       // A worker that cannot restart leaves the pool smaller; queued jobs go to the others.
@@ -182,19 +186,33 @@ export class WorkerPool implements Inference {
     });
   }
 
+  /** The head of the queue and up to `maxBatch - 1` later jobs with its batch key. */
+  #takeBatch(): Pending[] {
+    const head = this.#queue.shift()!;
+    const batch = [head];
+    const key = head.job.batchKey;
+    const max = this.options.maxBatch ?? 1;
+    for (let i = 0; key !== undefined && i < this.#queue.length && batch.length < max;) {
+      if (this.#queue[i].job.batchKey === key) batch.push(...this.#queue.splice(i, 1));
+      else i++;
+    }
+    return batch;
+  }
+
   #dispatch(): void {
     for (const slot of this.#slots) {
       if (!slot.ready || slot.busy || this.#queue.length === 0) continue;
-      const pending = this.#queue.shift()!;
-      const id = this.#nextId++;
-      const queueMs = performance.now() - pending.enqueued;
+      const jobs = new Map<number, Pending>();
+      const messages: JobMessage[] = [];
+      for (const pending of this.#takeBatch()) {
+        const id = this.#nextId++;
+        const queueMs = performance.now() - pending.enqueued;
+        jobs.set(id, { ...pending, resolve: (r) => pending.resolve({ ...r, queueMs }) });
+        messages.push({ type: "job", id, ...pending.job });
+      }
       const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
-      slot.busy = {
-        pending: { ...pending, resolve: (r) => pending.resolve({ ...r, queueMs }) },
-        id,
-        timer,
-      };
-      slot.worker.postMessage({ type: "job", id, ...pending.job });
+      slot.busy = { jobs, timer };
+      slot.worker.postMessage({ type: "batch", jobs: messages } satisfies BatchMessage);
     }
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
   }

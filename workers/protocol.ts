@@ -24,6 +24,12 @@ export interface JobMessage extends ClassifyJob {
   id: number;
 }
 
+/** Jobs the worker runs together (one job, or a batch sharing an operating point). */
+export interface BatchMessage {
+  type: "batch";
+  jobs: JobMessage[];
+}
+
 /** Fault injection (tests, chaos drills): the worker's next job crashes or hangs it. */
 export interface FaultMessage {
   type: "fault";

@@ -6,7 +6,8 @@
 import { Hono } from "hono";
 import { type Choice, NoPointsError } from "../budget/choose.ts";
 import type { Estimate } from "../budget/latency.ts";
-import { type OperatingPoint, unmergedPoint } from "../budget/points.ts";
+import { type OperatingPoint, pointKey, unmergedPoint } from "../budget/points.ts";
+import { methodByName } from "../merge/methods.ts";
 import { checkImage } from "../image/decode.ts";
 import { ApiError, errorResponse } from "./errors.ts";
 import type { ClassifyJob, ClassifyResult } from "./inference.ts";
@@ -43,7 +44,12 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
     }
     const { point } = choice;
     return {
-      job: { method: point.method, schedule: point.schedule, theta: point.theta },
+      job: {
+        method: point.method,
+        schedule: point.schedule,
+        theta: point.theta,
+        ...batchable(point),
+      },
       point,
       predicted: choice.predicted,
     };
@@ -56,7 +62,11 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
       inference.queueDepth + inference.running,
       inference.workers,
     );
-    return { job: { method: "none", schedule: point.schedule }, point, predicted };
+    return {
+      job: { method: "none", schedule: point.schedule, ...batchable(point) },
+      point,
+      predicted,
+    };
   }
   const method = o.method ?? "tome";
   if (method === "none") {
@@ -64,6 +74,11 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
     return plan(s, { ...o, method: undefined, reduction: undefined }, pixels, false);
   }
   return { job: { method, reduction: o.reduction ?? DEFAULT_REDUCTION } };
+}
+
+/** Jobs at the same non-adaptive point may share a batch. */
+function batchable(point: OperatingPoint): { batchKey?: string } {
+  return methodByName(point.method)?.adaptive ? {} : { batchKey: pointKey(point) };
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;

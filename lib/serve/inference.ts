@@ -21,6 +21,11 @@ export interface ClassifyJob {
   image: Uint8Array;
   /** Also draw the merge groups (`ClassifyResult.explainPng`). */
   explain?: boolean;
+  /**
+   * Jobs with the same key may run as one batch: set only for a fixed, non-adaptive operating
+   * point (adaptive methods merge a batch at its smallest `r`, so they run alone).
+   */
+  batchKey?: string;
 }
 
 /** What a job returns. */
@@ -34,6 +39,8 @@ export interface ClassifyResult {
   inferMs: number;
   /** Time spent waiting for a worker. */
   queueMs: number;
+  /** Images in the batch this job ran in. */
+  batch: number;
   explainPng?: Uint8Array;
 }
 
@@ -49,33 +56,57 @@ export interface Inference {
   drain(): Promise<void>;
 }
 
-/** Runs one job on an engine (decode, preprocess, schedule, inference). */
-export async function runJob(engine: Engine, job: ClassifyJob): Promise<ClassifyResult> {
-  const classifier = await engine.classifier(job.method);
+/**
+ * Runs jobs sharing an operating point (the first job's) as one batch: decode, preprocess,
+ * schedule, inference. A job whose image fails gets its error; the others still run.
+ */
+export async function runBatch(
+  engine: Engine,
+  jobs: ClassifyJob[],
+): Promise<(ClassifyResult | Error)[]> {
+  const [first] = jobs;
+  const classifier = await engine.classifier(first.method);
   const t0 = performance.now();
-  const input = await classifier.prepare(job.image);
+  const inputs = await Promise.all(
+    jobs.map((job) => classifier.prepare(job.image).catch((e: Error) => e)),
+  );
   const t1 = performance.now();
-  const schedule = job.schedule ??
-    classifier.scheduleFor(job.method === "none" ? 0 : job.reduction ?? 0.33);
-  const feeds: Record<string, HostTensor> = job.theta === undefined
+  const schedule = first.schedule ??
+    classifier.scheduleFor(first.method === "none" ? 0 : first.reduction ?? 0.33);
+  const feeds: Record<string, HostTensor> = first.theta === undefined
     ? {}
-    : { theta: { data: Float32Array.of(job.theta), dims: [1] } };
-  const [out] = await classifier.run([input], schedule, feeds);
+    : { theta: { data: Float32Array.of(first.theta), dims: [1] } };
+  const decoded = inputs.filter((x): x is Float32Array => !(x instanceof Error));
+  const outs = decoded.length > 0 ? await classifier.run(decoded, schedule, feeds) : [];
   const t2 = performance.now();
-  const explainPng = job.explain
-    ? await explainMerges(classifier, job.image, schedule, feeds)
-    : undefined;
-  return {
-    top: classifier.predictions(out.logits, job.topK),
-    schedule,
-    tokens: out.tokens,
-    gmacs: out.gmacs,
-    backend: classifier.session.backend,
-    decodeMs: t1 - t0,
-    inferMs: t2 - t1,
-    queueMs: 0,
-    ...(explainPng && { explainPng }),
-  };
+  let k = 0;
+  return await Promise.all(jobs.map(async (job, i) => {
+    const input = inputs[i];
+    if (input instanceof Error) return input;
+    const out = outs[k++];
+    const explainPng = job.explain
+      ? await explainMerges(classifier, job.image, schedule, feeds)
+      : undefined;
+    return {
+      top: classifier.predictions(out.logits, job.topK),
+      schedule,
+      tokens: out.tokens,
+      gmacs: out.gmacs,
+      backend: classifier.session.backend,
+      decodeMs: t1 - t0,
+      inferMs: t2 - t1,
+      queueMs: 0,
+      batch: jobs.length,
+      ...(explainPng && { explainPng }),
+    };
+  }));
+}
+
+/** Runs one job (a batch of one); throws its error. */
+export async function runJob(engine: Engine, job: ClassifyJob): Promise<ClassifyResult> {
+  const [result] = await runBatch(engine, [job]);
+  if (result instanceof Error) throw result;
+  return result;
 }
 
 /** In-process inference, one job at a time. */
