@@ -43,7 +43,8 @@ function trained(msPerGmac: number, spread = 0): LatencyModel {
   return model;
 }
 
-const request = { onMiss: "best_effort" as const, pixels: 0.9e6, ahead: 0, workers: 1 };
+const idle = { runningMs: [], queued: 0, workers: 1 };
+const request = { onMiss: "best_effort" as const, pixels: 0.9e6, backlog: idle };
 
 Deno.test("budget: running stat tracks mean and spread; the upper bound covers the spread", () => {
   const s = new RunningStat();
@@ -62,14 +63,18 @@ Deno.test("budget: the latency model predicts per point, guesses unseen ones fro
   const unseen = point("pitome", 0.6);
   assert.ok(Math.abs(model.infer(unseen)!.mean - 60) < 1e-6);
   assert.equal(new LatencyModel("wasm").infer(unseen), undefined);
-  assert.deepEqual(model.queue(0, 1).mean, 0);
-  assert.deepEqual(model.queue(1, 2).mean, 0);
-  // Two workers, three jobs ahead: one full round of service before ours starts.
-  const service = model.queue(1, 1).mean;
+  assert.equal(model.queue(idle).mean, 0);
+  assert.equal(model.queue({ runningMs: [5], queued: 0, workers: 2 }).mean, 0);
+  // A job just started on the only worker: a whole service ahead; later, what is left of it.
+  const service = model.queue({ runningMs: [0], queued: 0, workers: 1 }).mean;
   assert.ok(service > 50 && service < 110, `service ${service}`);
-  assert.equal(model.queue(3, 2).mean, service);
-  assert.equal(model.queue(4, 2).mean, 2 * service);
-  const total = model.total(table.points[0], 0.9e6, 0, 1)!;
+  assert.equal(model.queue({ runningMs: [20], queued: 0, workers: 1 }).mean, service - 20);
+  assert.equal(model.queue({ runningMs: [1e6], queued: 0, workers: 1 }).mean, 0);
+  // Two busy workers and two queued jobs: (2 + 2) services shared by 2 workers.
+  assert.equal(model.queue({ runningMs: [0, 0], queued: 2, workers: 2 }).mean, 2 * service);
+  const q = model.queue({ runningMs: [0], queued: 1, workers: 1 });
+  assert.ok(q.upper > q.mean);
+  const total = model.total(table.points[0], 0.9e6, idle)!;
   assert.ok(Math.abs(total.mean - 105) < 1e-6, `total ${total.mean}`);
 });
 
@@ -93,7 +98,7 @@ Deno.test("budget: choose the most accurate point that fits, else the cheapest o
   });
   // A queue ahead makes the same budget need a cheaper point.
   assert.equal(pick(150).point.method, "none");
-  assert.ok(pick(150, { ahead: 1 }).point.gmacs < 1);
+  assert.ok(pick(150, { backlog: { runningMs: [0], queued: 0, workers: 1 } }).point.gmacs < 1);
   assert.equal(pick(1000, { method: "tome" }).point.gmacs, 0.7);
   assert.throws(() => pick(1000, { method: "evit" }), NoPointsError);
   // Nothing observed yet: the cheapest point, with no prediction.

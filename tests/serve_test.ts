@@ -87,7 +87,8 @@ Deno.test("serve: a budget picks the best point that fits; on_miss decides the r
   // Best effort runs the point predicted fastest.
   const { model } = service.budget;
   const points = service.budget.table.points;
-  const upper = (p: (typeof points)[number]) => model.total(p, 48 * 40, 0, 1)!.upper;
+  const upper = (p: (typeof points)[number]) =>
+    model.total(p, 48 * 40, service.inference.backlog())!.upper;
   const fastest = points.reduce((a, b) => (upper(b) < upper(a) ? b : a));
   const impossible = await (await post("", png, "image/png", "/v1/classify", {
     "X-Latency-Budget-Ms": "1",

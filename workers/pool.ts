@@ -5,6 +5,7 @@
  * retried once on the new worker. `drain()` stops intake and waits for the work in hand.
  * @module
  */
+import type { Backlog } from "../lib/budget/latency.ts";
 import { UserError } from "../lib/errors.ts";
 import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
 import type { BatchMessage, InitMessage, JobMessage, WorkerMessage } from "./protocol.ts";
@@ -58,7 +59,7 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   /** The jobs the worker runs now (one batch), by message id. */
-  busy?: { jobs: Map<number, Pending>; timer: ReturnType<typeof setTimeout> };
+  busy?: { jobs: Map<number, Pending>; timer: ReturnType<typeof setTimeout>; started: number };
 }
 
 /** Workers behind a bounded queue. */
@@ -97,6 +98,13 @@ export class WorkerPool implements Inference {
   /** Jobs running now. */
   get running(): number {
     return this.#slots.reduce((n, s) => n + (s.busy?.jobs.size ?? 0), 0);
+  }
+
+  /** Running batches (how long each has run) and queued jobs. */
+  backlog(): Backlog {
+    const now = performance.now();
+    const runningMs = this.#slots.flatMap((s) => (s.busy ? [now - s.busy.started] : []));
+    return { runningMs, queued: this.#queue.length, workers: this.options.size };
   }
 
   /** Queues a job; rejects at once when the queue is full or the pool is draining. */
@@ -211,7 +219,7 @@ export class WorkerPool implements Inference {
         messages.push({ type: "job", id, ...pending.job });
       }
       const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
-      slot.busy = { jobs, timer };
+      slot.busy = { jobs, timer, started: performance.now() };
       slot.worker.postMessage({ type: "batch", jobs: messages } satisfies BatchMessage);
     }
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());

@@ -4,7 +4,7 @@
  * @module
  */
 import { UserError } from "../errors.ts";
-import type { Estimate, LatencyModel } from "./latency.ts";
+import type { Backlog, Estimate, LatencyModel } from "./latency.ts";
 import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./points.ts";
 
 /** What to do when no point fits: run the cheapest anyway, or refuse (HTTP 503). */
@@ -36,9 +36,7 @@ export interface BudgetRequest {
   method?: string;
   /** Decoded size of the image (from its header). */
   pixels: number;
-  /** Jobs queued or running, and workers. */
-  ahead: number;
-  workers: number;
+  backlog: Backlog;
 }
 
 /** The decision. */
@@ -62,7 +60,7 @@ export function choosePoint(table: PointsTable, model: LatencyModel, req: Budget
   const byCost = [...candidates].sort((a, b) => a.gmacs - b.gmacs);
   const predicted = byCost.map((point) => ({
     point,
-    predicted: model.total(point, req.pixels, req.ahead, req.workers),
+    predicted: model.total(point, req.pixels, req.backlog),
   }));
   if (predicted.some((c) => !c.predicted)) return { point: byCost[0], fits: false };
   const fitting = predicted.filter((c) => c.predicted!.upper <= req.budgetMs);

@@ -47,6 +47,15 @@ const add = (...es: Estimate[]): Estimate => ({
   upper: es.reduce((s, e) => s + e.upper, 0),
 });
 
+/** Work ahead of a new job. */
+export interface Backlog {
+  /** How long each running job (or batch) has been running. */
+  runningMs: number[];
+  /** Jobs waiting. */
+  queued: number;
+  workers: number;
+}
+
 /** Observed timings of one answered job. */
 export interface Observation {
   point: OperatingPoint;
@@ -99,20 +108,25 @@ export class LatencyModel {
   }
 
   /**
-   * Waiting time behind `ahead` jobs (queued and running) on `workers` workers: nothing while a
-   * worker is free, else a service time per round of `workers` jobs ahead.
+   * Waiting time behind the backlog: nothing while a worker is free, else the remaining service
+   * of the running jobs (a typical service minus what they have run) plus a service per queued
+   * job, shared by the workers.
    */
-  queue(ahead: number, workers: number): Estimate {
-    const rounds = ahead < workers ? 0 : Math.floor((ahead - workers) / workers) + 1;
-    return { mean: rounds * this.#service.mean, upper: rounds * this.#service.upper() };
+  queue(backlog: Backlog): Estimate {
+    const { runningMs, queued, workers } = backlog;
+    if (runningMs.length < workers && queued === 0) return { mean: 0, upper: 0 };
+    const wait = (service: number) =>
+      (runningMs.reduce((s, elapsed) => s + Math.max(0, service - elapsed), 0) + queued * service) /
+      workers;
+    return { mean: wait(this.#service.mean), upper: wait(this.#service.upper()) };
   }
 
   /** Predicted total for `point`; undefined before any observation. */
-  total(point: OperatingPoint, pixels: number, ahead: number, workers: number) {
+  total(point: OperatingPoint, pixels: number, backlog: Backlog): Estimate | undefined {
     const infer = this.infer(point);
     if (!infer) return undefined;
     const overhead = { mean: this.#overhead.mean, upper: this.#overhead.upper() };
-    return add(this.queue(ahead, workers), this.decode(pixels), infer, overhead);
+    return add(this.queue(backlog), this.decode(pixels), infer, overhead);
   }
 
   /** Per-point means (for /v1/models). */

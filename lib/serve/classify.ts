@@ -35,8 +35,7 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
         onMiss: o.onMiss,
         method: o.method,
         pixels,
-        ahead: inference.queueDepth + inference.running,
-        workers: inference.workers,
+        backlog: inference.backlog(),
       });
     } catch (e) {
       if (e instanceof NoPointsError) throw new ApiError(400, "bad_method", e.message);
@@ -56,12 +55,7 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
   }
   if (o.method === undefined && o.reduction === undefined && !explain) {
     const point = unmergedPoint(s.config);
-    const predicted = budget.model.total(
-      point,
-      pixels,
-      inference.queueDepth + inference.running,
-      inference.workers,
-    );
+    const predicted = budget.model.total(point, pixels, inference.backlog());
     return {
       job: { method: "none", schedule: point.schedule, ...batchable(point) },
       point,

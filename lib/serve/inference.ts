@@ -5,6 +5,7 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
+import type { Backlog } from "../budget/latency.ts";
 import type { Prediction } from "../classifier.ts";
 import { explainMerges } from "../explain/explain.ts";
 import type { Engine } from "./engine.ts";
@@ -52,6 +53,8 @@ export interface Inference {
   readonly queueDepth: number;
   readonly running: number;
   readonly workers: number;
+  /** What a new job would wait behind. */
+  backlog(): Backlog;
   /** Stops intake and finishes the work in hand. */
   drain(): Promise<void>;
 }
@@ -114,6 +117,7 @@ export class LocalInference implements Inference {
   #chain: Promise<unknown> = Promise.resolve();
   #waiting = 0;
   #running = 0;
+  #started = 0;
   readonly workers = 1;
 
   constructor(readonly engine: Engine) {}
@@ -130,12 +134,18 @@ export class LocalInference implements Inference {
     return this.#running;
   }
 
+  backlog(): Backlog {
+    const runningMs = this.#running ? [performance.now() - this.#started] : [];
+    return { runningMs, queued: this.#waiting, workers: 1 };
+  }
+
   classify(job: ClassifyJob): Promise<ClassifyResult> {
     const enqueued = performance.now();
     this.#waiting++;
     const result = this.#chain.then(async () => {
       this.#waiting--;
       this.#running++;
+      this.#started = performance.now();
       const queueMs = performance.now() - enqueued;
       try {
         return { ...await runJob(this.engine, job), queueMs };
