@@ -18,7 +18,8 @@ const HELP = `${USAGE}
 Serves edgemerge on $HOST:$PORT (default 0.0.0.0:8000) with a pool of inference workers:
 $EDGEMERGE_WORKERS (default 1), $EDGEMERGE_THREADS WASM threads each (default 2),
 $EDGEMERGE_QUEUE waiting requests before 429 (default 16), $EDGEMERGE_JOB_TIMEOUT_MS (30000),
-$EDGEMERGE_MAX_BATCH queued requests at one operating point run together (default 4).
+$EDGEMERGE_MAX_BATCH queued requests at one operating point run together (default 1: off,
+since a batch answers later than a single run; raise it for throughput without budgets).
   --model DIR    model directory (default $EDGEMERGE_MODEL, then the hub cache)
   --backend B    auto, wasm or webgpu (default $EDGEMERGE_BACKEND, then auto)
   --kv PATH      Deno KV with priors and operating points: a path, :memory: or a KV URL
@@ -50,7 +51,7 @@ async function main(args: string[]) {
     size: envNumber("EDGEMERGE_WORKERS", 1),
     queueLimit: envNumber("EDGEMERGE_QUEUE", 16),
     jobTimeoutMs: envNumber("EDGEMERGE_JOB_TIMEOUT_MS", 30_000),
-    maxBatch: envNumber("EDGEMERGE_MAX_BATCH", 4),
+    maxBatch: envNumber("EDGEMERGE_MAX_BATCH", 1),
     init: {
       model,
       backend,

@@ -37,6 +37,7 @@ function trained(msPerGmac: number, spread = 0): LatencyModel {
         decodeMs: 5,
         inferMs: msPerGmac * p.gmacs + (i % 2 ? spread : -spread),
         overheadMs: 0,
+        batch: 1,
       });
     }
   }

@@ -52,6 +52,7 @@ export class Budget {
       decodeMs: result.decodeMs,
       inferMs: result.inferMs,
       overheadMs: Math.max(0, totalMs - result.queueMs - result.decodeMs - result.inferMs),
+      batch: result.batch,
     });
   }
 

@@ -64,6 +64,8 @@ export interface Observation {
   inferMs: number;
   /** Total minus queue, decode and inference (HTTP, messaging). */
   overheadMs: number;
+  /** Images in the batch the job ran in (only single runs teach per-point inference time). */
+  batch: number;
 }
 
 /** Latency model of one backend. */
@@ -83,11 +85,13 @@ export class LatencyModel {
   }
 
   observe(o: Observation): void {
-    const key = pointKey(o.point);
-    let stat = this.#points.get(key);
-    if (!stat) this.#points.set(key, stat = new RunningStat());
-    stat.add(o.inferMs);
-    this.#perGmac.add(o.inferMs / o.point.gmacs);
+    if (o.batch === 1) {
+      const key = pointKey(o.point);
+      let stat = this.#points.get(key);
+      if (!stat) this.#points.set(key, stat = new RunningStat());
+      stat.add(o.inferMs);
+      this.#perGmac.add(o.inferMs / o.point.gmacs);
+    }
     this.#decodePerMp.add(o.decodeMs / (o.pixels / 1e6 + DECODE_BASE_MP));
     this.#service.add(o.decodeMs + o.inferMs);
     this.#overhead.add(o.overheadMs);
