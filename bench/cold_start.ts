@@ -11,14 +11,13 @@ import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { encodePng } from "../lib/image/encode.ts";
 import { defaultModelDir } from "../lib/vit/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
+import { spawnServer } from "./server.ts";
 
 const USAGE = "usage: deno task bench:cold [--model DIR] [--runs N] [--no-write]";
 const HELP = `${USAGE}
 
 Starts the server N times (default 5) with an empty and with a filled graph cache and reports
 process start -> first answered request (WASM, KV in memory).`;
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
 function testImage(): Uint8Array {
   const side = 256, rgba = new Uint8Array(side * side * 4);
@@ -29,27 +28,10 @@ function testImage(): Uint8Array {
 /** Milliseconds from spawn to the first 200 from /v1/classify. */
 async function coldStart(model: string, cache: string, port: number, image: Uint8Array) {
   const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-net",
-      "--allow-write",
-      MAIN,
-      "--model",
-      model,
-    ],
-    env: {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      EDGEMERGE_KV: ":memory:",
-      EDGEMERGE_GRAPH_CACHE: cache,
-      EDGEMERGE_BACKEND: "wasm",
-    },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnServer(model, port, {
+    EDGEMERGE_GRAPH_CACHE: cache,
+    EDGEMERGE_BACKEND: "wasm",
+  });
   try {
     while (true) {
       try {

@@ -12,6 +12,7 @@ import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { encodePng } from "../lib/image/encode.ts";
 import { defaultModelDir } from "../lib/vit/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
+import { spawnServer } from "./server.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] [--no-write]";
 const HELP = `${USAGE}
@@ -21,7 +22,6 @@ unmerged latency L and capacity C (closed loop), then offers Poisson arrivals at
 0.9 C for S seconds (default 20) per policy, each request with a budget in [0.6 L, 1.5 L].
   --images DIR   JPEGs to send (default ../shared/data/imagenet-sample, else a synthetic PNG)`;
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const RATES = [0.5, 0.7, 0.9];
 
 interface Outcome {
@@ -67,21 +67,7 @@ async function main(args: string[]) {
   const pictures = await images(values.images);
   const port = 19000 + Math.floor(Math.random() * 1000);
   const url = `http://127.0.0.1:${port}`;
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-env",
-      "--allow-net",
-      "--allow-write",
-      MAIN,
-      "--model",
-      model,
-    ],
-    env: { PORT: String(port), HOST: "127.0.0.1", EDGEMERGE_KV: ":memory:", EDGEMERGE_QUEUE: "64" },
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const server = spawnServer(model, port, { EDGEMERGE_QUEUE: "64" }, "inherit");
   try {
     await waitReady(url);
     const table_ = (await (await fetch(`${url}/v1/models`)).json()).models[0].operating_points;
