@@ -13,14 +13,18 @@ import type { OperatingPoint, PointsTable } from "./points.ts";
 /** Side of the synthetic calibration image. */
 const CALIBRATION_SIDE = 320;
 
-/** A smooth colour gradient as PNG: a typical image for decode and inference timing. */
+/**
+ * Seeded colour noise as PNG. Noise is the costly case for adaptive methods (few similar tokens,
+ * so AdaMerge merges little); a smooth image would make their points look cheaper than real
+ * photos are.
+ */
 function calibrationImage(): Uint8Array {
   const n = CALIBRATION_SIDE;
   const rgba = new Uint8Array(n * n * 4);
-  for (let y = 0; y < n; y++) {
-    for (let x = 0; x < n; x++) {
-      rgba.set([x * 255 / n, y * 255 / n, (x + y) * 127 / n, 255], 4 * (y * n + x));
-    }
+  let seed = 12345;
+  for (let i = 0; i < rgba.length; i++) {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    rgba[i] = i % 4 === 3 ? 255 : seed >>> 24;
   }
   return encodePng(rgba, n, n);
 }
