@@ -76,7 +76,7 @@ async function main(args: string[]) {
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
   const server = Deno.serve({ port, hostname }, app.fetch);
   const t0 = performance.now();
-  budget.calibrate(pool).then(
+  budget.calibrate().then(
     () =>
       console.log(
         `edgemerge: ready (latency model calibrated in ${Math.round(performance.now() - t0)} ms)`,

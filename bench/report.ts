@@ -12,6 +12,8 @@ export function quantile(values: number[], q: number): number {
 
 /** A markdown table. */
 export function table(header: string[], rows: (string | number)[][]): string {
+  const width = rows.find((r) => r.length !== header.length);
+  if (width) throw new Error(`a row has ${width.length} cells, the header ${header.length}`);
   const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BudgetMissError, choosePoint, NoPointsError } from "../lib/budget/choose.ts";
-import { LatencyModel, RunningStat } from "../lib/budget/latency.ts";
+import { Budget } from "../lib/budget/budget.ts";
+import { type Backlog, COVERAGE, LatencyModel, RunningStat } from "../lib/budget/latency.ts";
 import {
   checkPoints,
   defaultPoints,
@@ -10,6 +11,7 @@ import {
   type PointsTable,
 } from "../lib/budget/points.ts";
 import type { EvalRow } from "../lib/eval/evaluate.ts";
+import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 const point = (method: string, gmacs: number, top1?: number): OperatingPoint => ({
@@ -44,7 +46,9 @@ function trained(msPerGmac: number, spread = 0): LatencyModel {
   return model;
 }
 
-const idle = { runningMs: [], queued: 0, workers: 1 };
+const idle = { running: [], queued: [], workers: 1 };
+/** `n` jobs that started `ms` ago, of unknown service. */
+const runningFor = (...ms: number[]) => ms.map((elapsedMs) => ({ elapsedMs }));
 const request = { onMiss: "best_effort" as const, pixels: 0.9e6, backlog: idle };
 
 Deno.test("budget: running stat tracks mean and spread; the upper bound covers the spread", () => {
@@ -65,16 +69,23 @@ Deno.test("budget: the latency model predicts per point, guesses unseen ones fro
   assert.ok(Math.abs(model.infer(unseen)!.mean - 60) < 1e-6);
   assert.equal(new LatencyModel("wasm").infer(unseen), undefined);
   assert.equal(model.queue(idle).mean, 0);
-  assert.equal(model.queue({ runningMs: [5], queued: 0, workers: 2 }).mean, 0);
+  assert.equal(model.queue({ running: runningFor(5), queued: [], workers: 2 }).mean, 0);
   // A job just started on the only worker: a whole service ahead; later, what is left of it.
-  const service = model.queue({ runningMs: [0], queued: 0, workers: 1 }).mean;
+  const service = model.queue({ running: runningFor(0), queued: [], workers: 1 }).mean;
   assert.ok(service > 50 && service < 110, `service ${service}`);
-  assert.equal(model.queue({ runningMs: [20], queued: 0, workers: 1 }).mean, service - 20);
-  assert.equal(model.queue({ runningMs: [1e6], queued: 0, workers: 1 }).mean, 0);
+  assert.equal(model.queue({ running: runningFor(20), queued: [], workers: 1 }).mean, service - 20);
+  assert.equal(model.queue({ running: runningFor(1e6), queued: [], workers: 1 }).mean, 0);
   // Two busy workers and two queued jobs: (2 + 2) services shared by 2 workers.
-  assert.equal(model.queue({ runningMs: [0, 0], queued: 2, workers: 2 }).mean, 2 * service);
-  const q = model.queue({ runningMs: [0], queued: 1, workers: 1 });
+  const two = { running: runningFor(0, 0), queued: [{}, {}], workers: 2 };
+  assert.equal(model.queue(two).mean, 2 * service);
+  const q = model.queue({ running: runningFor(0), queued: [{}], workers: 1 });
   assert.ok(q.upper > q.mean);
+  // Jobs that carry their predicted service count that instead of a typical one.
+  const cheap = { mean: 10, upper: 15 };
+  const known = { running: [{ elapsedMs: 4, service: cheap }], queued: [{ service: cheap }] };
+  assert.deepEqual(model.queue({ ...known, workers: 1 }), { mean: 16, upper: 26 });
+  const own = model.service(table.points[2], 0.9e6)!;
+  assert.ok(Math.abs(own.mean - 55) < 1e-6, `service ${own.mean}`);
   const total = model.total(table.points[0], 0.9e6, idle)!;
   assert.ok(Math.abs(total.mean - 105) < 1e-6, `total ${total.mean}`);
 });
@@ -99,7 +110,8 @@ Deno.test("budget: choose the most accurate point that fits, else the cheapest o
   });
   // A queue ahead makes the same budget need a cheaper point.
   assert.equal(pick(150).point.method, "none");
-  assert.ok(pick(150, { backlog: { runningMs: [0], queued: 0, workers: 1 } }).point.gmacs < 1);
+  const busy = { running: runningFor(0), queued: [], workers: 1 };
+  assert.ok(pick(150, { backlog: busy }).point.gmacs < 1);
   assert.equal(pick(1000, { method: "tome" }).point.gmacs, 0.7);
   assert.throws(() => pick(1000, { method: "evit" }), NoPointsError);
   // Nothing observed yet: the cheapest point, with no prediction.
@@ -145,4 +157,111 @@ Deno.test("budget: operating points from eval rows pool image sets; bad tables a
   const d = defaultPoints(tinyConfig({ patchSize: 4, depth: 4 }));
   assert.equal(d.points[0].method, "none");
   assert.ok(d.points.slice(1).every((p, i) => p.method === "tome" && p.gmacs < d.points[i].gmacs));
+});
+
+Deno.test("budget: the upper bound is rescaled so that COVERAGE of recent answers fall under it", () => {
+  const model = trained(100, 3);
+  const p = table.points[1];
+  const before = model.total(p, 0.9e6, idle)!;
+  assert.equal(model.scale, 1); // too few answers yet: the component bound as it is
+  assert.ok(Math.abs(before.upper - before.mean - before.spread) < 1e-9);
+  const answer = (errorInSpreads: number) => {
+    const predicted = model.total(p, 0.9e6, idle)!;
+    model.observe({
+      point: p,
+      pixels: 0.9e6,
+      decodeMs: 5,
+      inferMs: 70,
+      overheadMs: 0,
+      batch: 1,
+      totalMs: predicted.mean + errorInSpreads * predicted.spread,
+      predicted,
+    });
+  };
+  // Answers far slower than the components say (a noisy neighbour): the bound widens to cover
+  // all but the slowest 1 %.
+  for (let i = 0; i < 200; i++) answer(i < 196 ? 2 * (i / 196) : 6);
+  assert.ok(model.scale > 1.9 && model.scale <= 6, `scale ${model.scale}`);
+  const wide = model.total(p, 0.9e6, idle)!;
+  assert.ok(Math.abs(wide.upper - wide.mean - model.scale * wide.spread) < 1e-9);
+  // Answers as predicted: the bound shrinks towards the mean, never below it.
+  for (let i = 0; i < 400; i++) answer(-0.5);
+  assert.equal(model.scale, 0);
+  assert.ok(COVERAGE > 0.95 && COVERAGE < 1);
+});
+
+/** An Inference whose jobs take `ms` and are recorded. */
+class FakeInference implements Inference {
+  readonly backend = "fake";
+  readonly workers = 1;
+  readonly jobs: ClassifyJob[] = [];
+  busy = false;
+  constructor(readonly ms: number, readonly coldStart = false) {}
+  get queueDepth() {
+    return 0;
+  }
+  get running() {
+    return this.busy ? 1 : 0;
+  }
+  backlog(): Backlog {
+    return { running: this.busy ? [{ elapsedMs: 0 }] : [], queued: [], workers: 1 };
+  }
+  warm(): Promise<void> {
+    return Promise.resolve();
+  }
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+  async classify(job: ClassifyJob): Promise<ClassifyResult> {
+    this.jobs.push(job);
+    await new Promise((r) => setTimeout(r, this.ms));
+    const point = table.points.find((p) => p.schedule[0] === job.schedule?.[0])!;
+    return {
+      top: [],
+      schedule: job.schedule!,
+      tokens: [1],
+      gmacs: point.gmacs,
+      backend: "fake",
+      decodeMs: 0.1,
+      inferMs: this.ms,
+      queueMs: 0,
+      batch: 1,
+      coldStart: this.coldStart,
+    };
+  }
+}
+
+Deno.test("budget: a cold session start is not a latency sample", async () => {
+  const budget = new Budget(table, new FakeInference(1, true));
+  await budget.calibrate(2);
+  assert.equal(budget.model.observations, 0);
+  assert.ok(budget.calibrated);
+});
+
+Deno.test("budget: refusing while idle and stale probes the cheapest point, once per second", async () => {
+  const inference = new FakeInference(1);
+  const budget = new Budget(table, inference);
+  await budget.calibrate(3);
+  const calibration = inference.jobs.length;
+  assert.equal(calibration, 9);
+  const refuse = () =>
+    assert.throws(
+      () => budget.choose({ ...request, onMiss: "reject", budgetMs: 0.01 }),
+      BudgetMissError,
+    );
+  refuse(); // the model has just learnt: no probe
+  assert.equal(inference.jobs.length, calibration);
+  await new Promise((r) => setTimeout(r, 1100));
+  inference.busy = true;
+  refuse(); // busy: no probe
+  assert.equal(inference.jobs.length, calibration);
+  inference.busy = false;
+  refuse();
+  refuse(); // one probe at a time
+  assert.equal(inference.jobs.length, calibration + 1);
+  assert.deepEqual(inference.jobs.at(-1)!.schedule, table.points[2].schedule);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(budget.model.observations, calibration + 1);
+  refuse(); // just probed
+  assert.equal(inference.jobs.length, calibration + 1);
 });

@@ -27,7 +27,7 @@ Deno.test({
     const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
     const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
     const service = makeService(bundle.config, new LocalInference(engine));
-    await service.budget.calibrate(service.inference, 1);
+    await service.budget.calibrate(1);
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },
       createApp(service).fetch,

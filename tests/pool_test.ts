@@ -91,3 +91,29 @@ Deno.test("pool: queued jobs at one operating point run as a batch; a bad image 
   assert.equal(p.queueDepth + p.running, 0);
   await p.drain();
 });
+
+Deno.test("pool: warm starts sessions on every worker and on replacements; backlog carries services", async () => {
+  const p = await pool();
+  const first = await p.classify(job("pitome"));
+  assert.equal(first.coldStart, true);
+  await p.warm(["tome"]);
+  // Two at once land on both workers: neither waits for a session.
+  const both = await Promise.all([p.classify(job("tome")), p.classify(job("tome"))]);
+  assert.deepEqual(both.map((r) => r.coldStart), [false, false]);
+  p.injectFault(0, "crash");
+  await p.classify(job()); // the first idle worker takes it, crashes and is replaced
+  while (p.readyWorkers < 2) await new Promise((r) => setTimeout(r, 20));
+  const after = await Promise.all([p.classify(job("tome")), p.classify(job("tome"))]);
+  assert.deepEqual(after.map((r) => r.coldStart), [false, false]);
+  // What a new job would queue behind: the running job with its predicted service.
+  const service = { mean: 5, upper: 8 };
+  const running = p.classify({ ...job(), service });
+  const queued = [p.classify(job()), p.classify({ ...job(), service })];
+  const backlog = p.backlog();
+  assert.equal(backlog.running.length, 2);
+  assert.deepEqual(backlog.running[0].service, service);
+  assert.deepEqual(backlog.queued, [{ service }]);
+  await Promise.all([running, ...queued]);
+  assert.deepEqual(p.backlog(), { running: [], queued: [], workers: 2 });
+  await p.drain();
+});

@@ -39,7 +39,7 @@ const post = async (
 
 Deno.test("serve: readyz waits for the calibration; models lists the points and their latency", async () => {
   assert.equal((await app.request("/readyz")).status, 503);
-  await service.budget.calibrate(service.inference, 2);
+  await service.budget.calibrate(2);
   assert.equal((await app.request("/readyz")).status, 200);
   const models = await (await app.request("/v1/models")).json();
   const m = models.models[0];

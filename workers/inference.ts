@@ -4,7 +4,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { BatchMessage, InitMessage, WorkerMessage } from "./protocol.ts";
+import type { BatchMessage, InitMessage, WarmMessage, WorkerMessage } from "./protocol.ts";
 
 // The handler is installed before any await, so no message is missed while modules load.
 let engine: import("../lib/serve/engine.ts").Engine | undefined;
@@ -16,9 +16,13 @@ const post = (m: WorkerMessage) => self.postMessage(m);
 self.onmessage = (event: MessageEvent) => {
   if (event.data.type === "init") void init(event.data);
   else if (event.data.type === "fault") fault = event.data.kind;
-  else if (engine) void run(event.data);
+  else if (engine) void handle(event.data);
   else pending.push(event);
 };
+
+function handle(message: BatchMessage | WarmMessage) {
+  return message.type === "warm" ? warm(message) : run(message);
+}
 
 async function init(message: InitMessage) {
   try {
@@ -33,10 +37,16 @@ async function init(message: InitMessage) {
     for (const method of message.warm) backend = (await e.classifier(method)).session.backend;
     engine = e;
     post({ type: "ready", backend });
-    for (const event of pending.splice(0)) void run(event.data);
+    for (const event of pending.splice(0)) void handle(event.data);
   } catch (e) {
     post({ type: "init_error", message: (e as Error).message });
   }
+}
+
+async function warm(message: WarmMessage) {
+  // A method that fails to start is reported by the jobs that need it, not here.
+  for (const method of message.methods) await engine!.classifier(method).catch(() => undefined);
+  post({ type: "warmed", id: message.id });
 }
 
 async function run(batch: BatchMessage) {

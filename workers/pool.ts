@@ -8,7 +8,13 @@
 import type { Backlog } from "../lib/budget/latency.ts";
 import { UserError } from "../lib/errors.ts";
 import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
-import type { BatchMessage, InitMessage, JobMessage, WorkerMessage } from "./protocol.ts";
+import type {
+  BatchMessage,
+  InitMessage,
+  JobMessage,
+  WarmMessage,
+  WorkerMessage,
+} from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
 const WebWorker = globalThis.Worker;
@@ -60,6 +66,8 @@ interface Slot {
   ready: boolean;
   /** The jobs the worker runs now (one batch), by message id. */
   busy?: { jobs: Map<number, Pending>; timer: ReturnType<typeof setTimeout>; started: number };
+  /** Warm requests the worker has not answered yet, by message id. */
+  warming: Map<number, () => void>;
 }
 
 /** Workers behind a bounded queue. */
@@ -95,6 +103,11 @@ export class WorkerPool implements Inference {
     return this.options.size;
   }
 
+  /** Workers started and not being replaced. */
+  get readyWorkers(): number {
+    return this.#slots.filter((s) => s.ready).length;
+  }
+
   /** Jobs running now. */
   get running(): number {
     return this.#slots.reduce((n, s) => n + (s.busy?.jobs.size ?? 0), 0);
@@ -103,8 +116,15 @@ export class WorkerPool implements Inference {
   /** Running batches (how long each has run) and queued jobs. */
   backlog(): Backlog {
     const now = performance.now();
-    const runningMs = this.#slots.flatMap((s) => (s.busy ? [now - s.busy.started] : []));
-    return { runningMs, queued: this.#queue.length, workers: this.options.size };
+    const running = this.#slots.flatMap(({ busy }) => {
+      if (!busy) return [];
+      const jobs = [...busy.jobs.values()];
+      // A batch's service is not the sum of its jobs': count a typical one.
+      const service = jobs.length === 1 ? jobs[0].job.service : undefined;
+      return [{ elapsedMs: now - busy.started, service }];
+    });
+    const queued = this.#queue.map((p) => ({ service: p.job.service }));
+    return { running, queued, workers: this.options.size };
   }
 
   /** Queues a job; rejects at once when the queue is full or the pool is draining. */
@@ -118,6 +138,22 @@ export class WorkerPool implements Inference {
       this.#queue.push({ job, attempts: 0, enqueued: performance.now(), resolve, reject });
       this.#dispatch();
     });
+  }
+
+  /**
+   * Starts the sessions of `methods` on every worker, so no request pays for a session start;
+   * workers that replace a crashed one start them too.
+   */
+  async warm(methods: string[]): Promise<void> {
+    const init = this.options.init;
+    init.warm = [...new Set([...init.warm, ...methods])];
+    await Promise.all(this.#slots.map((slot) =>
+      new Promise<void>((resolve) => {
+        const id = this.#nextId++;
+        slot.warming.set(id, resolve);
+        slot.worker.postMessage({ type: "warm", id, methods } satisfies WarmMessage);
+      })
+    ));
   }
 
   /** Fault injection: the next job given to worker `index` crashes or hangs it. */
@@ -137,7 +173,7 @@ export class WorkerPool implements Inference {
 
   #spawn(slot?: Slot): Promise<void> {
     const worker = new WebWorker(new URL("./inference.ts", import.meta.url), { type: "module" });
-    const s: Slot = slot ?? { worker, ready: false };
+    const s: Slot = slot ?? { worker, ready: false, warming: new Map() };
     s.worker = worker;
     s.ready = false;
     if (!slot) this.#slots.push(s);
@@ -149,6 +185,9 @@ export class WorkerPool implements Inference {
           this.#backend = m.backend;
           resolve();
           this.#dispatch();
+        } else if (m.type === "warmed") {
+          s.warming.get(m.id)?.();
+          s.warming.delete(m.id);
         } else if (m.type === "init_error") {
           reject(new PoolUnavailableError(`worker failed to start: ${m.message}`));
         } else if (s.busy?.jobs.has(m.id)) {
@@ -182,6 +221,9 @@ export class WorkerPool implements Inference {
     const busy = slot.busy;
     slot.busy = undefined;
     if (busy) clearTimeout(busy.timer);
+    // The replacement starts every warmed method itself (`init.warm`).
+    for (const resolve of slot.warming.values()) resolve();
+    slot.warming.clear();
     for (const pending of [...(busy?.jobs.values() ?? [])].reverse()) {
       pending.attempts++;
       if (pending.attempts < 2) this.#queue.unshift(pending);

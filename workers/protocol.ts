@@ -30,6 +30,13 @@ export interface BatchMessage {
   jobs: JobMessage[];
 }
 
+/** Start the sessions of these methods now (answered by `warmed` with the same id). */
+export interface WarmMessage {
+  type: "warm";
+  id: number;
+  methods: string[];
+}
+
 /** Fault injection (tests, chaos drills): the worker's next job crashes or hangs it. */
 export interface FaultMessage {
   type: "fault";
@@ -40,5 +47,6 @@ export interface FaultMessage {
 export type WorkerMessage =
   | { type: "ready"; backend: string }
   | { type: "init_error"; message: string }
+  | { type: "warmed"; id: number }
   | { type: "result"; id: number; result: ClassifyResult }
   | { type: "error"; id: number; name: string; code?: string; message: string };

@@ -6,8 +6,8 @@
  */
 import { encodePng } from "../image/encode.ts";
 import type { ClassifyResult, Inference } from "../serve/inference.ts";
-import { type BudgetRequest, type Choice, choosePoint } from "./choose.ts";
-import { LatencyModel } from "./latency.ts";
+import { BudgetMissError, type BudgetRequest, type Choice, choosePoint } from "./choose.ts";
+import { LatencyModel, type TotalEstimate } from "./latency.ts";
 import type { OperatingPoint, PointsTable } from "./points.ts";
 
 /** Side of the synthetic calibration image. */
@@ -29,13 +29,19 @@ function calibrationImage(): Uint8Array {
   return encodePng(rgba, n, n);
 }
 
+/** While it refuses requests, an idle service re-measures its cheapest point at most this often. */
+const PROBE_EVERY_MS = 1000;
+
 /** Points, latency model and calibration state of one served model. */
 export class Budget {
   readonly model: LatencyModel;
   #calibrated = false;
+  #image?: Uint8Array;
+  #lastObservation = 0;
+  #probing = false;
 
-  constructor(readonly table: PointsTable, backend: string) {
-    this.model = new LatencyModel(backend);
+  constructor(readonly table: PointsTable, readonly inference: Inference) {
+    this.model = new LatencyModel(inference.backend);
   }
 
   /** Whether the calibration finished. */
@@ -43,13 +49,26 @@ export class Budget {
     return this.#calibrated;
   }
 
-  /** The operating point for a request (see `choosePoint`). */
+  /** The operating point for a request (see `choosePoint`); a refusal may start a probe. */
   choose(request: BudgetRequest): Choice {
-    return choosePoint(this.table, this.model, request);
+    try {
+      return choosePoint(this.table, this.model, request);
+    } catch (e) {
+      if (e instanceof BudgetMissError) this.#probe();
+      throw e;
+    }
   }
 
-  /** Learns from an answered job that ran `point`. */
-  observe(point: OperatingPoint, result: ClassifyResult, totalMs: number, pixels: number): void {
+  /** Learns from an answered job that ran `point` (and what was predicted for it, if anything). */
+  observe(
+    point: OperatingPoint,
+    result: ClassifyResult,
+    totalMs: number,
+    pixels: number,
+    predicted?: TotalEstimate,
+  ): void {
+    if (result.coldStart) return;
+    this.#lastObservation = performance.now();
     this.model.observe({
       point: { ...point, gmacs: result.gmacs },
       pixels,
@@ -57,27 +76,55 @@ export class Budget {
       inferMs: result.inferMs,
       overheadMs: Math.max(0, totalMs - result.queueMs - result.decodeMs - result.inferMs),
       batch: result.batch,
+      totalMs,
+      predicted,
     });
   }
 
-  /** Runs every point `runs` times (most expensive first) through `inference`. */
-  async calibrate(inference: Inference, runs = 3, onPoint?: (done: number) => void) {
-    const image = calibrationImage();
-    const pixels = CALIBRATION_SIDE * CALIBRATION_SIDE;
+  /**
+   * Starts every method's sessions, then runs every point `runs` times (most expensive first)
+   * on the calibration image.
+   */
+  async calibrate(runs = 3, onPoint?: (done: number) => void): Promise<void> {
     const points = [...this.table.points].sort((a, b) => b.gmacs - a.gmacs);
-    const started = new Set<string>();
+    await this.inference.warm([...new Set(points.map((p) => p.method))]);
     for (const [i, point] of points.entries()) {
-      const job = { method: point.method, schedule: point.schedule, theta: point.theta };
-      // The first run of a method also starts its session: not a latency sample.
-      if (!started.has(point.method)) await inference.classify({ ...job, topK: 1, image });
-      started.add(point.method);
-      for (let k = 0; k < runs; k++) {
-        const t0 = performance.now();
-        const result = await inference.classify({ ...job, topK: 1, image });
-        this.observe(point, result, performance.now() - t0, pixels);
-      }
+      for (let k = 0; k < runs; k++) await this.#measure(point, false);
       onPoint?.(i + 1);
     }
     this.#calibrated = true;
+  }
+
+  /** Runs `point` on the calibration image and learns from it (its prediction error too). */
+  async #measure(point: OperatingPoint, withError: boolean): Promise<void> {
+    const pixels = CALIBRATION_SIDE * CALIBRATION_SIDE;
+    const predicted = withError
+      ? this.model.total(point, pixels, this.inference.backlog())
+      : undefined;
+    const t0 = performance.now();
+    const result = await this.inference.classify({
+      method: point.method,
+      schedule: point.schedule,
+      theta: point.theta,
+      topK: 1,
+      image: this.#image ??= calibrationImage(),
+    });
+    this.observe(point, result, performance.now() - t0, pixels, predicted);
+  }
+
+  /**
+   * Refusals teach the model nothing, so an estimate inflated by a slow spell (a noisy
+   * neighbour, a replaced worker) could otherwise keep refusing for good: while refusing, an
+   * idle service re-measures its cheapest point, at most once per `PROBE_EVERY_MS`.
+   */
+  #probe(): void {
+    const { running, queued } = this.inference.backlog();
+    if (!this.#calibrated || this.#probing || running.length > 0 || queued.length > 0) return;
+    if (performance.now() - this.#lastObservation < PROBE_EVERY_MS) return;
+    this.#probing = true;
+    const cheapest = this.table.points.reduce((a, b) => (b.gmacs < a.gmacs ? b : a));
+    this.#measure(cheapest, true)
+      .catch((e) => console.error(`edgemerge: latency probe failed: ${(e as Error).message}`))
+      .finally(() => this.#probing = false);
   }
 }

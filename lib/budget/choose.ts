@@ -4,7 +4,7 @@
  * @module
  */
 import { UserError } from "../errors.ts";
-import type { Backlog, Estimate, LatencyModel } from "./latency.ts";
+import type { Backlog, LatencyModel, TotalEstimate } from "./latency.ts";
 import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./points.ts";
 
 /** What to do when no point fits: run the cheapest anyway, or refuse (HTTP 503). */
@@ -43,7 +43,7 @@ export interface BudgetRequest {
 export interface Choice {
   point: OperatingPoint;
   /** Undefined while the model has no observation yet (the cheapest point is used). */
-  predicted?: Estimate;
+  predicted?: TotalEstimate;
   /** Whether the predicted upper bound fits the budget. */
   fits: boolean;
 }

@@ -2,7 +2,10 @@
  * The latency cost model of one backend: what decode, queueing and inference at each operating
  * point will take, learnt from observed timings (a calibration at start, then every answered
  * request). Each quantity is a running mean and spread (exponentially weighted, so it follows
- * load changes); decisions use an upper bound, mean + z * spread.
+ * load changes). The upper bound decisions use starts from per-component bounds (mean + z *
+ * spread each, combined as independent parts) and is then rescaled from how answers actually fell: a split-conformal
+ * step over the recent normalised errors, so that about `COVERAGE` of answers land under it
+ * whatever the components got wrong (queueing, HTTP, a noisy neighbour).
  * @module
  */
 import { type OperatingPoint, pointKey } from "./points.ts";
@@ -15,6 +18,12 @@ const WINDOW = 20;
 const MIN_OWN = 3;
 /** Decode cost is modelled per megapixel plus this much (fixed per-image work). */
 const DECODE_BASE_MP = 0.1;
+/** Share of answers the upper bound aims to cover. */
+export const COVERAGE = 0.99;
+/** Recent normalised errors kept for the rescaling. */
+const ERROR_WINDOW = 400;
+/** Errors needed before the rescaling replaces the plain component bound. */
+const MIN_ERRORS = 50;
 
 /** A running mean and variance, exponentially weighted after `WINDOW` observations. */
 export class RunningStat {
@@ -42,17 +51,48 @@ export interface Estimate {
   upper: number;
 }
 
-const add = (...es: Estimate[]): Estimate => ({
-  mean: es.reduce((s, e) => s + e.mean, 0),
-  upper: es.reduce((s, e) => s + e.upper, 0),
-});
+/** A predicted total: its upper bound is `mean + scale * spread`. */
+export interface TotalEstimate extends Estimate {
+  /** The component bound's distance above the mean (before rescaling). */
+  spread: number;
+}
+
+/** The last `size` values, with their quantiles. */
+class Window {
+  #values: number[] = [];
+  #next = 0;
+
+  constructor(readonly size: number) {}
+
+  get count(): number {
+    return this.#values.length;
+  }
+
+  add(x: number): void {
+    if (this.#values.length < this.size) this.#values.push(x);
+    else this.#values[this.#next] = x;
+    this.#next = (this.#next + 1) % this.size;
+  }
+
+  /** The `q`-quantile, rounded up to the next value (the conformal rank). */
+  quantile(q: number): number {
+    const sorted = [...this.#values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil(q * (sorted.length + 1)) - 1)];
+  }
+}
+
+/** The sum of independent parts: means add, spreads (upper - mean) add in quadrature. */
+function sum(...es: Estimate[]): Estimate {
+  const mean = es.reduce((s, e) => s + e.mean, 0);
+  return { mean, upper: mean + Math.hypot(...es.map((e) => e.upper - e.mean)) };
+}
 
 /** Work ahead of a new job. */
 export interface Backlog {
-  /** How long each running job (or batch) has been running. */
-  runningMs: number[];
-  /** Jobs waiting. */
-  queued: number;
+  /** Each running job (or batch): how long it has run, and its predicted service if known. */
+  running: { elapsedMs: number; service?: Estimate }[];
+  /** Each waiting job's predicted service, if known. */
+  queued: { service?: Estimate }[];
   workers: number;
 }
 
@@ -66,6 +106,9 @@ export interface Observation {
   overheadMs: number;
   /** Images in the batch the job ran in (only single runs teach per-point inference time). */
   batch: number;
+  /** The whole answer time, and what `total` predicted for it (teaches the rescaling). */
+  totalMs?: number;
+  predicted?: TotalEstimate;
 }
 
 /** Latency model of one backend. */
@@ -76,6 +119,8 @@ export class LatencyModel {
   #decodePerMp = new RunningStat();
   #service = new RunningStat();
   #overhead = new RunningStat();
+  /** (observed - predicted mean) / spread of recent answers. */
+  #errors = new Window(ERROR_WINDOW);
 
   constructor(readonly backend: string) {}
 
@@ -95,6 +140,17 @@ export class LatencyModel {
     this.#decodePerMp.add(o.decodeMs / (o.pixels / 1e6 + DECODE_BASE_MP));
     this.#service.add(o.decodeMs + o.inferMs);
     this.#overhead.add(o.overheadMs);
+    if (o.predicted && o.totalMs !== undefined && o.predicted.spread > 0) {
+      this.#errors.add((o.totalMs - o.predicted.mean) / o.predicted.spread);
+    }
+  }
+
+  /**
+   * What multiplies the component spread in the upper bound: 1 until enough answers were seen,
+   * then the `COVERAGE` quantile of their normalised errors (never below the mean).
+   */
+  get scale(): number {
+    return this.#errors.count < MIN_ERRORS ? 1 : Math.max(0, this.#errors.quantile(COVERAGE));
   }
 
   /** Inference time at `point`; undefined before any observation. */
@@ -111,26 +167,35 @@ export class LatencyModel {
     return { mean: this.#decodePerMp.mean * mp, upper: this.#decodePerMp.upper() * mp };
   }
 
+  /** Decode and inference of one job at `point` (what it will hold a worker for). */
+  service(point: OperatingPoint, pixels: number): Estimate | undefined {
+    const infer = this.infer(point);
+    return infer && sum(this.decode(pixels), infer);
+  }
+
   /**
-   * Waiting time behind the backlog: nothing while a worker is free, else the remaining service
-   * of the running jobs (a typical service minus what they have run) plus a service per queued
-   * job, shared by the workers.
+   * Waiting time behind the backlog: nothing while a worker is free, else what is left of each
+   * running job (its predicted service minus what it has run) plus the service of each queued
+   * one, shared by the workers. Jobs without a prediction count a typical service.
    */
   queue(backlog: Backlog): Estimate {
-    const { runningMs, queued, workers } = backlog;
-    if (runningMs.length < workers && queued === 0) return { mean: 0, upper: 0 };
-    const wait = (service: number) =>
-      (runningMs.reduce((s, elapsed) => s + Math.max(0, service - elapsed), 0) + queued * service) /
-      workers;
-    return { mean: wait(this.#service.mean), upper: wait(this.#service.upper()) };
+    const { running, queued, workers } = backlog;
+    if (running.length < workers && queued.length === 0) return { mean: 0, upper: 0 };
+    const typical = { mean: this.#service.mean, upper: this.#service.upper() };
+    const wait = (k: keyof Estimate) =>
+      (running.reduce((s, r) => s + Math.max(0, (r.service ?? typical)[k] - r.elapsedMs), 0) +
+        queued.reduce((s, q) => s + (q.service ?? typical)[k], 0)) / workers;
+    return { mean: wait("mean"), upper: wait("upper") };
   }
 
   /** Predicted total for `point`; undefined before any observation. */
-  total(point: OperatingPoint, pixels: number, backlog: Backlog): Estimate | undefined {
-    const infer = this.infer(point);
-    if (!infer) return undefined;
+  total(point: OperatingPoint, pixels: number, backlog: Backlog): TotalEstimate | undefined {
+    const service = this.service(point, pixels);
+    if (!service) return undefined;
     const overhead = { mean: this.#overhead.mean, upper: this.#overhead.upper() };
-    return add(this.queue(backlog), this.decode(pixels), infer, overhead);
+    const { mean, upper } = sum(this.queue(backlog), service, overhead);
+    const spread = upper - mean;
+    return { mean, upper: mean + this.scale * spread, spread };
   }
 
   /** Per-point means (for /v1/models). */

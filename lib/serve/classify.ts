@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { type Choice, NoPointsError } from "../budget/choose.ts";
-import type { Estimate } from "../budget/latency.ts";
+import type { TotalEstimate } from "../budget/latency.ts";
 import { type OperatingPoint, pointKey, unmergedPoint } from "../budget/points.ts";
 import { methodByName } from "../merge/methods.ts";
 import { checkImage } from "../image/decode.ts";
@@ -22,7 +22,7 @@ interface Plan {
   job: Omit<ClassifyJob, "image" | "topK">;
   /** Known before running when it comes from the table (budget or unmerged). */
   point?: OperatingPoint;
-  predicted?: Estimate;
+  predicted?: TotalEstimate;
 }
 
 function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): Plan {
@@ -47,6 +47,7 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
         method: point.method,
         schedule: point.schedule,
         theta: point.theta,
+        service: budget.model.service(point, pixels),
         ...batchable(point),
       },
       point,
@@ -57,7 +58,12 @@ function plan(s: Service, o: RequestOptions, pixels: number, explain: boolean): 
     const point = unmergedPoint(s.config);
     const predicted = budget.model.total(point, pixels, inference.backlog());
     return {
-      job: { method: "none", schedule: point.schedule, ...batchable(point) },
+      job: {
+        method: "none",
+        schedule: point.schedule,
+        service: budget.model.service(point, pixels),
+        ...batchable(point),
+      },
       point,
       predicted,
     };
@@ -77,9 +83,17 @@ function batchable(point: OperatingPoint): { batchKey?: string } {
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-/** Runs a planned request and records what it learnt. */
-async function run(s: Service, image: Uint8Array, o: RequestOptions, explain: boolean) {
-  const t0 = performance.now();
+/**
+ * Runs a planned request and records what it learnt. `t0` is when the request arrived: the body
+ * read counts towards the budget too.
+ */
+async function run(
+  s: Service,
+  image: Uint8Array,
+  o: RequestOptions,
+  explain: boolean,
+  t0: number,
+) {
   const { width, height } = checkImage(image);
   const p = plan(s, o, width * height, explain);
   const result: ClassifyResult = await s.inference.classify({
@@ -91,7 +105,7 @@ async function run(s: Service, image: Uint8Array, o: RequestOptions, explain: bo
   const totalMs = performance.now() - t0;
   const point: OperatingPoint = p.point ??
     { method: p.job.method, schedule: result.schedule, gmacs: result.gmacs, reduction: 0 };
-  if (!explain) s.budget.observe(point, result, totalMs, width * height);
+  if (!explain) s.budget.observe(point, result, totalMs, width * height, p.predicted);
   const tokens = result.tokens;
   s.metrics.tokensMerged(tokens[0] - tokens[tokens.length - 1]);
   const budgetMet = o.budgetMs === undefined ? null : totalMs <= o.budgetMs;
@@ -105,10 +119,11 @@ export function classifyRoutes(s: Service): Hono {
   const unmergedGmacs = unmergedPoint(s.config).gmacs;
 
   app.post("/v1/classify", async (c) => {
+    const t0 = performance.now();
     try {
       const options = parseOptions(c, s.config);
       const image = await readImage(c);
-      const { p, result, totalMs, budgetMet } = await run(s, image, options, false);
+      const { p, result, totalMs, budgetMet } = await run(s, image, options, false, t0);
       return c.json({
         model: s.config.name,
         top_k: result.top,
@@ -139,10 +154,11 @@ export function classifyRoutes(s: Service): Hono {
   });
 
   app.post("/v1/explain", async (c) => {
+    const t0 = performance.now();
     try {
       const options = parseOptions(c, s.config);
       const image = await readImage(c);
-      const { p, result } = await run(s, image, options, true);
+      const { p, result } = await run(s, image, options, true, t0);
       c.header("X-Edgemerge-Method", p.job.method);
       c.header("X-Edgemerge-Schedule", result.schedule.join(","));
       c.header("X-Edgemerge-Tokens", result.tokens.join(","));

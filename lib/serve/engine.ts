@@ -18,6 +18,11 @@ export class Engine {
     readonly options: SessionOptions & MethodOptions = {},
   ) {}
 
+  /** Whether the session of `method` was asked for before (started or starting). */
+  started(method: string): boolean {
+    return this.#classifiers.has(method);
+  }
+
   /** The classifier of `method` (`none` = the plain model); throws `UnknownMethodError`. */
   classifier(method: string): Promise<Classifier> {
     let c = this.#classifiers.get(method);

@@ -5,7 +5,7 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { Backlog } from "../budget/latency.ts";
+import type { Backlog, Estimate } from "../budget/latency.ts";
 import type { Prediction } from "../classifier.ts";
 import { explainMerges } from "../explain/explain.ts";
 import type { Engine } from "./engine.ts";
@@ -27,6 +27,8 @@ export interface ClassifyJob {
    * point (adaptive methods merge a batch at its smallest `r`, so they run alone).
    */
   batchKey?: string;
+  /** Predicted decode + inference time (what later requests will queue behind). */
+  service?: Estimate;
 }
 
 /** What a job returns. */
@@ -42,6 +44,8 @@ export interface ClassifyResult {
   queueMs: number;
   /** Images in the batch this job ran in. */
   batch: number;
+  /** The job waited for its method's session to start (not a latency sample). */
+  coldStart: boolean;
   explainPng?: Uint8Array;
 }
 
@@ -55,6 +59,8 @@ export interface Inference {
   readonly workers: number;
   /** What a new job would wait behind. */
   backlog(): Backlog;
+  /** Starts the sessions of `methods` ahead of their first request. */
+  warm(methods: string[]): Promise<void>;
   /** Stops intake and finishes the work in hand. */
   drain(): Promise<void>;
 }
@@ -68,6 +74,7 @@ export async function runBatch(
   jobs: ClassifyJob[],
 ): Promise<(ClassifyResult | Error)[]> {
   const [first] = jobs;
+  const coldStart = !engine.started(first.method);
   const classifier = await engine.classifier(first.method);
   const t0 = performance.now();
   const inputs = await Promise.all(
@@ -100,6 +107,7 @@ export async function runBatch(
       inferMs: t2 - t1,
       queueMs: 0,
       batch: jobs.length,
+      coldStart,
       ...(explainPng && { explainPng }),
     };
   }));
@@ -115,9 +123,8 @@ export async function runJob(engine: Engine, job: ClassifyJob): Promise<Classify
 /** In-process inference, one job at a time. */
 export class LocalInference implements Inference {
   #chain: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
-  #running = 0;
-  #started = 0;
+  #waiting: ClassifyJob[] = [];
+  #current?: { job: ClassifyJob; started: number };
   readonly workers = 1;
 
   constructor(readonly engine: Engine) {}
@@ -127,30 +134,37 @@ export class LocalInference implements Inference {
   }
 
   get queueDepth(): number {
-    return this.#waiting;
+    return this.#waiting.length;
   }
 
   get running(): number {
-    return this.#running;
+    return this.#current ? 1 : 0;
   }
 
   backlog(): Backlog {
-    const runningMs = this.#running ? [performance.now() - this.#started] : [];
-    return { runningMs, queued: this.#waiting, workers: 1 };
+    const c = this.#current;
+    return {
+      running: c ? [{ elapsedMs: performance.now() - c.started, service: c.job.service }] : [],
+      queued: this.#waiting.map((job) => ({ service: job.service })),
+      workers: 1,
+    };
+  }
+
+  async warm(methods: string[]): Promise<void> {
+    for (const method of methods) await this.engine.classifier(method).catch(() => undefined);
   }
 
   classify(job: ClassifyJob): Promise<ClassifyResult> {
     const enqueued = performance.now();
-    this.#waiting++;
+    this.#waiting.push(job);
     const result = this.#chain.then(async () => {
-      this.#waiting--;
-      this.#running++;
-      this.#started = performance.now();
+      this.#waiting.splice(this.#waiting.indexOf(job), 1);
+      this.#current = { job, started: performance.now() };
       const queueMs = performance.now() - enqueued;
       try {
         return { ...await runJob(this.engine, job), queueMs };
       } finally {
-        this.#running--;
+        this.#current = undefined;
       }
     });
     this.#chain = result.catch(() => {});

@@ -37,7 +37,7 @@ export function makeService(
   return {
     config,
     inference,
-    budget: new Budget(options.table ?? defaultPoints(config), inference.backend),
+    budget: new Budget(options.table ?? defaultPoints(config), inference),
     metrics: options.metrics ?? new Metrics(),
     info: { backendChoice: "auto", priors: [], kv: "none", ...options.info },
   };
