@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BudgetMissError, choosePoint, NoPointsError } from "../lib/budget/choose.ts";
+import { BudgetMissError, choosePoint, NoPointsError, paretoFront } from "../lib/budget/choose.ts";
 import { Budget } from "../lib/budget/budget.ts";
 import { type Backlog, COVERAGE, LatencyModel, RunningStat } from "../lib/budget/latency.ts";
 import {
@@ -264,4 +264,24 @@ Deno.test("budget: refusing while idle and stale probes the cheapest point, once
   assert.equal(budget.model.observations, calibration + 1);
   refuse(); // just probed
   assert.equal(inference.jobs.length, calibration + 1);
+});
+
+Deno.test("budget: dominated points never compete, so the fallback is not chosen by noise", () => {
+  const awful = point("sadtm-dm", 0.5, 0.09); // as cheap as tome 0.5, far less accurate
+  const t = { ...table, points: [...table.points, awful] };
+  assert.deepEqual(paretoFront(t.points), table.points);
+  const model = trained(100, 3);
+  // Make the awful point look a hair faster: the fallback still takes the accurate one.
+  for (let i = 0; i < 10; i++) {
+    model.observe({
+      point: awful,
+      pixels: 0.9e6,
+      decodeMs: 5,
+      inferMs: 49,
+      overheadMs: 0,
+      batch: 1,
+    });
+  }
+  const miss = choosePoint(t, model, { ...request, budgetMs: 1 });
+  assert.equal(miss.point.method, "tome");
 });

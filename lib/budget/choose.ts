@@ -48,9 +48,22 @@ export interface Choice {
   fits: boolean;
 }
 
+/**
+ * The points no other point beats on both cost (GMACs, no more) and expected accuracy (strictly
+ * more): a dominated point, such as delayed merging squeezed to 35 % of the blocks, is never worth
+ * choosing, and without this the fastest-point fallback would pick among near-equal costs by noise.
+ */
+export function paretoFront(points: OperatingPoint[]): OperatingPoint[] {
+  return points.filter((p) =>
+    !points.some((q) => q.gmacs <= p.gmacs && expectedAccuracy(q) > expectedAccuracy(p))
+  );
+}
+
 /** Picks the point for a request (throws `BudgetMissError` when none fits and onMiss=reject). */
 export function choosePoint(table: PointsTable, model: LatencyModel, req: BudgetRequest): Choice {
-  const candidates = table.points.filter((p) => !req.method || p.method === req.method);
+  const candidates = paretoFront(
+    table.points.filter((p) => !req.method || p.method === req.method),
+  );
   if (candidates.length === 0) {
     const methods = [...new Set(table.points.map((p) => p.method))].join(", ");
     throw new NoPointsError(
