@@ -4,8 +4,8 @@
  * setting runs in a child process. Prints a table and writes it to docs/PERFORMANCE.md.
  * @module
  */
-import { Classifier } from "../lib/classifier.ts";
-import { defaultModelDir } from "../lib/vit/bundle.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
+import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { quantile, table, writeSection } from "./report.ts";
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { UserError } from "../lib/errors.ts";
 import { encodePng } from "../lib/image/encode.ts";
-import { defaultModelDir } from "../lib/vit/bundle.ts";
+import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 

@@ -6,9 +6,9 @@
  */
 import { join } from "node:path";
 import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
-import { ARCHITECTURES } from "../lib/vit/config.ts";
-import { randomWeights } from "../lib/vit/random.ts";
-import { writeSafetensors } from "../lib/vit/safetensors.ts";
+import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
+import { randomWeights } from "../lib/checkpoint/random.ts";
+import { writeSafetensors } from "../lib/checkpoint/safetensors.ts";
 
 const USAGE = "usage: deno run -A bench/random_model.ts --arch NAME --out DIR [--seed N]";
 

@@ -5,11 +5,11 @@
  * alike; the table reports the median and the ratio to the ideal (GMACs) speedup.
  * @module
  */
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { METHODS } from "../lib/merge/methods.ts";
 import { reductionOf } from "../lib/merge/schedule.ts";
-import { defaultModelDir, loadModelBundle } from "../lib/vit/bundle.ts";
+import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--rounds N] [--no-write]";

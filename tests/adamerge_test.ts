@@ -1,28 +1,18 @@
 import assert from "node:assert/strict";
-import { createSession } from "../lib/backend/session.ts";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { calibrateTheta, costAt } from "../lib/eval/calibrate.ts";
 import { adamerge } from "../lib/merge/adamerge.ts";
 import { METHODS } from "../lib/merge/methods.ts";
-import { buildViTGraph } from "../lib/vit/graph.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
-import {
-  maxAbsDiff,
-  randomPixels,
-  randomWeights,
-  referenceForward,
-  tinyConfig,
-} from "./helpers/tiny_vit.ts";
+import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
+import { tinySession, tinyVit } from "./helpers/fixtures.ts";
 
-const config = tinyConfig({ patchSize: 4, depth: 4 });
-const weights = randomWeights(config, 3);
+const { config, weights } = tinyVit();
 const R_MAX = [24, 24, 24, 24];
 const per = 3 * config.imgSize ** 2;
 
 async function run(pixels: Float32Array, batch: number, theta: number, method = adamerge) {
-  const session = await createSession(buildViTGraph({ config, weights }, method), {
-    backend: "wasm",
-  });
+  const session = await tinySession(config, weights, method);
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, 32, 32] },
     r: { data: BigInt64Array.from(R_MAX, BigInt), dims: [4] },
@@ -86,7 +76,7 @@ Deno.test("adamerge: images of one batch choose different r; the batch merges th
 Deno.test("adamerge: theta = +inf is an exact no-op", async () => {
   const pixels = randomPixels(config, 2, 17);
   const merged = await run(pixels, 2, Infinity);
-  const session = await createSession(buildViTGraph({ config, weights }), { backend: "wasm" });
+  const session = await tinySession(config, weights);
   const plain = await session.run({
     pixel_values: { data: pixels, dims: [2, 3, 32, 32] },
     r: { data: new BigInt64Array(4), dims: [4] },
@@ -137,9 +127,7 @@ Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the un
     importance_weight: { data: new Float32Array([1]), dims: [1] },
   };
   const runWith = async (name: string, theta: number, r = [0, 5, 9, 7]) => {
-    const session = await createSession(buildViTGraph({ config, weights }, METHODS[name]), {
-      backend: "wasm",
-    });
+    const session = await tinySession(config, weights, METHODS[name]);
     const out = await session.run({
       pixel_values: { data: pixels, dims: [2, 3, 32, 32] },
       r: { data: BigInt64Array.from(r, BigInt), dims: [4] },

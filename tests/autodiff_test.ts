@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createSession } from "../lib/backend/session.ts";
 import { buildSaliencyGraph } from "../lib/saliency/graph.ts";
-import { rng } from "../lib/vit/random.ts";
+import { rng } from "../lib/checkpoint/random.ts";
 import { randomPixels, randomWeights, referenceForward, tinyConfig } from "./helpers/tiny_vit.ts";
 
 function crossEntropy(logits: Float64Array, label: number): number {

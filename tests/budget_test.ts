@@ -1,17 +1,18 @@
 import assert from "node:assert/strict";
 import { BudgetMissError, choosePoint, NoPointsError, paretoFront } from "../lib/budget/choose.ts";
 import { Budget } from "../lib/budget/budget.ts";
-import { type Backlog, COVERAGE, LatencyModel, RunningStat } from "../lib/budget/latency.ts";
+import { COVERAGE, LatencyModel, RunningStat } from "../lib/budget/latency.ts";
+import type { Backlog } from "../lib/runtime/jobs.ts";
+import { pointsFromEval } from "../lib/eval/points.ts";
 import {
   checkPoints,
   defaultPoints,
   type OperatingPoint,
   PointsError,
-  pointsFromEval,
   type PointsTable,
 } from "../lib/budget/points.ts";
 import type { EvalRow } from "../lib/eval/evaluate.ts";
-import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
+import type { ClassifyJob, ClassifyResult, Inference } from "../lib/runtime/jobs.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 const point = (method: string, gmacs: number, top1?: number): OperatingPoint => ({
@@ -47,7 +48,7 @@ function trained(msPerGmac: number, spread = 0): LatencyModel {
 }
 
 const idle = { running: [], queued: [], workers: 1 };
-/** `n` jobs that started `ms` ago, of unknown service. */
+/** `n` jobs that started `ms` ago, of unknown service time. */
 const runningFor = (...ms: number[]) => ms.map((elapsedMs) => ({ elapsedMs }));
 const request = { onMiss: "best_effort" as const, pixels: 0.9e6, backlog: idle };
 
@@ -82,9 +83,12 @@ Deno.test("budget: the latency model predicts per point, guesses unseen ones fro
   assert.ok(q.upper > q.mean);
   // Jobs that carry their predicted service count that instead of a typical one.
   const cheap = { mean: 10, upper: 15 };
-  const known = { running: [{ elapsedMs: 4, service: cheap }], queued: [{ service: cheap }] };
+  const known = {
+    running: [{ elapsedMs: 4, serviceTime: cheap }],
+    queued: [{ serviceTime: cheap }],
+  };
   assert.deepEqual(model.queue({ ...known, workers: 1 }), { mean: 16, upper: 26 });
-  const own = model.service(table.points[2], 0.9e6)!;
+  const own = model.serviceTime(table.points[2], 0.9e6)!;
   assert.ok(Math.abs(own.mean - 55) < 1e-6, `service ${own.mean}`);
   const total = model.total(table.points[0], 0.9e6, idle)!;
   assert.ok(Math.abs(total.mean - 105) < 1e-6, `total ${total.mean}`);
@@ -234,7 +238,7 @@ class FakeInference implements Inference {
 Deno.test("budget: a cold session start is not a latency sample", async () => {
   const budget = new Budget(table, new FakeInference(1, true));
   await budget.calibrate(2);
-  assert.equal(budget.model.observations, 0);
+  assert.equal(budget.latency.observations, 0);
   assert.ok(budget.calibrated);
 });
 
@@ -246,7 +250,7 @@ Deno.test("budget: refusing while idle and stale probes the cheapest point, once
   assert.equal(calibration, 9);
   const refuse = () =>
     assert.throws(
-      () => budget.choose({ ...request, onMiss: "reject", budgetMs: 0.01 }),
+      () => budget.decide({ ...request, onMiss: "reject", budgetMs: 0.01 }),
       BudgetMissError,
     );
   refuse(); // the model has just learnt: no probe
@@ -261,7 +265,7 @@ Deno.test("budget: refusing while idle and stale probes the cheapest point, once
   assert.equal(inference.jobs.length, calibration + 1);
   assert.deepEqual(inference.jobs.at(-1)!.schedule, table.points[2].schedule);
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(budget.model.observations, calibration + 1);
+  assert.equal(budget.latency.observations, calibration + 1);
   refuse(); // just probed
   assert.equal(inference.jobs.length, calibration + 1);
 });

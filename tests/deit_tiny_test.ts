@@ -1,6 +1,6 @@
 // Pretrained DeiT-Tiny against golden outputs; needs ../shared (skipped with a message otherwise).
 import assert from "node:assert/strict";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import {
   argmax,
   DEIT_TINY,

@@ -4,15 +4,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { Image } from "imagescript";
 import { chromium } from "playwright-core";
 import { createApp } from "../lib/serve/app.ts";
-import { Engine } from "../lib/serve/engine.ts";
-import { LocalInference } from "../lib/serve/inference.ts";
-import { makeService } from "../lib/serve/service.ts";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { Engine } from "../lib/runtime/engine.ts";
+import { LocalInference } from "../lib/runtime/local.ts";
+import { makeContext, servedModel } from "../lib/serve/context.ts";
+import { tinyModel } from "./helpers/fixtures.ts";
 
 const CHROMIUM = Deno.env.get("EDGEMERGE_CHROMIUM") ?? "/usr/bin/chromium";
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -24,13 +22,13 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
+    const bundle = (await tinyModel()).bundle;
     const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
-    const service = makeService(bundle.config, new LocalInference(engine));
-    await service.budget.calibrate(1);
+    const served = servedModel(bundle.config, new LocalInference(engine));
+    await served.budget.calibrate(1);
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen() {} },
-      createApp(service).fetch,
+      createApp(makeContext([served])).fetch,
     );
     const browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { DatasetError, loadDataset, readLabelsCsv } from "../lib/eval/dataset.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
 import { klDivergence, pairedMetrics, topIndices } from "../lib/eval/metrics.ts";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
-import { writeImageFolder, writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { tinyDataset, tinyModel, writeImageFolder } from "./helpers/fixtures.ts";
 
 Deno.test("metrics: KL, top-k and paired metrics on hand-made logits", () => {
   assert.equal(klDivergence([1, 2, 3], [1, 2, 3]), 0);
@@ -39,8 +38,7 @@ Deno.test("datasets: labels.csv errors name the file and line", async () => {
 });
 
 Deno.test("eval: every method x target on a tiny model, paired against the unmerged run", async () => {
-  const root = await Deno.makeTempDir();
-  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const { root, bundle } = await tinyModel();
   const images = await writeImageFolder(join(root, "images"), 6);
   const decoder = await Classifier.fromBundle(bundle, { backend: "wasm" });
   const data = await loadDataset(images, decoder, 5);
@@ -69,12 +67,8 @@ Deno.test("eval: every method x target on a tiny model, paired against the unmer
 });
 
 Deno.test("eval: sadtm-dm delays merging by the prior's suggested tau; --tau overrides it", async () => {
-  const root = await Deno.makeTempDir();
-  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
-  const data = await loadDataset(
-    await writeImageFolder(join(root, "images"), 3),
-    await Classifier.fromBundle(bundle, { backend: "wasm" }),
-  );
+  const { root, bundle } = await tinyModel();
+  const data = await tinyDataset(root, bundle, 3);
   const prior = {
     model: "tiny_test_vit",
     grid: [8, 8] as [number, number],
@@ -103,12 +97,8 @@ Deno.test("eval: sadtm-dm delays merging by the prior's suggested tau; --tau ove
 });
 
 Deno.test("eval: adamerge calibrates theta per target and reports the per-image cost spread", async () => {
-  const root = await Deno.makeTempDir();
-  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
-  const data = await loadDataset(
-    await writeImageFolder(join(root, "images"), 8),
-    await Classifier.fromBundle(bundle, { backend: "wasm" }),
-  );
+  const { root, bundle } = await tinyModel();
+  const data = await tinyDataset(root, bundle, 8);
   const rows = await evaluate(bundle, data, {
     backend: "wasm",
     methods: ["adamerge"],
@@ -142,8 +132,7 @@ async function cli(args: string[]) {
 }
 
 Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad input is one error line", async () => {
-  const root = await Deno.makeTempDir();
-  const model = await writeTinyModel(join(root, "model"));
+  const { root, dir: model } = await tinyModel();
   const images = await writeImageFolder(join(root, "images"), 4);
   const out = join(root, "rows.json"), plot = join(root, "plot.svg");
   const run = await cli([

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tome } from "../lib/merge/tome.ts";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
+import { loadModelBundle } from "../lib/checkpoint/bundle.ts";
 import { buildViTGraph, GRAPH_VERSION } from "../lib/vit/graph.ts";
 import { cachedGraph } from "../lib/vit/graph_cache.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { writeTinyModel } from "./helpers/fixtures.ts";
 
 async function withCache<T>(dir: string, f: () => Promise<T>): Promise<T> {
   const before = Deno.env.get("EDGEMERGE_GRAPH_CACHE");

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
-import { DownloadError, pullModel, timmRepo } from "../lib/vit/hub.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { loadModelBundle } from "../lib/checkpoint/bundle.ts";
+import { DownloadError, pullModel, timmRepo } from "../lib/checkpoint/hub.ts";
+import { tinyModel } from "./helpers/fixtures.ts";
 
 interface Hub {
   url: string;
@@ -47,7 +47,7 @@ function startHub(files: Map<string, Uint8Array>): Hub {
 }
 
 async function tinyFiles(): Promise<Map<string, Uint8Array>> {
-  const dir = await writeTinyModel(join(await Deno.makeTempDir(), "m"));
+  const dir = (await tinyModel()).dir;
   return new Map([
     ["config.json", await Deno.readFile(join(dir, "config.json"))],
     ["model.safetensors", await Deno.readFile(join(dir, "model.safetensors"))],

@@ -3,7 +3,7 @@ import { Image } from "imagescript";
 import { decodeImage, ImageError, probeImage, type RgbImage } from "../lib/image/decode.ts";
 import { resizeBicubic } from "../lib/image/resize.ts";
 import { imageToTensor, resizedSize } from "../lib/image/preprocess.ts";
-import { ARCHITECTURES } from "../lib/vit/config.ts";
+import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { encodePng } from "./helpers/png.ts";
 
 // Fixtures are encoded with imagescript's own encoders (native codecs: tests run with FFI).

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
 import { loadServiceData } from "../lib/kv/seed.ts";
-import { ARCHITECTURES } from "../lib/vit/config.ts";
+import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 const deit = ARCHITECTURES["deit_tiny_patch16_224"].vit;

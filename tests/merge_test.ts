@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { createSession, type HostTensor } from "../lib/backend/session.ts";
+import { type HostTensor } from "../lib/backend/session.ts";
 import { METHODS } from "../lib/merge/methods.ts";
 import { tokensPerBlock } from "../lib/merge/schedule.ts";
 import type { MergeMethod } from "../lib/merge/step.ts";
-import { patchCount, type ViTConfig } from "../lib/vit/config.ts";
-import { buildViTGraph } from "../lib/vit/graph.ts";
-import type { Tensor } from "../lib/vit/safetensors.ts";
+import { patchCount, type ViTConfig } from "../lib/checkpoint/config.ts";
+import type { Tensor } from "../lib/checkpoint/safetensors.ts";
 import {
   applyRef,
   evitRef,
@@ -14,18 +13,12 @@ import {
   sadtmRef,
   tomeRef,
 } from "./helpers/merge_reference.ts";
-import { randn, rng } from "../lib/vit/random.ts";
-import {
-  maxAbsDiff,
-  randomPixels,
-  randomWeights,
-  referenceForward,
-  tinyConfig,
-} from "./helpers/tiny_vit.ts";
+import { randn, rng } from "../lib/checkpoint/random.ts";
+import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
+import { tinySession, tinyVit } from "./helpers/fixtures.ts";
 
 // 32x32 images in 4x4 patches: 64 patches + class token = 65 tokens (odd: exercises ToMe's split).
-const config = tinyConfig({ patchSize: 4, depth: 4 });
-const weights = randomWeights(config, 3);
+const { config, weights } = tinyVit();
 const BATCH = 2;
 const ALPHA = 0.3;
 // A random saliency prior for SAD-TM (one value per patch).
@@ -61,9 +54,7 @@ async function runGraph(
   r: number[],
   importance = 1,
 ) {
-  const session = await createSession(buildViTGraph({ config: c, weights: w }, method), {
-    backend: "wasm",
-  });
+  const session = await tinySession(c, w, method);
   const out = await session.run({
     pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
     r: { data: BigInt64Array.from(r, BigInt), dims: [c.depth] },

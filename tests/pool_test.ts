@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { join } from "node:path";
-import { JobError, PoolUnavailableError, QueueFullError, WorkerPool } from "../workers/pool.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { JobError, PoolUnavailableError, QueueFullError } from "../lib/runtime/errors.ts";
+import { WorkerPool } from "../workers/pool.ts";
+import { tinyModel } from "./helpers/fixtures.ts";
 
-const model = await writeTinyModel(join(await Deno.makeTempDir(), "m"));
+const model = (await tinyModel()).dir;
 const image = await new Image(40, 40).fill(0x3366ccff).encode();
 const job = (method = "none") => ({ method, topK: 3, image });
 
@@ -105,14 +105,14 @@ Deno.test("pool: warm starts sessions on every worker and on replacements; backl
   while (p.readyWorkers < 2) await new Promise((r) => setTimeout(r, 20));
   const after = await Promise.all([p.classify(job("tome")), p.classify(job("tome"))]);
   assert.deepEqual(after.map((r) => r.coldStart), [false, false]);
-  // What a new job would queue behind: the running job with its predicted service.
-  const service = { mean: 5, upper: 8 };
-  const running = p.classify({ ...job(), service });
-  const queued = [p.classify(job()), p.classify({ ...job(), service })];
+  // What a new job would queue behind: the running job with its predicted service time.
+  const serviceTime = { mean: 5, upper: 8 };
+  const running = p.classify({ ...job(), serviceTime });
+  const queued = [p.classify(job()), p.classify({ ...job(), serviceTime })];
   const backlog = p.backlog();
   assert.equal(backlog.running.length, 2);
-  assert.deepEqual(backlog.running[0].service, service);
-  assert.deepEqual(backlog.queued, [{ service }]);
+  assert.deepEqual(backlog.running[0].serviceTime, serviceTime);
+  assert.deepEqual(backlog.queued, [{ serviceTime }]);
   await Promise.all([running, ...queued]);
   assert.deepEqual(p.backlog(), { running: [], queued: [], workers: 2 });
   await p.drain();

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { readSafetensors, SafetensorsError, writeSafetensors } from "../lib/vit/safetensors.ts";
+import {
+  readSafetensors,
+  SafetensorsError,
+  writeSafetensors,
+} from "../lib/checkpoint/safetensors.ts";
 
 const tensors = new Map([
   ["a.weight", { dims: [2, 3], data: new Float32Array([0, 1.5, -2, 3.25, 1e-3, -65504]) }],

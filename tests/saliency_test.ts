@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { findPrior, priorFromKv, readPriorFile, savePriorToKv } from "../lib/kv/priors.ts";
 import { sadtm } from "../lib/merge/sadtm.ts";
+import { PriorError } from "../lib/merge/step.ts";
 import {
   classAttentionMse,
   classAttentionRelativeMse,
   patchOutlierness,
-  PriorError,
   saliencyMap,
   type SaliencyPrior,
   suggestTau,
 } from "../lib/saliency/prior.ts";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
-import { randn, rng } from "../lib/vit/random.ts";
-import { writeImageFolder, writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { randn, rng } from "../lib/checkpoint/random.ts";
+import { tinyModel, writeImageFolder } from "./helpers/fixtures.ts";
 
 Deno.test("prior: saliency map is the channel max of |grad|", () => {
   const grad = Float32Array.from([1, -5, 0, 2, /* ch1 */ -3, 1, 0.5, -2, /* ch2 */ 0, 4, -1, 1]);
@@ -99,11 +98,11 @@ Deno.test("priors: KV round trip, lookup by model then by grid, clear error when
 });
 
 Deno.test("sadtm: a missing prior is a clear error; a constant prior gives finite logits", async () => {
-  const root = await Deno.makeTempDir();
-  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const { bundle } = await tinyModel();
   await assert.rejects(
-    Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm, priorSources: { dir: root } }),
-    PriorError,
+    Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm }),
+    (e) =>
+      e instanceof PriorError && /sadtm needs a saliency prior for tiny_test_vit/.test(e.message),
   );
   const flat = { ...prior("tiny_test_vit"), vector: Array(64).fill(0.25) };
   const c = await Classifier.fromBundle(bundle, { backend: "wasm", method: sadtm, prior: flat });
@@ -114,8 +113,7 @@ Deno.test("sadtm: a missing prior is a clear error; a constant prior gives finit
 });
 
 Deno.test("cli: priors writes a valid prior file and stores it in KV", async () => {
-  const root = await Deno.makeTempDir();
-  const model = await writeTinyModel(join(root, "model"));
+  const { root, dir: model } = await tinyModel();
   const images = await writeImageFolder(join(root, "images"), 5);
   const out = join(root, "prior.json"), kvPath = join(root, "kv.sqlite3");
   const run = await new Deno.Command(Deno.execPath(), {
@@ -148,8 +146,7 @@ Deno.test("cli: priors writes a valid prior file and stores it in KV", async () 
 });
 
 Deno.test("sadtm: prior sign -1 is the same as the negated prior", async () => {
-  const root = await Deno.makeTempDir();
-  const bundle = await loadModelBundle(await writeTinyModel(join(root, "model")));
+  const { bundle } = await tinyModel();
   const p = prior("tiny_test_vit");
   const negated = { ...p, vector: p.vector.map((v) => -v) };
   const x = new Float32Array(3 * 32 * 32).map((_, i) => Math.sin(i / 7));

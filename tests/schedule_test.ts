@@ -9,7 +9,7 @@ import {
   scheduleForReduction,
   tokensPerBlock,
 } from "../lib/merge/schedule.ts";
-import { ARCHITECTURES } from "../lib/vit/config.ts";
+import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 
 const deit = ARCHITECTURES.deit_tiny_patch16_224.vit;
 

@@ -1,19 +1,17 @@
 // Every route and every error through `app.request`, on a tiny random model in-process.
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { join } from "node:path";
 import { createApp } from "../lib/serve/app.ts";
-import { Engine } from "../lib/serve/engine.ts";
-import { LocalInference } from "../lib/serve/inference.ts";
-import { makeService } from "../lib/serve/service.ts";
-import { loadModelBundle } from "../lib/vit/bundle.ts";
+import { Engine } from "../lib/runtime/engine.ts";
+import { LocalInference } from "../lib/runtime/local.ts";
+import { makeContext, servedModel } from "../lib/serve/context.ts";
 import { encodeBlankPng } from "./helpers/png.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { tinyModel } from "./helpers/fixtures.ts";
 
-const bundle = await loadModelBundle(await writeTinyModel(join(await Deno.makeTempDir(), "m")));
+const bundle = (await tinyModel()).bundle;
 const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
-const service = makeService(bundle.config, new LocalInference(engine));
-const app = createApp(service);
+const served = servedModel(bundle.config, new LocalInference(engine));
+const app = createApp(makeContext([served]));
 const picture = () => {
   const img = new Image(48, 40);
   for (let y = 1; y <= 40; y++) {
@@ -39,7 +37,7 @@ const post = async (
 
 Deno.test("serve: readyz waits for the calibration; models lists the points and their latency", async () => {
   assert.equal((await app.request("/readyz")).status, 503);
-  await service.budget.calibrate(2);
+  await served.budget.calibrate(2);
   assert.equal((await app.request("/readyz")).status, 200);
   const models = await (await app.request("/v1/models")).json();
   const m = models.models[0];
@@ -85,11 +83,10 @@ Deno.test("serve: a budget picks the best point that fits; on_miss decides the r
   assert.ok(generous.timings.predicted_ms > 0);
 
   // Best effort runs the point predicted fastest.
-  const { model } = service.budget;
-  const points = service.budget.table.points;
-  const upper = (p: (typeof points)[number]) =>
-    model.total(p, 48 * 40, service.inference.backlog())!.upper;
-  const fastest = points.reduce((a, b) => (upper(b) < upper(a) ? b : a));
+  const { latency, table } = served.budget;
+  const upper = (p: (typeof table.points)[number]) =>
+    latency.total(p, 48 * 40, served.inference.backlog())!.upper;
+  const fastest = table.points.reduce((a, b) => (upper(b) < upper(a) ? b : a));
   const impossible = await (await post("", png, "image/png", "/v1/classify", {
     "X-Latency-Budget-Ms": "1",
   })).json();
@@ -137,7 +134,7 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
     [post("", huge), 413, "too_large", /20000x20000 image exceeds the 40000000-pixel limit/],
     [post("", new Uint8Array(10 * 1024 * 1024 + 1)), 413, "body_too_large", /exceeds 10485760/],
     [post("?method=magic", png), 400, "bad_method", /unknown method "magic"; known: none, tome/],
-    [post("?top_k=0", png), 400, "bad_parameter", /top_k must be an integer in \[1, 10\]/],
+    [post("?top_k=0", png), 400, "bad_parameter", /top_k must be an integer in \[1, 1000\]/],
     [post("?reduction=2", png), 400, "bad_parameter", /reduction must be a number in \[0, 0\.95\]/],
     [post("?budget_ms=fast", png), 400, "bad_parameter", /budget_ms must be a number/],
     [post("?budget_ms=-5", png), 400, "bad_parameter", /budget_ms must be a number in \[1/],
@@ -147,7 +144,7 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
       post("?model=resnet50", png),
       400,
       "bad_model",
-      /unknown model "resnet50"; served: tiny_test_vit/,
+      /unknown model "resnet50"; known: tiny_test_vit/,
     ],
     [
       post("?budget_ms=100&method=evit", png),
@@ -165,7 +162,7 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
       post("?method=sadtm", png),
       503,
       "unavailable",
-      /no saliency prior for tiny_test_vit \(grid 8x8\)/,
+      /sadtm needs a saliency prior for tiny_test_vit \(grid 8x8\)/,
     ],
     [Promise.resolve(app.request("/nope")), 404, "not_found", /no route GET \/nope/],
   ];

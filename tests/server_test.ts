@@ -1,15 +1,14 @@
 // The real thing: Deno.serve + fetch on loopback, through the worker pool.
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { join } from "node:path";
 import { createApp } from "../lib/serve/app.ts";
-import { makeService } from "../lib/serve/service.ts";
-import { loadModelConfig } from "../lib/vit/bundle.ts";
+import { makeContext, servedModel } from "../lib/serve/context.ts";
+import { loadModelConfig } from "../lib/checkpoint/bundle.ts";
 import { WorkerPool } from "../workers/pool.ts";
-import { writeTinyModel } from "./helpers/tiny_model_dir.ts";
+import { tinyModel } from "./helpers/fixtures.ts";
 
 Deno.test("server: classify over HTTP; a full queue is 429 with Retry-After; a killed worker is survived", async () => {
-  const model = await writeTinyModel(join(await Deno.makeTempDir(), "m"));
+  const model = (await tinyModel()).dir;
   const pool = await WorkerPool.start({
     size: 1,
     queueLimit: 1,
@@ -19,7 +18,7 @@ Deno.test("server: classify over HTTP; a full queue is 429 with Retry-After; a k
   const { config } = await loadModelConfig(model);
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    createApp(makeService(config, pool)).fetch,
+    createApp(makeContext([servedModel(config, pool)])).fetch,
   );
   const url = `http://127.0.0.1:${server.addr.port}`;
   const image = await new Image(64, 48).fill(0x884422ff).encode();

@@ -1,6 +1,6 @@
 // Our ToMe against the official implementation's golden outputs (needs ../shared).
 import assert from "node:assert/strict";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { tome } from "../lib/merge/tome.ts";
 import { argmax, DEIT_TINY, devImage, HAS_SHARED, SHARED } from "./helpers/shared.ts";
 

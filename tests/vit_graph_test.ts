@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
-import { createSession } from "../lib/backend/session.ts";
 import { gmacs } from "../lib/merge/cost.ts";
-import { ARCHITECTURES, ConfigError, configFromTimm, tokenCount } from "../lib/vit/config.ts";
+import {
+  ARCHITECTURES,
+  ConfigError,
+  configFromTimm,
+  tokenCount,
+} from "../lib/checkpoint/config.ts";
 import { buildViTGraph, WeightError } from "../lib/vit/graph.ts";
 import {
   maxAbsDiff,
@@ -10,10 +14,11 @@ import {
   referenceForward,
   tinyConfig,
 } from "./helpers/tiny_vit.ts";
+import { tinySession } from "./helpers/fixtures.ts";
 
 async function runPlain(config: ReturnType<typeof tinyConfig>, batch: number) {
   const weights = randomWeights(config);
-  const session = await createSession(buildViTGraph({ config, weights }), { backend: "wasm" });
+  const session = await tinySession(config, weights);
   const pixels = randomPixels(config, batch);
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, config.imgSize, config.imgSize] },

@@ -1,7 +1,7 @@
 // The WebGPU path, forced onto the software adapter (llvmpipe) where no real GPU exists.
 import assert from "node:assert/strict";
 import { BackendError, createSession, findGpuAdapter } from "../lib/backend/session.ts";
-import { Classifier } from "../lib/classifier.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import { argmax, DEIT_TINY, devImage, goldenDev48, HAS_SHARED } from "./helpers/shared.ts";
 import { maxAbsDiff, randomPixels, randomWeights, tinyConfig } from "./helpers/tiny_vit.ts";

@@ -4,20 +4,26 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { BatchMessage, InitMessage, WarmMessage, WorkerMessage } from "./protocol.ts";
+import type {
+  BatchMessage,
+  InitMessage,
+  PoolMessage,
+  WarmMessage,
+  WorkerMessage,
+} from "./protocol.ts";
 
 // The handler is installed before any await, so no message is missed while modules load.
-let engine: import("../lib/serve/engine.ts").Engine | undefined;
-const pending: MessageEvent[] = [];
+let engine: import("../lib/runtime/engine.ts").Engine | undefined;
+const pending: (BatchMessage | WarmMessage)[] = [];
 /** Fault injection for tests and chaos drills: the next job crashes or hangs this worker. */
 let fault: "crash" | "hang" | undefined;
 const post = (m: WorkerMessage) => self.postMessage(m);
 
-self.onmessage = (event: MessageEvent) => {
-  if (event.data.type === "init") void init(event.data);
-  else if (event.data.type === "fault") fault = event.data.kind;
-  else if (engine) void handle(event.data);
-  else pending.push(event);
+self.onmessage = ({ data }: MessageEvent<PoolMessage>) => {
+  if (data.type === "init") void init(data);
+  else if (data.type === "fault") fault = data.kind;
+  else if (engine) void handle(data);
+  else pending.push(data);
 };
 
 function handle(message: BatchMessage | WarmMessage) {
@@ -26,8 +32,8 @@ function handle(message: BatchMessage | WarmMessage) {
 
 async function init(message: InitMessage) {
   try {
-    const { Engine } = await import("../lib/serve/engine.ts");
-    const { loadModelBundle } = await import("../lib/vit/bundle.ts");
+    const { Engine } = await import("../lib/runtime/engine.ts");
+    const { loadModelBundle } = await import("../lib/checkpoint/bundle.ts");
     const e = new Engine(await loadModelBundle(message.model), {
       backend: message.backend,
       threads: message.threads,
@@ -37,7 +43,7 @@ async function init(message: InitMessage) {
     for (const method of message.warm) backend = (await e.classifier(method)).session.backend;
     engine = e;
     post({ type: "ready", backend });
-    for (const event of pending.splice(0)) void handle(event.data);
+    for (const message of pending.splice(0)) void handle(message);
   } catch (e) {
     post({ type: "init_error", message: (e as Error).message });
   }
@@ -62,7 +68,7 @@ async function run(batch: BatchMessage) {
     post({ type: "error", id, name: err.name, code: err.code, message: err.message });
   };
   try {
-    const { runBatch } = await import("../lib/serve/inference.ts");
+    const { runBatch } = await import("../lib/runtime/jobs.ts");
     const results = await runBatch(engine!, batch.jobs);
     results.forEach((result, i) => {
       const { id } = batch.jobs[i];

@@ -5,39 +5,13 @@
  * retried once on the new worker. `drain()` stops intake and waits for the work in hand.
  * @module
  */
-import type { Backlog } from "../lib/budget/latency.ts";
-import { UserError } from "../lib/errors.ts";
-import type { ClassifyJob, ClassifyResult, Inference } from "../lib/serve/inference.ts";
-import type {
-  BatchMessage,
-  InitMessage,
-  JobMessage,
-  WarmMessage,
-  WorkerMessage,
-} from "./protocol.ts";
+import { JobError, PoolUnavailableError, QueueFullError } from "../lib/runtime/errors.ts";
+import type { Backlog, ClassifyJob, ClassifyResult, Inference } from "../lib/runtime/jobs.ts";
+import type { InitMessage, JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
 const WebWorker = globalThis.Worker;
-
-/** The queue is full; retry after `retryAfterSeconds`. */
-export class QueueFullError extends UserError {
-  override name = "QueueFullError";
-  constructor(readonly retryAfterSeconds: number) {
-    super(`server busy: the queue is full; retry after ${retryAfterSeconds} s`);
-  }
-}
-
-/** No worker can take the job (shutting down, or the job crashed workers twice). */
-export class PoolUnavailableError extends UserError {
-  override name = "PoolUnavailableError";
-}
-
-/** A job failed inside a worker with a user-facing error (e.g. a corrupt image). */
-export class JobError extends UserError {
-  constructor(override readonly name: string, message: string, readonly code?: string) {
-    super(message);
-  }
-}
+const send = (worker: Worker, message: PoolMessage) => worker.postMessage(message);
 
 /** Pool settings. */
 export interface PoolOptions {
@@ -119,11 +93,11 @@ export class WorkerPool implements Inference {
     const running = this.#slots.flatMap(({ busy }) => {
       if (!busy) return [];
       const jobs = [...busy.jobs.values()];
-      // A batch's service is not the sum of its jobs': count a typical one.
-      const service = jobs.length === 1 ? jobs[0].job.service : undefined;
-      return [{ elapsedMs: now - busy.started, service }];
+      // A batch's service time is not the sum of its jobs': count a typical one.
+      const serviceTime = jobs.length === 1 ? jobs[0].job.serviceTime : undefined;
+      return [{ elapsedMs: now - busy.started, serviceTime }];
     });
-    const queued = this.#queue.map((p) => ({ service: p.job.service }));
+    const queued = this.#queue.map((p) => ({ serviceTime: p.job.serviceTime }));
     return { running, queued, workers: this.options.size };
   }
 
@@ -151,14 +125,14 @@ export class WorkerPool implements Inference {
       new Promise<void>((resolve) => {
         const id = this.#nextId++;
         slot.warming.set(id, resolve);
-        slot.worker.postMessage({ type: "warm", id, methods } satisfies WarmMessage);
+        send(slot.worker, { type: "warm", id, methods });
       })
     ));
   }
 
   /** Fault injection: the next job given to worker `index` crashes or hangs it. */
   injectFault(index: number, kind: "crash" | "hang"): void {
-    this.#slots[index].worker.postMessage({ type: "fault", kind });
+    send(this.#slots[index].worker, { type: "fault", kind });
   }
 
   /** Stops intake, waits for queued and running jobs, then stops the workers. */
@@ -211,7 +185,7 @@ export class WorkerPool implements Inference {
           reject(new PoolUnavailableError(`worker crashed while starting: ${event.message}`));
         } else this.#replace(s, `crashed: ${event.message}`);
       };
-      worker.postMessage({ type: "init", ...this.options.init } satisfies InitMessage);
+      send(worker, { type: "init", ...this.options.init });
     });
   }
 
@@ -262,7 +236,7 @@ export class WorkerPool implements Inference {
       }
       const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
       slot.busy = { jobs, timer, started: performance.now() };
-      slot.worker.postMessage({ type: "batch", jobs: messages } satisfies BatchMessage);
+      send(slot.worker, { type: "batch", jobs: messages });
     }
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
   }

@@ -4,7 +4,7 @@
  */
 import type { BackendChoice } from "../lib/backend/session.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
-import type { ClassifyJob, ClassifyResult } from "../lib/serve/inference.ts";
+import type { ClassifyJob, ClassifyResult } from "../lib/runtime/jobs.ts";
 
 /** Sent once, right after the worker starts. */
 export interface InitMessage {
@@ -42,6 +42,9 @@ export interface FaultMessage {
   type: "fault";
   kind: "crash" | "hang";
 }
+
+/** Pool -> worker. */
+export type PoolMessage = InitMessage | BatchMessage | WarmMessage | FaultMessage;
 
 /** Worker -> pool. */
 export type WorkerMessage =

@@ -13,6 +13,9 @@ export type BackendChoice = BackendName | "auto";
 /** The backends a user may name, for CLI and API validation. */
 export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "wasm", "webgpu"];
 
+/** WASM threads when none are asked for (capped by the cores). */
+export const DEFAULT_THREADS = 2;
+
 /** Host-side tensor data: what goes into and comes out of a session. */
 export interface HostTensor {
   data: Float32Array | BigInt64Array;
@@ -22,7 +25,6 @@ export interface HostTensor {
 /** A loaded model, ready to run. */
 export interface Session {
   readonly backend: BackendName;
-  readonly inputNames: readonly string[];
   run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }
@@ -88,7 +90,6 @@ async function loadWebGpu(allowFallback: boolean): Promise<OrtModule> {
 function wrap(ort: OrtModule, session: ortTypes.InferenceSession, backend: BackendName): Session {
   return {
     backend,
-    inputNames: session.inputNames,
     async run(feeds) {
       const ortFeeds: Record<string, ortTypes.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
@@ -114,7 +115,7 @@ export async function createSession(
   options: SessionOptions = {},
 ): Promise<Session> {
   const backend = await resolveBackend(options.backend);
-  const threads = options.threads ?? Math.min(2, navigator.hardwareConcurrency ?? 1);
+  const threads = options.threads ?? Math.min(DEFAULT_THREADS, navigator.hardwareConcurrency ?? 1);
   const ort = backend === "webgpu"
     ? await loadWebGpu(options.allowFallbackAdapter ?? false)
     : await loadWasm(threads);

@@ -5,10 +5,12 @@
  * @module
  */
 import { encodePng } from "../image/encode.ts";
-import type { ClassifyResult, Inference } from "../serve/inference.ts";
-import { BudgetMissError, type BudgetRequest, type Choice, choosePoint } from "./choose.ts";
+import { methodByName } from "../merge/methods.ts";
+import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import type { ClassifyJob, ClassifyResult, Inference } from "../runtime/jobs.ts";
+import { BudgetMissError, choosePoint, NoPointsError, type OnMiss } from "./choose.ts";
 import { LatencyModel, type TotalEstimate } from "./latency.ts";
-import type { OperatingPoint, PointsTable } from "./points.ts";
+import { type OperatingPoint, pointKey, type PointsTable } from "./points.ts";
 
 /** Side of the synthetic calibration image. */
 const CALIBRATION_SIDE = 320;
@@ -32,16 +34,51 @@ function calibrationImage(): Uint8Array {
 /** While it refuses requests, an idle service re-measures its cheapest point at most this often. */
 const PROBE_EVERY_MS = 1000;
 
+/** What a request asks for, and the image it brings. */
+export interface RunRequest {
+  budgetMs?: number;
+  onMiss: OnMiss;
+  /** With a budget: only this method's points; without: run it. */
+  method?: string;
+  /** Without a budget: the method's target reduction (default `DEFAULT_REDUCTION`). */
+  reduction?: number;
+  /** Decoded size of the image (from its header). */
+  pixels: number;
+  /** Explaining needs a merge method: `none` never runs. */
+  explain?: boolean;
+}
+
+/** What a job runs, as the budget decided it. */
+export type JobPlan =
+  & Pick<
+    Partial<ClassifyJob>,
+    "schedule" | "reduction" | "theta" | "batchKey" | "serviceTime"
+  >
+  & { method: string };
+
+/** How a request will run. */
+export interface Decision {
+  job: JobPlan;
+  /** The table's point, when one runs (a budget, or unmerged); undefined for a bare method. */
+  point?: OperatingPoint;
+  /** The predicted total, when the point has been timed. */
+  predicted?: TotalEstimate;
+}
+
 /** Points, latency model and calibration state of one served model. */
 export class Budget {
-  readonly model: LatencyModel;
+  readonly latency: LatencyModel;
   #calibrated = false;
   #image?: Uint8Array;
   #lastObservation = 0;
   #probing = false;
 
+  /** The table's unmerged point (every table has one). */
+  readonly #unmerged: OperatingPoint;
+
   constructor(readonly table: PointsTable, readonly inference: Inference) {
-    this.model = new LatencyModel(inference.backend);
+    this.latency = new LatencyModel(inference.backend);
+    this.#unmerged = table.points.find((p) => p.method === "none")!;
   }
 
   /** Whether the calibration finished. */
@@ -49,14 +86,54 @@ export class Budget {
     return this.#calibrated;
   }
 
-  /** The operating point for a request (see `choosePoint`); a refusal may start a probe. */
-  choose(request: BudgetRequest): Choice {
-    try {
-      return choosePoint(this.table, this.model, request);
-    } catch (e) {
-      if (e instanceof BudgetMissError) this.#probe();
-      throw e;
+  /**
+   * How `request` runs: with a budget, the most accurate point predicted to fit (see
+   * `choosePoint`; a refusal may start a probe); without one, a named method at its reduction, or
+   * else the unmerged model. Throws `BudgetMissError` or `NoPointsError`.
+   */
+  decide(request: RunRequest): Decision {
+    const { budgetMs, method, pixels, explain } = request;
+    if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
+    if (budgetMs !== undefined) {
+      try {
+        const { point, predicted } = choosePoint(this.table, this.latency, {
+          budgetMs,
+          onMiss: request.onMiss,
+          method,
+          mergingOnly: explain,
+          pixels,
+          backlog: this.inference.backlog(),
+        });
+        return { job: this.#jobAt(point, pixels), point, predicted };
+      } catch (e) {
+        if (e instanceof BudgetMissError) this.#probe();
+        throw e;
+      }
     }
+    const named = method !== undefined || request.reduction !== undefined;
+    if (method !== "none" && (explain || named)) {
+      return {
+        job: { method: method ?? "tome", reduction: request.reduction ?? DEFAULT_REDUCTION },
+      };
+    }
+    const point = this.#unmerged;
+    return {
+      job: this.#jobAt(point, pixels),
+      point,
+      predicted: this.latency.total(point, pixels, this.inference.backlog()),
+    };
+  }
+
+  /** The job of a table point: its schedule, predicted service time, and batch key. */
+  #jobAt(point: OperatingPoint, pixels: number): JobPlan {
+    return {
+      method: point.method,
+      schedule: point.schedule,
+      theta: point.theta,
+      serviceTime: this.latency.serviceTime(point, pixels),
+      // Adaptive methods merge a batch at its smallest r, so they run alone.
+      ...(!methodByName(point.method)?.adaptive && { batchKey: pointKey(point) }),
+    };
   }
 
   /** Learns from an answered job that ran `point` (and what was predicted for it, if anything). */
@@ -69,7 +146,7 @@ export class Budget {
   ): void {
     if (result.coldStart) return;
     this.#lastObservation = performance.now();
-    this.model.observe({
+    this.latency.observe({
       point: { ...point, gmacs: result.gmacs },
       pixels,
       decodeMs: result.decodeMs,
@@ -99,7 +176,7 @@ export class Budget {
   async #measure(point: OperatingPoint, withError: boolean): Promise<void> {
     const pixels = CALIBRATION_SIDE * CALIBRATION_SIDE;
     const predicted = withError
-      ? this.model.total(point, pixels, this.inference.backlog())
+      ? this.latency.total(point, pixels, this.inference.backlog())
       : undefined;
     const t0 = performance.now();
     const result = await this.inference.classify({

@@ -4,7 +4,8 @@
  * @module
  */
 import { UserError } from "../errors.ts";
-import type { Backlog, LatencyModel, TotalEstimate } from "./latency.ts";
+import type { Backlog } from "../runtime/jobs.ts";
+import type { LatencyModel, TotalEstimate } from "./latency.ts";
 import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./points.ts";
 
 /** What to do when no point fits: run the cheapest anyway, or refuse (HTTP 503). */
@@ -34,6 +35,8 @@ export interface BudgetRequest {
   onMiss: OnMiss;
   /** Only points of this method (default: any). */
   method?: string;
+  /** Only points that merge (explain has nothing to show unmerged). */
+  mergingOnly?: boolean;
   /** Decoded size of the image (from its header). */
   pixels: number;
   backlog: Backlog;
@@ -60,9 +63,15 @@ export function paretoFront(points: OperatingPoint[]): OperatingPoint[] {
 }
 
 /** Picks the point for a request (throws `BudgetMissError` when none fits and onMiss=reject). */
-export function choosePoint(table: PointsTable, model: LatencyModel, req: BudgetRequest): Choice {
+export function choosePoint(
+  table: PointsTable,
+  latency: LatencyModel,
+  req: BudgetRequest,
+): Choice {
   const candidates = paretoFront(
-    table.points.filter((p) => !req.method || p.method === req.method),
+    table.points.filter((p) =>
+      (!req.method || p.method === req.method) && !(req.mergingOnly && p.method === "none")
+    ),
   );
   if (candidates.length === 0) {
     const methods = [...new Set(table.points.map((p) => p.method))].join(", ");
@@ -73,7 +82,7 @@ export function choosePoint(table: PointsTable, model: LatencyModel, req: Budget
   const byCost = [...candidates].sort((a, b) => a.gmacs - b.gmacs);
   const predicted = byCost.map((point) => ({
     point,
-    predicted: model.total(point, req.pixels, req.backlog),
+    predicted: latency.total(point, req.pixels, req.backlog),
   }));
   if (predicted.some((c) => !c.predicted)) return { point: byCost[0], fits: false };
   const fitting = predicted.filter((c) => c.predicted!.upper <= req.budgetMs);

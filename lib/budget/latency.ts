@@ -8,6 +8,7 @@
  * whatever the components got wrong (queueing, HTTP, a noisy neighbour).
  * @module
  */
+import type { Backlog, Estimate } from "../runtime/jobs.ts";
 import { type OperatingPoint, pointKey } from "./points.ts";
 
 /** z of the upper bound (about the 99th percentile of a normal spread). */
@@ -48,12 +49,6 @@ export class RunningStat {
   }
 }
 
-/** A prediction in milliseconds. */
-export interface Estimate {
-  mean: number;
-  upper: number;
-}
-
 /** A predicted total: its upper bound is `mean + scale * spread`. */
 export interface TotalEstimate extends Estimate {
   /** The component bound's distance above the mean (before rescaling). */
@@ -90,15 +85,6 @@ function sum(...es: Estimate[]): Estimate {
   return { mean, upper: mean + Math.hypot(...es.map((e) => e.upper - e.mean)) };
 }
 
-/** Work ahead of a new job. */
-export interface Backlog {
-  /** Each running job (or batch): how long it has run, and its predicted service if known. */
-  running: { elapsedMs: number; service?: Estimate }[];
-  /** Each waiting job's predicted service, if known. */
-  queued: { service?: Estimate }[];
-  workers: number;
-}
-
 /** Observed timings of one answered job. */
 export interface Observation {
   point: OperatingPoint;
@@ -120,7 +106,7 @@ export class LatencyModel {
   /** Inference ms per GMAC over every point: the guess for points not seen yet. */
   #perGmac = new RunningStat();
   #decodePerMp = new RunningStat();
-  #service = new RunningStat();
+  #serviceTime = new RunningStat();
   #overhead = new RunningStat();
   /** (observed - predicted mean) / spread of recent answers. */
   #errors = new Window(ERROR_WINDOW);
@@ -129,7 +115,7 @@ export class LatencyModel {
 
   /** Observations so far. */
   get observations(): number {
-    return this.#service.count;
+    return this.#serviceTime.count;
   }
 
   observe(o: Observation): void {
@@ -141,7 +127,7 @@ export class LatencyModel {
       this.#perGmac.add(o.inferMs / o.point.gmacs);
     }
     this.#decodePerMp.add(o.decodeMs / (o.pixels / 1e6 + DECODE_BASE_MP));
-    this.#service.add(o.decodeMs + o.inferMs);
+    this.#serviceTime.add(o.decodeMs + o.inferMs);
     this.#overhead.add(o.overheadMs);
     if (o.predicted && o.totalMs !== undefined && o.predicted.spread > 0) {
       this.#errors.add((o.totalMs - o.predicted.mean) / o.predicted.spread);
@@ -171,40 +157,33 @@ export class LatencyModel {
   }
 
   /** Decode and inference of one job at `point` (what it will hold a worker for). */
-  service(point: OperatingPoint, pixels: number): Estimate | undefined {
+  serviceTime(point: OperatingPoint, pixels: number): Estimate | undefined {
     const infer = this.infer(point);
     return infer && sum(this.decode(pixels), infer);
   }
 
   /**
    * Waiting time behind the backlog: nothing while a worker is free, else what is left of each
-   * running job (its predicted service minus what it has run) plus the service of each queued
-   * one, shared by the workers. Jobs without a prediction count a typical service.
+   * running job (its predicted service time minus what it has run) plus the service time of each
+   * queued one, shared by the workers. Jobs without a prediction count a typical service time.
    */
   queue(backlog: Backlog): Estimate {
     const { running, queued, workers } = backlog;
     if (running.length < workers && queued.length === 0) return { mean: 0, upper: 0 };
-    const typical = { mean: this.#service.mean, upper: this.#service.upper() };
+    const typical = { mean: this.#serviceTime.mean, upper: this.#serviceTime.upper() };
     const wait = (k: keyof Estimate) =>
-      (running.reduce((s, r) => s + Math.max(0, (r.service ?? typical)[k] - r.elapsedMs), 0) +
-        queued.reduce((s, q) => s + (q.service ?? typical)[k], 0)) / workers;
+      (running.reduce((s, r) => s + Math.max(0, (r.serviceTime ?? typical)[k] - r.elapsedMs), 0) +
+        queued.reduce((s, q) => s + (q.serviceTime ?? typical)[k], 0)) / workers;
     return { mean: wait("mean"), upper: wait("upper") };
   }
 
   /** Predicted total for `point`; undefined before any observation. */
   total(point: OperatingPoint, pixels: number, backlog: Backlog): TotalEstimate | undefined {
-    const service = this.service(point, pixels);
+    const service = this.serviceTime(point, pixels);
     if (!service) return undefined;
     const overhead = { mean: this.#overhead.mean, upper: this.#overhead.upper() };
     const { mean, upper } = sum(this.queue(backlog), service, overhead);
     const spread = upper - mean;
     return { mean, upper: mean + this.scale * spread, spread };
-  }
-
-  /** Per-point means (for /v1/models). */
-  snapshot(): Record<string, { n: number; mean_ms: number; upper_ms: number }> {
-    return Object.fromEntries(
-      [...this.#points].map(([k, s]) => [k, { n: s.count, mean_ms: s.mean, upper_ms: s.upper() }]),
-    );
   }
 }

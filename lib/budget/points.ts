@@ -1,17 +1,17 @@
 /**
  * Operating points: a method with a fixed schedule (and AdaMerge's `theta`), its cost and the
  * accuracy `eval` measured for it. The budget logic picks among them per request. A table comes
- * from eval results (`deno task points`); a model without one gets ToMe at a few reductions,
+ * from eval results (`deno task points`, `lib/eval/points.ts`); a model without one gets ToMe at a
+ * few reductions,
  * ranked by cost alone.
  * @module
  */
 import { UserError } from "../errors.ts";
-import type { EvalRow } from "../eval/evaluate.ts";
 import { gmacs } from "../merge/cost.ts";
 import { methodByName } from "../merge/methods.ts";
 import { tome } from "../merge/tome.ts";
 import { reductionOf, scheduleForReduction, tokensPerBlock } from "../merge/schedule.ts";
-import type { ViTConfig } from "../vit/config.ts";
+import type { ViTConfig } from "../checkpoint/config.ts";
 
 /** One way to run the model. */
 export interface OperatingPoint {
@@ -83,35 +83,6 @@ export function defaultPoints(config: ViTConfig): PointsTable {
     source: "default",
     points: [unmergedPoint(config), ...DEFAULT_REDUCTIONS.map((t) => tomePoint(config, t))],
   };
-}
-
-/**
- * A table from eval rows (of one or several image sets): rows of the same point are pooled,
- * top-1 weighted by image count.
- */
-export function pointsFromEval(model: string, rows: EvalRow[]): PointsTable {
-  const pooled = new Map<string, OperatingPoint & { top1: number; n: number }>();
-  // The unmerged row repeats in every results file of a set: count each set once.
-  const counted = new Set<string>();
-  for (const row of rows) {
-    const point = {
-      method: row.method,
-      schedule: row.schedule,
-      ...(row.theta !== undefined && { theta: row.theta }),
-      gmacs: row.gmacs,
-      reduction: row.reduction,
-    };
-    const rowId = `${pointKey(point)}|${row.n}|${row.top1}`;
-    if (counted.has(rowId)) continue;
-    counted.add(rowId);
-    const seen = pooled.get(pointKey(point));
-    const n = (seen?.n ?? 0) + row.n;
-    const top1 = ((seen?.top1 ?? 0) * (seen?.n ?? 0) + row.top1 * row.n) / n;
-    pooled.set(pointKey(point), { ...point, top1, n });
-  }
-  const points = [...pooled.values()];
-  const images = [...new Set(points.map((p) => p.n))].join("/");
-  return checkPoints({ model, source: `eval top-1 over ${images} images`, points }, "eval rows");
 }
 
 /** Validates a parsed table (from a file or KV). */

@@ -2,50 +2,142 @@
  * `deno task eval --model DIR --images DIR [--methods ...] [--reductions ...] ...`
  * @module
  */
-import { BACKEND_CHOICES, type BackendChoice } from "../backend/session.ts";
 import { loadDataset } from "../eval/dataset.ts";
 import { type EvalRow, evaluate } from "../eval/evaluate.ts";
 import { paretoSvg } from "../eval/plot.ts";
-import { methodByName } from "../merge/methods.ts";
+import { METHOD_NAMES } from "../merge/methods.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../merge/schedule.ts";
-import { Classifier } from "../classifier.ts";
-import { readPriorFile } from "../kv/priors.ts";
-import { defaultModelDir, loadModelBundle } from "../vit/bundle.ts";
-import { numberOption, parseCommand, runMain, signOption, UsageError } from "./args.ts";
+import { BACKEND, METHOD_KNOBS, methodKnobs, MODEL_DIR, THREADS } from "../options/model.ts";
+import { METHOD, REDUCTION } from "../options/request.ts";
+import {
+  argsOptions,
+  argValue,
+  type ChoiceOption,
+  helpLines,
+  type NumberOption,
+  type OptionSpec,
+  parseChoice,
+  parseNumber,
+  type StringOption,
+} from "../options/spec.ts";
+import { Classifier } from "../runtime/classifier.ts";
+import { priorFor } from "../kv/priors.ts";
+import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
+import { parseCommand, runMain, UsageError } from "./args.ts";
+import { progressBar } from "./progress.ts";
+
+const IMAGES: StringOption = {
+  kind: "string",
+  name: "images",
+  metavar: "DIR",
+  description: "Image folder with labels.csv (file,label); required.",
+};
+const METHODS: StringOption = {
+  kind: "string",
+  name: "methods",
+  metavar: "LIST",
+  default: "none,tome,evit,pitome",
+  description: `Comma-separated methods among ${METHOD_NAMES.join(", ")}.`,
+};
+const REDUCTIONS: StringOption = {
+  kind: "string",
+  name: "reductions",
+  metavar: "LIST",
+  default: "0.23,0.33,0.45",
+  description: `Comma-separated target GMACs reductions (each ${REDUCTION.min}-${REDUCTION.max}).`,
+};
+const SCHEDULE: ChoiceOption<ScheduleKind> = {
+  kind: "choice",
+  name: "schedule",
+  choices: SCHEDULE_KINDS,
+  default: "constant",
+  description: "Schedule family: constant, ToMe's decreasing ramp, or delayed (see --tau).",
+};
+const TAU: NumberOption = {
+  kind: "number",
+  name: "tau",
+  min: 0,
+  max: 64,
+  integer: true,
+  description: "Blocks without merging for delayed schedules (default: sadtm-dm uses the " +
+    "prior's suggestion, others 0).",
+};
+const PRIOR: StringOption = {
+  kind: "string",
+  name: "prior",
+  metavar: "FILE",
+  description: "SAD-TM prior file (default: priors/ lookup by model, then by grid).",
+};
+const CALIBRATION_IMAGES: NumberOption = {
+  kind: "number",
+  name: "calibration_images",
+  min: 1,
+  max: 100_000,
+  integer: true,
+  default: 64,
+  description: "Adaptive methods: calibrate theta for each target on the first N images " +
+    "(labels are not used), then evaluate at batch 1.",
+};
+const LIMIT: NumberOption = {
+  kind: "number",
+  name: "limit",
+  min: 1,
+  max: 10_000_000,
+  integer: true,
+  description: "First N images only.",
+};
+const BATCH: NumberOption = {
+  kind: "number",
+  name: "batch",
+  min: 1,
+  max: 256,
+  integer: true,
+  default: 1,
+  description: "Images per run (1: latency is per image).",
+};
+const OUT: StringOption = {
+  kind: "string",
+  name: "out",
+  metavar: "FILE",
+  description: "Write the rows as JSON.",
+};
+const PLOT: StringOption = {
+  kind: "string",
+  name: "plot",
+  metavar: "FILE",
+  description: "Write an SVG of top-1 against GMACs.",
+};
+
+const FLAGS: readonly OptionSpec[] = [
+  MODEL_DIR,
+  IMAGES,
+  METHODS,
+  REDUCTIONS,
+  SCHEDULE,
+  TAU,
+  ...METHOD_KNOBS,
+  PRIOR,
+  CALIBRATION_IMAGES,
+  LIMIT,
+  BATCH,
+  BACKEND,
+  THREADS,
+  OUT,
+  PLOT,
+];
 
 const USAGE = "usage: deno task eval --model DIR --images DIR [--methods none,tome,evit,pitome] " +
-  "[--reductions 0.23,0.33,0.45] [--limit N] [--batch B] [--backend B] [--schedule KIND] " +
-  "[--tau T] [--alpha A] [--prior FILE] [--out results.json] [--plot pareto.svg]";
+  "[--reductions 0.23,0.33,0.45] [--out results.json] [--plot pareto.svg] ...";
 const HELP = `
 ${USAGE}
 
 Evaluates merge methods at target GMACs reductions on a folder with labels.csv (file,label),
 each paired against the unmerged model on the same images.
 
-  --model DIR        model directory (default $EDGEMERGE_MODEL, then the hub cache)
-  --images DIR       image folder with labels.csv
-  --methods LIST     comma-separated; default none,tome,evit,pitome
-  --reductions LIST  target GMACs reductions in (0, 1); default 0.23,0.33,0.45
-  --schedule KIND    constant (default), decreasing (ToMe's ramp) or delayed (see --tau)
-  --tau T            blocks without merging for delayed schedules (default: sadtm-dm uses the
-                     prior's suggestion, others 0)
-  --alpha A          SAD-TM class-attention weight in [0, 1] (default 1; beta = 1 - alpha)
-  --prior-sign S     SAD-TM: 1 merges low-outlierness patches first (the paper), -1 the
-                     reverse (default -1, see docs/RESULTS.md)
-  --importance-weight W
-                     SAD-TM: merge weights (1 - W + W m) * size; 1 is the paper's m * size
-  --prior FILE       SAD-TM prior file (default: KV/priors/ lookup by model, then by grid)
-  --calibration-images N
-                     adamerge: calibrate theta for each target on the first N images (default
-                     64; labels are not used), then evaluate at batch 1
-  --limit N          first N images only
-  --batch B          images per run (default 1: latency is per image at batch 1)
-  --backend B        auto, wasm or webgpu (default wasm)
-  --threads N        WASM threads (default 2)
-  --out FILE         write the rows as JSON
-  --plot FILE        write an SVG of top-1 against GMACs
+${helpLines(FLAGS)}
 `;
 
+/** The comma-separated items of a list flag. */
 function list(value: string, name: string): string[] {
   const items = value.split(",").map((s) => s.trim()).filter(Boolean);
   if (items.length === 0) throw new UsageError(`--${name} is empty`);
@@ -92,64 +184,43 @@ export function formatTable(rows: EvalRow[], { latency = true } = {}): string {
 }
 
 async function main(args: string[]) {
-  const { values } = parseCommand(args, {
-    model: { type: "string" },
-    images: { type: "string" },
-    methods: { type: "string", default: "none,tome,evit,pitome" },
-    reductions: { type: "string", default: "0.23,0.33,0.45" },
-    schedule: { type: "string", default: "constant" },
-    tau: { type: "string" },
-    limit: { type: "string" },
-    batch: { type: "string" },
-    backend: { type: "string", default: "wasm" },
-    threads: { type: "string" },
-    out: { type: "string" },
-    plot: { type: "string" },
-    alpha: { type: "string" },
-    prior: { type: "string" },
-    "calibration-images": { type: "string" },
-    "prior-sign": { type: "string" },
-    "importance-weight": { type: "string" },
-  }, HELP);
-  if (!values.images) throw new UsageError("--images DIR is required");
-  const methods = list(values.methods, "methods");
-  methods.forEach((m) => methodByName(m));
-  const reductions = list(values.reductions, "reductions").map((v) => {
-    const n = numberOption(v, "reductions", 0, 0.95)!;
-    return n;
-  });
-  const schedule = values.schedule as ScheduleKind;
-  if (!SCHEDULE_KINDS.includes(schedule)) {
-    throw new UsageError(`--schedule must be one of ${SCHEDULE_KINDS.join(", ")}`);
+  const { values } = parseCommand(args, argsOptions(FLAGS), HELP);
+  const images = argValue(IMAGES, values);
+  if (!images) throw new UsageError("--images DIR is required");
+  const methods = list(argValue(METHODS, values)!, "methods").map((m) =>
+    parseChoice(METHOD, m, "--methods")
+  );
+  const reductions = list(argValue(REDUCTIONS, values)!, "reductions").map((v) =>
+    parseNumber(REDUCTION, v, "--reductions")
+  );
+  const bundle = await loadModelBundle(argValue(MODEL_DIR, values) ?? defaultModelDir());
+  const tau = argValue(TAU, values);
+  if (tau !== undefined && tau >= bundle.config.depth) {
+    throw new UsageError(`--tau must be below the depth ${bundle.config.depth}`);
   }
-  const backend = values.backend as BackendChoice;
-  if (!BACKEND_CHOICES.includes(backend)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}`);
-  }
-  const bundle = await loadModelBundle(values.model ?? defaultModelDir());
   const options = {
-    backend,
-    threads: numberOption(values.threads, "threads", 1, 64),
+    backend: argValue(BACKEND, values),
+    threads: argValue(THREADS, values),
     methods,
     reductions,
-    batch: numberOption(values.batch, "batch", 1, 256) ?? 1,
-    schedule,
-    tau: numberOption(values.tau, "tau", 0, bundle.config.depth - 1),
-    alpha: numberOption(values.alpha, "alpha", 0, 1),
-    calibrationImages: numberOption(values["calibration-images"], "calibration-images", 1),
-    priorSign: signOption(values["prior-sign"], "prior-sign"),
-    importanceWeight: numberOption(values["importance-weight"], "importance-weight", 0, 1),
-    prior: values.prior ? await readPriorFile(values.prior) : undefined,
+    batch: argValue(BATCH, values)!,
+    schedule: argValue(SCHEDULE, values)!,
+    tau,
+    calibrationImages: argValue(CALIBRATION_IMAGES, values),
+    ...methodKnobs(values),
+    prior: await priorFor(bundle.config, argValue(PRIOR, values)),
+    onProgress: progressBar(),
   };
   const decoder = await Classifier.fromBundle(bundle, options);
-  const data = await loadDataset(values.images, decoder, numberOption(values.limit, "limit", 1));
+  const data = await loadDataset(images, decoder, argValue(LIMIT, values), options.onProgress);
   await decoder.release();
   const rows = await evaluate(bundle, data, options);
   console.log(formatTable(rows));
-  if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(rows, null, 2) + "\n");
-  if (values.plot) {
-    const title = `${bundle.config.name} on ${values.images.split("/").filter(Boolean).pop()}`;
-    await Deno.writeTextFile(values.plot, await paretoSvg(rows, title));
+  const out = argValue(OUT, values), plot = argValue(PLOT, values);
+  if (out) await Deno.writeTextFile(out, JSON.stringify(rows, null, 2) + "\n");
+  if (plot) {
+    const title = `${bundle.config.name} on ${images.split("/").filter(Boolean).pop()}`;
+    await Deno.writeTextFile(plot, await paretoSvg(rows, title));
   }
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { pointsFromEval } from "../budget/points.ts";
+import { pointsFromEval } from "../eval/points.ts";
 import { POINTS_DIR } from "../kv/points.ts";
 import type { EvalRow } from "../eval/evaluate.ts";
 import { parseCommand, runMain, UsageError } from "./args.ts";

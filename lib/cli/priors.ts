@@ -7,8 +7,9 @@ import { readLabelsCsv } from "../eval/dataset.ts";
 import { openKv } from "../kv/open.ts";
 import { savePriorToKv, SHIPPED_PRIORS } from "../kv/priors.ts";
 import { computePrior } from "../saliency/calibrate.ts";
-import { defaultModelDir, loadModelBundle } from "../vit/bundle.ts";
+import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
+import { progressBar } from "./progress.ts";
 
 const USAGE = "usage: deno task priors --model DIR --images DIR [--limit N] [--out FILE] " +
   "[--kv PATH] [--own-labels] [--batch B]";
@@ -46,7 +47,7 @@ async function main(args: string[]) {
     dir: values.images,
     files: files.slice(0, n),
     labels: values["own-labels"] ? Array(n).fill(-1) : labels.slice(0, n),
-  }, { batch: numberOption(values.batch, "batch", 1, 256) });
+  }, { batch: numberOption(values.batch, "batch", 1, 256), onProgress: progressBar() });
   const out = values.out ?? join(SHIPPED_PRIORS, `${bundle.config.name}.json`);
   await Deno.writeTextFile(out, JSON.stringify(prior, null, 1) + "\n");
   const kv = await openKv(values.kv);

@@ -2,8 +2,8 @@
  * `deno task pull NAME [--hub URL] [--cache DIR]`
  * @module
  */
-import { hubCacheDir } from "../vit/bundle.ts";
-import { hubBaseUrl, pullModel, timmRepo } from "../vit/hub.ts";
+import { hubCacheDir } from "../checkpoint/bundle.ts";
+import { hubBaseUrl, pullModel, timmRepo } from "../checkpoint/hub.ts";
 import { parseCommand, runMain, UsageError } from "./args.ts";
 
 const USAGE = "usage: deno task pull NAME [--hub URL] [--cache DIR]";

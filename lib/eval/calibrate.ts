@@ -4,8 +4,8 @@
  * cost). Higher `theta` means fewer merges and more GMACs.
  * @module
  */
-import type { Classifier } from "../classifier.ts";
-import { Progress } from "../cli/args.ts";
+import type { Classifier } from "../runtime/classifier.ts";
+import type { OnProgress } from "../progress.ts";
 
 /** Per-image GMACs of `inputs` at `theta`, with `rMax` as the per-block ceiling. */
 export async function costAt(
@@ -27,6 +27,14 @@ export interface Calibration {
   curve: [number, number][];
 }
 
+/** The search interval, its steps, and progress reports. */
+export interface CalibrationOptions {
+  lo?: number;
+  hi?: number;
+  iterations?: number;
+  onProgress?: OnProgress;
+}
+
 /**
  * Bisects `theta` in `[lo, hi]` so that the mean reduction against `fullGmacs` meets `target`
  * (0..1). Similarity scores lie in [-1, 1], so `hi = 1.01` merges nothing.
@@ -37,15 +45,14 @@ export async function calibrateTheta(
   rMax: number[],
   target: number,
   fullGmacs: number,
-  { lo = -1, hi = 1.01, iterations = 12 } = {},
+  { lo = -1, hi = 1.01, iterations = 12, onProgress }: CalibrationOptions = {},
 ): Promise<Calibration> {
   const curve: [number, number][] = [];
-  const progress = new Progress(iterations + 1, `calibrate@${target}`);
   const mean = async (theta: number) => {
     const costs = await costAt(c, inputs, rMax, theta);
     const m = costs.reduce((a, b) => a + b, 0) / costs.length;
     curve.push([theta, m]);
-    progress.tick();
+    onProgress?.(`calibrate@${target}`, curve.length, iterations + 1);
     return m;
   };
   let best = { theta: hi, meanGmacs: await mean(hi) };

@@ -4,8 +4,8 @@
  */
 import { UserError } from "../errors.ts";
 import { join } from "node:path";
-import type { Classifier } from "../classifier.ts";
-import { Progress } from "../cli/args.ts";
+import type { Classifier } from "../runtime/classifier.ts";
+import type { OnProgress } from "../progress.ts";
 
 /** A labelled image folder, decoded and preprocessed. */
 export interface Dataset {
@@ -48,14 +48,18 @@ export async function readLabelsCsv(dir: string): Promise<{ files: string[]; lab
 }
 
 /** Loads the first `limit` images of `dir` through the classifier's preprocessing. */
-export async function loadDataset(dir: string, classifier: Classifier, limit = Infinity) {
+export async function loadDataset(
+  dir: string,
+  classifier: Classifier,
+  limit = Infinity,
+  onProgress?: OnProgress,
+) {
   const { files, labels } = await readLabelsCsv(dir);
   const n = Math.min(limit, files.length);
-  const progress = new Progress(n, "decode");
   const inputs: Float32Array[] = [];
   for (const file of files.slice(0, n)) {
     inputs.push(await classifier.prepare(await Deno.readFile(join(dir, file))));
-    progress.tick();
+    onProgress?.("decode", inputs.length, n);
   }
   return { dir, files: files.slice(0, n), labels: labels.slice(0, n), inputs } satisfies Dataset;
 }

@@ -5,12 +5,12 @@
  */
 import type { HostTensor, SessionOptions } from "../backend/session.ts";
 import { calibrateTheta } from "./calibrate.ts";
-import { Classifier } from "../classifier.ts";
-import { Progress } from "../cli/args.ts";
+import { Classifier } from "../runtime/classifier.ts";
+import type { OnProgress } from "../progress.ts";
 import { methodByName } from "../merge/methods.ts";
 import { matchGmacs, type ScheduleKind } from "../merge/schedule.ts";
 import type { MethodOptions } from "../merge/step.ts";
-import type { ModelBundle } from "../vit/bundle.ts";
+import type { ModelBundle } from "../checkpoint/bundle.ts";
 import type { Dataset } from "./dataset.ts";
 import { pairedMetrics } from "./metrics.ts";
 
@@ -46,6 +46,7 @@ export interface EvalOptions extends SessionOptions, MethodOptions {
   tau?: number;
   /** Images (from the start of the set) used to calibrate adaptive methods; default 64. */
   calibrationImages?: number;
+  onProgress?: OnProgress;
 }
 
 interface RunResult {
@@ -64,9 +65,10 @@ async function runSet(
   r: number[],
   batch: number,
   label: string,
+  onProgress: OnProgress | undefined,
   feeds: Record<string, HostTensor> = {},
 ): Promise<RunResult> {
-  const progress = new Progress(Math.ceil(data.inputs.length / batch), label);
+  const steps = Math.ceil(data.inputs.length / batch);
   const logits: Float32Array[] = [], perImage: number[] = [], gmacs: number[] = [];
   for (let i = 0; i < data.inputs.length; i += batch) {
     const chunk = data.inputs.slice(i, i + batch);
@@ -74,7 +76,7 @@ async function runSet(
     const outs = await c.run(chunk, r, feeds);
     perImage.push((performance.now() - t0) / chunk.length);
     outs.forEach((o) => (logits.push(o.logits), gmacs.push(o.gmacs)));
-    progress.tick();
+    onProgress?.(label, perImage.length, steps);
   }
   perImage.sort((a, b) => a - b);
   return { logits, gmacs, latencyP50: quantile(perImage, 0.5) };
@@ -116,7 +118,7 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
   const { depth } = bundle.config;
   const zeros = Array(depth).fill(0);
   const plain = await Classifier.fromBundle(bundle, options);
-  const base = await runSet(plain, data, zeros, options.batch, "none");
+  const base = await runSet(plain, data, zeros, options.batch, "none", options.onProgress);
   await plain.release();
   const rows: EvalRow[] = [row("none", 0, zeros, base, base, data, 0)];
   for (const name of options.methods.filter((m) => m !== "none")) {
@@ -126,15 +128,32 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
       const schedule = c.scheduleFor(target, { kind: options.schedule, tau: options.tau });
       const match = matchGmacs(bundle.config, method, schedule);
       if (!method.adaptive) {
-        const run = await runSet(c, data, schedule, options.batch, `${name}@${target}`);
+        const run = await runSet(
+          c,
+          data,
+          schedule,
+          options.batch,
+          `${name}@${target}`,
+          options.onProgress,
+        );
         rows.push(row(name, target, schedule, run, base, data, match));
         continue;
       }
       // Adaptive: calibrate theta on the first images, then run at batch 1.
       const calibration = data.inputs.slice(0, options.calibrationImages ?? 64);
-      const { theta } = await calibrateTheta(c, calibration, schedule, target, base.gmacs[0]);
+      const { theta } = await calibrateTheta(c, calibration, schedule, target, base.gmacs[0], {
+        onProgress: options.onProgress,
+      });
       const feeds = { theta: { data: new Float32Array([theta]), dims: [1] } };
-      const run = await runSet(c, data, schedule, 1, `${name}@${target}`, feeds);
+      const run = await runSet(
+        c,
+        data,
+        schedule,
+        1,
+        `${name}@${target}`,
+        options.onProgress,
+        feeds,
+      );
       rows.push({ ...row(name, target, schedule, run, base, data, match), theta });
     }
     await c.release();

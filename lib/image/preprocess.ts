@@ -3,9 +3,16 @@
  * centre crop `size x size`, scale to [0, 1], normalise by mean/std, lay out as CHW float32.
  * @module
  */
-import type { PreprocessConfig } from "../vit/config.ts";
 import { decodeImage, DEFAULT_MAX_PIXELS, type RgbImage } from "./decode.ts";
 import { resizeBicubic } from "./resize.ts";
+
+/** How images are prepared for a model (timm `pretrained_cfg`). */
+export interface PreprocessConfig {
+  inputSize: number;
+  cropPct: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
 
 /** Python's `round` (half to even), as torchvision's centre crop uses it. */
 function roundHalfEven(x: number): number {

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { hubCacheDir } from "../vit/bundle.ts";
+import { hubCacheDir } from "../checkpoint/bundle.ts";
 
 /** The KV location used when none is given. */
 export function defaultKvPath(): string {

@@ -6,7 +6,9 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { checkPrior, PriorError, type SaliencyPrior } from "../saliency/prior.ts";
+import { PriorError } from "../merge/step.ts";
+import { checkPrior, type SaliencyPrior } from "../saliency/prior.ts";
+import { patchGrid, type ViTConfig } from "../checkpoint/config.ts";
 
 /** The priors shipped with edgemerge. */
 export const SHIPPED_PRIORS = fileURLToPath(new URL("../../priors", import.meta.url));
@@ -96,4 +98,22 @@ export async function findPrior(
     );
   }
   return found;
+}
+
+/**
+ * The prior to load `config` with: the file `path` when given, else `findPrior` over `sources`;
+ * undefined when there is none (a method that needs one then says so when it starts).
+ */
+export async function priorFor(
+  config: ViTConfig,
+  path?: string,
+  sources: PriorSources = {},
+): Promise<SaliencyPrior | undefined> {
+  if (path) return await readPriorFile(path);
+  try {
+    return await findPrior(config.name, patchGrid(config), sources);
+  } catch (e) {
+    if (e instanceof PriorError) return undefined;
+    throw e;
+  }
 }

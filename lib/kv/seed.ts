@@ -7,10 +7,10 @@
  */
 import { defaultPoints, type PointsTable } from "../budget/points.ts";
 import type { SaliencyPrior } from "../saliency/prior.ts";
-import type { ViTConfig } from "../vit/config.ts";
+import type { ViTConfig } from "../checkpoint/config.ts";
 import { openKv } from "./open.ts";
 import { pointsFromKv, pointsInDir, savePointsToKv } from "./points.ts";
-import { findPrior, priorsInDir, savePriorToKv } from "./priors.ts";
+import { priorFor, priorsInDir, savePriorToKv } from "./priors.ts";
 
 /** The model's serving data and where it came from. */
 export interface ServiceData {
@@ -36,9 +36,8 @@ export async function seedKv(kv: Deno.Kv, priorsDir?: string, pointsDir?: string
 }
 
 async function fromFiles(config: ViTConfig, why: string): Promise<ServiceData> {
-  const side = config.imgSize / config.patchSize;
   const priors = await priorsInDir();
-  const prior = await findPrior(config.name, [side, side]).catch(() => undefined);
+  const prior = await priorFor(config);
   const table = (await pointsInDir()).find((t) => t.model === config.name) ??
     defaultPoints(config);
   return { prior, table, priors: priors.map((p) => p.model), source: why };
@@ -50,8 +49,7 @@ export async function loadServiceData(config: ViTConfig, kvPath?: string): Promi
   try {
     kv = await openKv(kvPath);
     await seedKv(kv);
-    const side = config.imgSize / config.patchSize;
-    const prior = await findPrior(config.name, [side, side], { kv }).catch(() => undefined);
+    const prior = await priorFor(config, undefined, { kv });
     const table = await pointsFromKv(kv, config.name) ?? defaultPoints(config);
     const priors: string[] = [];
     for await (const e of kv.list({ prefix: ["prior", "model"] })) priors.push(String(e.key[2]));

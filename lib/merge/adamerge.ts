@@ -11,7 +11,7 @@
  * @module
  */
 import { bipartite } from "./bipartite.ts";
-import { mergeableKeys, minMax, withPrefixZeros } from "./ops.ts";
+import { fewestAbove, mergeableKeys, minMax, withPrefixZeros } from "./ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
 /** Salience damping of the scores (below 1 so protected `-inf` scores stay `-inf`). */
@@ -32,16 +32,7 @@ function plan(ctx: MergeContext): MergePlan {
         best,
         g.op("Sub", [g.constFloat(1), g.op("Mul", [evens(salience), g.constFloat(GAMMA)])]),
       ]),
-    chooseR: (best, capped) => {
-      const above = g.op("ReduceSum", [
-        g.op("Cast", [g.op("Greater", [best, theta])], { to: 1 }),
-        g.constInt([1]),
-      ], { keepdims: 0 });
-      const fewest = g.op("Cast", [g.op("ReduceMin", [above], { keepdims: 1, axes: [0] })], {
-        to: 7,
-      });
-      return g.op("Min", [capped, fewest]);
-    },
+    chooseR: (best, capped) => g.op("Min", [capped, fewestAbove(g, best, theta)]),
   });
   // Weights of 1 when nothing merges keep theta = +inf bit-exact.
   const weight = g.op("Where", [

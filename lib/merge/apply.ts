@@ -5,15 +5,16 @@
  * With the identity plan (`r = 0`) every value passes through bit-exactly.
  * @module
  */
+import { dim, filled } from "../onnx/ops.ts";
 import type { MergeContext, MergePlan, TokenState } from "./step.ts";
 
 /** Emits the merge described by `plan` and returns the new token state. */
 export function applyPlan(ctx: MergeContext, plan: MergePlan): TokenState {
   const { g, state } = ctx;
   const shape = g.op("Shape", [state.x]);
-  const batch = g.op("Slice", [shape, g.constInt([0]), g.constInt([1])]);
-  const width = g.op("Slice", [shape, g.constInt([2]), g.constInt([3])]);
-  const zeros = (dims: string[]) => g.op("ConstantOfShape", [g.op("Concat", dims, { axis: 0 })]);
+  const batch = dim(g, state.x, 0);
+  const width = dim(g, state.x, 2);
+  const zeros = (parts: string[]) => filled(g, g.op("Concat", parts, { axis: 0 }));
 
   const weight = plan.weight ? g.op("Mul", [plan.weight, state.size]) : state.size;
   const addInto = (target: string, index: string, updates: string) =>

@@ -6,11 +6,11 @@
  * adjusts the scores and chooses `r` from them.
  * @module
  */
+import { dim, END, filled, sliceAxis } from "../onnx/ops.ts";
 import {
   arangeLike,
   clampR,
   descendingRank,
-  dim,
   sliceTokens,
   survivorPosition,
   tokenCount,
@@ -32,21 +32,14 @@ export function bipartite(
 ): MergePlan & { r: string } {
   const { g, prefix } = ctx;
   const k = g.op("Div", [ctx.keys, g.op("ReduceL2", [ctx.keys], { axes: [-1], keepdims: 1 })]);
-  const every2 = (x: string, start: number): string =>
-    g.op("Slice", [
-      x,
-      g.constInt([start]),
-      g.constInt([1 << 30]),
-      g.constInt([1]),
-      g.constInt([2]),
-    ]);
+  const every2 = (x: string, start: number): string => sliceAxis(g, x, 1, start, END, 2);
   const a = every2(k, 0), b = every2(k, 1);
   let scores = g.op("MatMul", [a, g.op("Transpose", [b], { perm: [0, 2, 1] })]);
   // Protected tokens: A rows and B columns of the prefix can neither merge nor receive.
   const protectedCols = Math.floor(prefix / 2);
   if (protectedCols > 0) {
     const nb = dim(g, b, 1);
-    const open = g.op("ConstantOfShape", [g.op("Sub", [nb, g.constInt([protectedCols])])]);
+    const open = filled(g, g.op("Sub", [nb, g.constInt([protectedCols])]));
     const mask = g.op("Concat", [g.constFloat(Array(protectedCols).fill(-Infinity)), open], {
       axis: 0,
     });
@@ -56,7 +49,7 @@ export function bipartite(
   const match = g.op("ArgMax", [scores], { axis: -1, keepdims: 0 });
   const protectedRows = Math.ceil(prefix / 2);
   const na = dim(g, a, 1), nb = dim(g, b, 1);
-  const rest = g.op("ConstantOfShape", [g.op("Sub", [na, g.constInt([protectedRows])])]);
+  const rest = filled(g, g.op("Sub", [na, g.constInt([protectedRows])]));
   const rowMask = g.op("Concat", [g.constFloat(Array(protectedRows).fill(-Infinity)), rest], {
     axis: 0,
   });
@@ -78,9 +71,12 @@ export function bipartite(
   ]);
   const assignB = g.op("Add", [arangeLike(g, nb, b), kept]);
   // Interleave back to token order: pad B to |A| (they differ by at most one), stack, flatten.
-  const pad = g.op("ConstantOfShape", [
+  const pad = filled(
+    g,
     g.op("Concat", [dim(g, a, 0), g.op("Sub", [na, nb])], { axis: 0 }),
-  ], { value: { dtype: "int64", dims: [1], data: new BigInt64Array([0n]) } });
+    0,
+    "int64",
+  );
   const pairs = g.op("Concat", [
     g.op("Unsqueeze", [assignA, g.constInt([2])]),
     g.op("Unsqueeze", [g.op("Concat", [assignB, pad], { axis: 1 }), g.constInt([2])]),

@@ -4,7 +4,7 @@
  * plus the patch embedding and the head.
  * @module
  */
-import { patchCount, type ViTConfig } from "../vit/config.ts";
+import { patchCount, type ViTConfig } from "../checkpoint/config.ts";
 
 /**
  * GMACs per image for a run whose token counts are `tokens` (`tokens[l]` entering block `l`,

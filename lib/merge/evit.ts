@@ -8,12 +8,12 @@ import {
   clampR,
   classAttention,
   descendingRank,
-  ONE,
   survivorPosition,
   tokenCount,
   withPrefix,
   withPrefixWeight,
 } from "./ops.ts";
+import { filled } from "../onnx/ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
 /** Keeps fused weights positive when class attention underflows. */
@@ -31,7 +31,7 @@ function plan(ctx: MergeContext): MergePlan {
     g.op("Sub", [n, r]),
     g.op("Add", [survivorPosition(g, g.op("Not", [dropped])), g.constInt(prefix)]),
   ]);
-  const ones = g.op("ConstantOfShape", [g.op("Shape", [attention])], { value: ONE });
+  const ones = filled(g, g.op("Shape", [attention]), 1);
   const weight = g.op("Where", [dropped, g.op("Add", [attention, g.constFloat(EPS)]), ones]);
   const fused = g.op("Min", [r, g.constInt([1])]);
   return {

@@ -4,30 +4,17 @@
  * @module
  */
 import type { GraphBuilder } from "../onnx/builder.ts";
+import { arange, cast, dim, filled, sliceAxis } from "../onnx/ops.ts";
 import type { MergeContext } from "./step.ts";
 
-/** Upper bound for open-ended slices. */
-const END = 1 << 30;
-
-/** `x[:, from:to]` along axis 1 (`to` defaults to the end). */
+/** `x[:, from:to]`: tokens `from` to `to` (default: the end). */
 export function sliceTokens(g: GraphBuilder, x: string, from: number | string, to?: string) {
-  const start = typeof from === "number" ? g.constInt([from]) : from;
-  return g.op("Slice", [x, start, to ?? g.constInt([END]), g.constInt([1])]);
-}
-
-/** Dimension `axis` of `x` as int64 `[1]`. */
-export function dim(g: GraphBuilder, x: string, axis: number): string {
-  return g.op("Slice", [g.op("Shape", [x]), g.constInt([axis]), g.constInt([axis + 1])]);
+  return sliceAxis(g, x, 1, from, to);
 }
 
 /** `0, 1, ..., n-1` (int64) for `n` int64 `[1]`, broadcast to `[B, n]` like `like`'s batch. */
 export function arangeLike(g: GraphBuilder, n: string, like: string): string {
-  const range = g.op("Range", [
-    g.constInt(0),
-    g.op("Squeeze", [n, g.constInt([0])]),
-    g.constInt(1),
-  ]);
-  return g.op("Expand", [range, g.op("Concat", [dim(g, like, 0), n], { axis: 0 })]);
+  return g.op("Expand", [arange(g, n), g.op("Concat", [dim(g, like, 0), n], { axis: 0 })]);
 }
 
 /** Tokens in the block, int64 `[1]`. */
@@ -66,7 +53,7 @@ export function descendingRank(g: GraphBuilder, scores: string): string {
 
 /** Inclusive prefix count of `mask [B, M]` (bool) minus one: a survivor's new position. */
 export function survivorPosition(g: GraphBuilder, mask: string): string {
-  const counts = g.op("CumSum", [g.op("Cast", [mask], { to: 7 }), g.constInt(1)]);
+  const counts = g.op("CumSum", [cast(g, mask, "int64"), g.constInt(1)]);
   return g.op("Sub", [counts, g.constInt(1)]);
 }
 
@@ -93,14 +80,11 @@ export function withPrefix(ctx: MergeContext, assign: string): string {
   return g.op("Concat", [prefix, assign], { axis: 1 });
 }
 
-/** A float32 one, as a `ConstantOfShape` value. */
-export const ONE = { dtype: "float32" as const, dims: [1], data: new Float32Array([1]) };
-
 /** Prepends weight 1 for the prefix tokens to mergeable-token weights `[B, M]`. */
 export function withPrefixWeight(ctx: MergeContext, weight: string): string {
   const { g } = ctx;
   const shape = g.op("Concat", [dim(g, weight, 0), g.constInt([ctx.prefix])], { axis: 0 });
-  return g.op("Concat", [g.op("ConstantOfShape", [shape], { value: ONE }), weight], { axis: 1 });
+  return g.op("Concat", [filled(g, shape, 1), weight], { axis: 1 });
 }
 
 /** Min-max normalisation of `v [B, M]` over its tokens (0 when all are equal). */
@@ -117,5 +101,17 @@ export function minMax(g: GraphBuilder, v: string): string {
 export function withPrefixZeros(ctx: MergeContext, v: string): string {
   const { g } = ctx;
   const shape = g.op("Concat", [dim(g, v, 0), g.constInt([ctx.prefix])], { axis: 0 });
-  return g.op("Concat", [g.op("ConstantOfShape", [shape]), v], { axis: 1 });
+  return g.op("Concat", [filled(g, shape), v], { axis: 1 });
+}
+
+/**
+ * Per image, how many of `scores [B, M]` exceed `threshold` (float32 `[1]`); the fewest over the
+ * batch, int64 `[1]` (a batch merges alike, so its most conservative image decides).
+ */
+export function fewestAbove(g: GraphBuilder, scores: string, threshold: string): string {
+  const above = g.op("ReduceSum", [
+    cast(g, g.op("Greater", [scores, threshold]), "float32"),
+    g.constInt([1]),
+  ], { keepdims: 0 });
+  return cast(g, g.op("ReduceMin", [above], { keepdims: 1, axes: [0] }), "int64");
 }

@@ -9,14 +9,13 @@
  * carried. SAD-TM-DM is the same step with merging delayed by `tau` blocks.
  * @module
  */
-import { findPrior } from "../kv/priors.ts";
-import { PriorError } from "../saliency/prior.ts";
-import { patchCount } from "../vit/config.ts";
+import { patchCount, patchGrid } from "../checkpoint/config.ts";
+import { dims, filled } from "../onnx/ops.ts";
 import {
   clampR,
   classAttention,
   descendingRank,
-  dim,
+  fewestAbove,
   mergeableKeys,
   minMax,
   sliceTokens,
@@ -24,7 +23,7 @@ import {
   tokenCount,
   withPrefixWeight,
 } from "./ops.ts";
-import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
+import { type MergeContext, type MergeMethod, type MergePlan, PriorError } from "./step.ts";
 
 /**
  * Default class-attention weight. 1, i.e. class attention only: on DeiT-Tiny every share given
@@ -44,11 +43,8 @@ const EPS = 1e-6;
 /** The prior of each current token: mean over the patches it holds, `[B, M]`. */
 function tokenPrior(ctx: MergeContext): string {
   const { g, state } = ctx;
-  const prior = g.op("Expand", [
-    "prior",
-    g.op("Concat", [dim(g, state.sourceMap, 0), dim(g, state.sourceMap, 1)], { axis: 0 }),
-  ]);
-  const zeros = g.op("ConstantOfShape", [g.op("Shape", [state.size])]);
+  const prior = g.op("Expand", ["prior", dims(g, state.sourceMap, 0, 2)]);
+  const zeros = filled(g, g.op("Shape", [state.size]));
   const sums = g.op("ScatterElements", [zeros, state.sourceMap, prior], {
     axis: 1,
     reduction: "add",
@@ -68,16 +64,8 @@ function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
   let r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
   if (adaptive) {
     // AdaMerge-style count: tokens whose importance is below -theta (the batch takes the fewest).
-    const below = g.op("ReduceSum", [
-      g.op("Cast", [
-        g.op("Greater", [g.op("Neg", [m]), g.op("Reshape", ["theta", g.constInt([1])])]),
-      ], { to: 1 }),
-      g.constInt([1]),
-    ], { keepdims: 0 });
-    const fewest = g.op("Cast", [g.op("ReduceMin", [below], { keepdims: 1, axes: [0] })], {
-      to: 7,
-    });
-    r = g.op("Min", [r, fewest]);
+    const theta = g.op("Reshape", ["theta", g.constInt([1])]);
+    r = g.op("Min", [r, fewestAbove(g, g.op("Neg", [m]), theta)]);
   }
   const merging = g.op("Less", [descendingRank(g, g.op("Neg", [m])), r]);
   // Destinations: the most similar token outside the merging set.
@@ -120,16 +108,21 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
       { name: "importance_weight", dtype: "float32", dims: [1] },
       ...(adaptive ? [{ name: "theta", dtype: "float32" as const, dims: [1] }] : []),
     ],
-    async prepare(config, options) {
-      const side = config.imgSize / config.patchSize;
-      const prior = options.prior ??
-        await findPrior(config.name, [side, side], options.priorSources);
-      if (prior.grid[0] !== side || prior.grid[1] !== side) {
+    prepare(config, options) {
+      const grid = patchGrid(config).join("x");
+      const prior = options.prior;
+      if (!prior) {
         throw new PriorError(
-          `prior of ${prior.model} has grid ${prior.grid.join("x")}, model ${side}x${side}`,
+          `${name} needs a saliency prior for ${config.name} (grid ${grid}); compute one ` +
+            `with "deno task priors --model DIR --images DIR"`,
         );
       }
-      return {
+      if (prior.grid.join("x") !== grid) {
+        throw new PriorError(
+          `prior of ${prior.model} has grid ${prior.grid.join("x")}, model ${grid}`,
+        );
+      }
+      return Promise.resolve({
         feeds: {
           prior: {
             data: Float32Array.from(
@@ -148,7 +141,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
           }),
         },
         suggestedTau: prior.suggestedTau,
-      };
+      });
     },
   };
 }

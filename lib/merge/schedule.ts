@@ -4,9 +4,12 @@
  * GMACs formula and the method's own token counting.
  * @module
  */
-import { tokenCount, type ViTConfig } from "../vit/config.ts";
+import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { gmacs } from "./cost.ts";
 import type { MergeMethod } from "./step.ts";
+
+/** The GMACs reduction a method runs at when only its name is given. */
+export const DEFAULT_REDUCTION = 0.33;
 
 /** Schedule families. */
 export type ScheduleKind = "constant" | "decreasing" | "delayed";
@@ -41,10 +44,14 @@ export function tokensPerBlock(config: ViTConfig, method: MergeMethod | undefine
   return tokens;
 }
 
+/** GMACs of the unmerged model. */
+export function unmergedGmacs(config: ViTConfig): number {
+  return gmacs(config, tokensPerBlock(config, undefined, []));
+}
+
 /** GMACs reduction (0..1) of a schedule against the unmerged model. */
 export function reductionOf(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
-  const full = gmacs(config, tokensPerBlock(config, undefined, r));
-  return 1 - gmacs(config, tokensPerBlock(config, method, r)) / full;
+  return 1 - gmacs(config, tokensPerBlock(config, method, r)) / unmergedGmacs(config);
 }
 
 /** Matching overhead (GMACs) of a schedule, reported apart from the model's own cost. */

@@ -5,10 +5,9 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { PriorSources } from "../kv/priors.ts";
+import { UserError } from "../errors.ts";
 import type { DType, GraphBuilder } from "../onnx/builder.ts";
-import type { SaliencyPrior } from "../saliency/prior.ts";
-import type { ViTConfig } from "../vit/config.ts";
+import type { ViTConfig } from "../checkpoint/config.ts";
 
 /** Per-token state carried between blocks (all names of graph values). */
 export interface TokenState {
@@ -75,9 +74,8 @@ export interface PreparedMethod {
 
 /** Runtime options of methods with extra inputs. */
 export interface MethodOptions {
-  /** A saliency prior; otherwise looked up in `priorSources` (KV, then `priors/`). */
-  prior?: SaliencyPrior;
-  priorSources?: PriorSources;
+  /** SAD-TM's saliency prior, resolved by whoever loads the model (KV, files). */
+  prior?: PatchPrior;
   /** SAD-TM's class-attention weight (`beta = 1 - alpha`). */
   alpha?: number;
   /** AdaMerge's score threshold. */
@@ -86,6 +84,26 @@ export interface MethodOptions {
   priorSign?: 1 | -1;
   /** SAD-TM: share of the importance `m` in merge weights (1: `m * size`, 0: `size`). */
   importanceWeight?: number;
+}
+
+/**
+ * What SAD-TM reads of a saliency prior (`lib/saliency` computes them; `SaliencyPrior` has this
+ * shape and more).
+ */
+export interface PatchPrior {
+  /** The model the prior was computed on. */
+  model: string;
+  /** Patch grid `[rows, cols]`. */
+  grid: [number, number];
+  /** Mean outlierness per patch, row-major. */
+  vector: readonly number[];
+  /** Blocks to leave unmerged in delayed merging. */
+  suggestedTau: number;
+}
+
+/** A saliency prior is missing, malformed, or of another patch grid. */
+export class PriorError extends UserError {
+  override name = "PriorError";
 }
 
 /** A graph input a method declares. */

@@ -9,6 +9,7 @@
  * @module
  */
 import type { GraphBuilder, NodeView } from "./builder.ts";
+import { cast } from "./ops.ts";
 
 /** Ops whose output does not depend differentiably on their inputs. */
 const NON_DIFFERENTIABLE = new Set([
@@ -151,8 +152,8 @@ class Differentiator {
         const axes = n.attrs.axes as number[];
         const kept = n.attrs.keepdims === 0 ? g.op("Unsqueeze", [gy, g.constInt(axes)]) : gy;
         const scale = g.op("Div", [
-          g.op("Cast", [g.op("Size", [y])], { to: 1 }),
-          g.op("Cast", [g.op("Size", [a])], { to: 1 }),
+          cast(g, g.op("Size", [y]), "float32"),
+          cast(g, g.op("Size", [a]), "float32"),
         ]);
         return g.op("Mul", [g.op("Expand", [kept, g.op("Shape", [a])]), scale]);
       }
@@ -208,7 +209,7 @@ class Differentiator {
       g.op("Squeeze", [length, g.constInt([0])]),
       g.constInt(1),
     ]);
-    const hot = g.op("Cast", [g.op("Equal", [positions, index])], { to: 1 });
+    const hot = cast(g, g.op("Equal", [positions, index]), "float32");
     const shape = Array.from({ length: r }, (_, k) => (k === axis ? -1 : 1));
     const mask = g.op("Reshape", [hot, g.constInt(shape)]);
     return g.op("Mul", [g.op("Unsqueeze", [gy, g.constInt([axis])]), mask]);

@@ -5,9 +5,9 @@
  */
 import type { SessionOptions } from "../backend/session.ts";
 import { createSession } from "../backend/session.ts";
-import { Progress } from "../cli/args.ts";
+import type { OnProgress } from "../progress.ts";
 import { imageToTensor } from "../image/preprocess.ts";
-import type { ModelBundle } from "../vit/bundle.ts";
+import type { ModelBundle } from "../checkpoint/bundle.ts";
 import { join } from "node:path";
 import { buildSaliencyGraph } from "./graph.ts";
 import {
@@ -31,7 +31,7 @@ export interface CalibrationSet {
 export async function computePrior(
   bundle: ModelBundle,
   set: CalibrationSet,
-  options: SessionOptions & { batch?: number } = {},
+  options: SessionOptions & { batch?: number; onProgress?: OnProgress } = {},
 ): Promise<SaliencyPrior> {
   const { config } = bundle;
   // One WASM thread: onnxruntime-web's thread pool deadlocks intermittently on the backward
@@ -46,7 +46,7 @@ export async function computePrior(
   const sum = new Float64Array(side * side);
   const mseSum = new Float64Array(config.depth - 1);
   const relSum = new Float64Array(config.depth - 1);
-  const progress = new Progress(set.files.length, "priors");
+  let done = 0;
   for (let i = 0; i < set.files.length; i += batch) {
     const files = set.files.slice(i, i + batch);
     const pixels = new Float32Array(files.length * per);
@@ -76,7 +76,7 @@ export async function computePrior(
       );
       classAttentionMse(rows).forEach((v, l) => mseSum[l] += v);
       classAttentionRelativeMse(rows).forEach((v, l) => relSum[l] += v);
-      progress.tick();
+      options.onProgress?.("priors", ++done, set.files.length);
     }
   }
   await session.release();

@@ -9,6 +9,7 @@
  */
 import { gradient } from "../onnx/autodiff.ts";
 import { GraphBuilder } from "../onnx/builder.ts";
+import { sliceAxis } from "../onnx/ops.ts";
 import { emitViT, type ViTWeights } from "../vit/graph.ts";
 
 /** Builds the saliency graph of a model. */
@@ -28,12 +29,7 @@ export function buildSaliencyGraph(model: ViTWeights): Uint8Array {
   const rows = vit.attentions.map((attn) => {
     const row = g.op("Gather", [attn, g.constInt(0)], { axis: 2 });
     const mean = g.op("ReduceMean", [row], { axes: [1], keepdims: 0 });
-    const patches = g.op("Slice", [
-      mean,
-      g.constInt([prefixTokens]),
-      g.constInt([1 << 30]),
-      g.constInt([1]),
-    ]);
+    const patches = sliceAxis(g, mean, 1, prefixTokens);
     return g.op("Unsqueeze", [patches, g.constInt([1])]);
   });
   g.output(vit.logits, "logits");

@@ -6,15 +6,11 @@
  * `tau` it suggests for delayed merging.
  * @module
  */
-import { UserError } from "../errors.ts";
+import { type PatchPrior, PriorError } from "../merge/step.ts";
 
 /** A saliency prior as stored in `priors/<model>.json` and in Deno KV. */
-export interface SaliencyPrior {
-  model: string;
-  /** Patch grid `[rows, cols]`. */
-  grid: [number, number];
+export interface SaliencyPrior extends PatchPrior {
   patchSize: number;
-  /** Mean outlierness per patch (row-major), length `rows * cols`. */
   vector: number[];
   images: number;
   /** SHA-256 of the calibration file list (one name per line). */
@@ -23,15 +19,8 @@ export interface SaliencyPrior {
   classAttentionMse: number[];
   /** The same, divided by the rows' mean square (scale-free; `tau` is read off this one). */
   classAttentionRelativeMse: number[];
-  /** Blocks to leave unmerged in SAD-TM-DM. */
-  suggestedTau: number;
   /** `ground_truth` labels or the model's own `top1`. */
   labels: "ground_truth" | "top1";
-}
-
-/** A prior file or KV entry is malformed. */
-export class PriorError extends UserError {
-  override name = "PriorError";
 }
 
 /** `max over channels |g|` of a CHW gradient, as an `S x S` map. */

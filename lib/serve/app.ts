@@ -1,6 +1,6 @@
 /**
- * The HTTP API as a Hono app, composed of small route groups over one `Service`. Every error is
- * a JSON body `{error: {code, message}}` with a 4xx/5xx status, never a crash.
+ * The HTTP API as a Hono app, composed of small route groups over one `ServerContext`. Routes
+ * throw; the one error handler answers every error as a JSON body `{error: {code, message}}`.
  * @module
  */
 import { Hono } from "hono";
@@ -8,8 +8,9 @@ import { bodyLimit } from "hono/body-limit";
 import { classifyRoutes } from "./classify.ts";
 import { demoRoutes } from "./demo.ts";
 import { infoRoutes } from "./info.ts";
+import type { ServerContext } from "./context.ts";
+import { errorResponse } from "./errors.ts";
 import { MAX_BODY_BYTES } from "./params.ts";
-import type { Service } from "./service.ts";
 
 const ROUTES = new Set([
   "/",
@@ -23,13 +24,13 @@ const ROUTES = new Set([
 ]);
 
 /** Builds the app. */
-export function createApp(service: Service): Hono {
+export function createApp(ctx: ServerContext): Hono {
   const app = new Hono();
   app.use("*", async (c, next) => {
     const t0 = performance.now();
     await next();
     const route = ROUTES.has(c.req.path) ? c.req.path : "other";
-    service.metrics.request(route, c.res.status, (performance.now() - t0) / 1000);
+    ctx.metrics.request(route, c.res.status, (performance.now() - t0) / 1000);
   });
   app.use(
     "/v1/*",
@@ -41,15 +42,12 @@ export function createApp(service: Service): Hono {
         }, 413),
     }),
   );
-  app.route("/", classifyRoutes(service));
-  app.route("/", infoRoutes(service));
+  app.route("/", classifyRoutes(ctx));
+  app.route("/", infoRoutes(ctx));
   app.route("/", demoRoutes());
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` } }, 404)
   );
-  app.onError((e, c) => {
-    console.error(e);
-    return c.json({ error: { code: "internal", message: "internal error" } }, 500);
-  });
+  app.onError((e, c) => errorResponse(c, e));
   return app;
 }

@@ -1,13 +1,16 @@
 /**
- * API errors: every failure is a JSON body `{error: {code, message, ...}}` with a 4xx/5xx status.
+ * API errors: every failure is a JSON body `{error: {code, message, ...}}` with its status. Input
+ * problems and refusals are 4xx/503 with a stable code; anything else is a 500 with a generic
+ * message, its detail in the log only.
  * @module
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { BudgetMissError } from "../budget/choose.ts";
+import { BudgetMissError, NoPointsError } from "../budget/choose.ts";
 import { UserError } from "../errors.ts";
 import { ImageError } from "../image/decode.ts";
-import { PoolUnavailableError, QueueFullError } from "../../workers/pool.ts";
+import { OptionError } from "../options/spec.ts";
+import { PoolUnavailableError, QueueFullError } from "../runtime/errors.ts";
 
 const IMAGE_ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   empty: 400,
@@ -29,9 +32,13 @@ export class ApiError extends UserError {
   }
 }
 
-/** The API error for anything a route raised; rethrows programming errors. */
-export function toApiError(e: unknown): ApiError {
+/** The API error for anything a route raised; undefined for a bug (answered 500). */
+export function toApiError(e: unknown): ApiError | undefined {
   if (e instanceof ApiError) return e;
+  if (e instanceof OptionError) {
+    return new ApiError(400, e.code, e.message, { parameter: e.option });
+  }
+  if (e instanceof NoPointsError) return new ApiError(400, "bad_method", e.message);
   if (e instanceof QueueFullError) {
     return new ApiError(429, "busy", e.message, { retry_after_s: e.retryAfterSeconds });
   }
@@ -46,14 +53,19 @@ export function toApiError(e: unknown): ApiError {
   if ((e instanceof ImageError || err.name === "ImageError") && err.code) {
     return new ApiError(IMAGE_ERROR_STATUS[err.code] ?? 422, err.code, err.message);
   }
-  if (e instanceof PoolUnavailableError) return new ApiError(503, "unavailable", err.message);
-  if (e instanceof UserError) return new ApiError(503, "unavailable", err.message);
-  throw e;
+  if (e instanceof PoolUnavailableError || e instanceof UserError) {
+    return new ApiError(503, "unavailable", err.message);
+  }
+  return undefined;
 }
 
-/** The JSON response of an error (with Retry-After for 429). */
+/** The JSON response of an error (with Retry-After for 429); bugs are logged and answered 500. */
 export function errorResponse(c: Context, e: unknown): Response {
   const api = toApiError(e);
+  if (!api) {
+    console.error(e);
+    return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+  }
   const retry = api.extra.retry_after_s;
   if (retry !== undefined) c.header("Retry-After", String(retry));
   return c.json({ error: { code: api.code, message: api.message, ...api.extra } }, api.status);

@@ -6,14 +6,49 @@
 import { Hono } from "hono";
 import { expectedAccuracy } from "../budget/points.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
-import { tokenCount } from "../vit/config.ts";
+import { tokenCount } from "../checkpoint/config.ts";
+import type { ServedModel, ServerContext } from "./context.ts";
 import { openApiSpec } from "./openapi.ts";
-import type { Service } from "./service.ts";
+
+/** One model as `/v1/models` lists it. */
+function describe(ctx: ServerContext, { config, budget, inference }: ServedModel) {
+  const { info } = ctx;
+  return {
+    name: config.name,
+    config: {
+      image_size: config.imgSize,
+      patch_size: config.patchSize,
+      embed_dim: config.embedDim,
+      depth: config.depth,
+      num_heads: config.numHeads,
+      num_classes: config.numClasses,
+      tokens: tokenCount(config),
+    },
+    backend: inference.backend,
+    backend_choice: info.backendChoice,
+    workers: inference.workers,
+    methods: METHOD_NAMES,
+    priors: info.priors,
+    kv: info.kv,
+    calibrated: budget.calibrated,
+    operating_points: {
+      source: budget.table.source,
+      points: budget.table.points.map((p) => {
+        const predicted = budget.latency.infer(p);
+        return {
+          ...p,
+          expected_accuracy: expectedAccuracy(p),
+          predicted_infer_ms: predicted ? Math.round(predicted.mean * 100) / 100 : null,
+        };
+      }),
+    },
+  };
+}
 
 /** The info routes. */
-export function infoRoutes(s: Service): Hono {
+export function infoRoutes(ctx: ServerContext): Hono {
   const app = new Hono();
-  const ready = () => s.budget.calibrated;
+  const ready = () => ctx.models.every((m) => m.budget.calibrated);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
@@ -25,54 +60,19 @@ export function infoRoutes(s: Service): Hono {
         : c.json({ ready: false, reason: "calibrating the latency model" }, 503),
   );
 
-  app.get("/v1/models", (c) => {
-    const { config, budget, inference, info } = s;
-    const model = budget.model;
-    return c.json({
-      models: [{
-        name: config.name,
-        config: {
-          image_size: config.imgSize,
-          patch_size: config.patchSize,
-          embed_dim: config.embedDim,
-          depth: config.depth,
-          num_heads: config.numHeads,
-          num_classes: config.numClasses,
-          tokens: tokenCount(config),
-        },
-        backend: inference.backend,
-        backend_choice: info.backendChoice,
-        workers: inference.workers,
-        methods: METHOD_NAMES,
-        priors: info.priors,
-        kv: info.kv,
-        calibrated: budget.calibrated,
-        operating_points: {
-          source: budget.table.source,
-          points: budget.table.points.map((p) => {
-            const predicted = model.infer(p);
-            return {
-              ...p,
-              expected_accuracy: expectedAccuracy(p),
-              predicted_infer_ms: predicted ? Math.round(predicted.mean * 100) / 100 : null,
-            };
-          }),
-        },
-      }],
-    });
-  });
+  app.get("/v1/models", (c) => c.json({ models: ctx.models.map((m) => describe(ctx, m)) }));
 
   app.get("/metrics", (c) =>
     c.text(
-      s.metrics.render({
-        queueDepth: s.inference.queueDepth,
-        running: s.inference.running,
+      ctx.metrics.render({
+        queueDepth: ctx.models.reduce((n, m) => n + m.inference.queueDepth, 0),
+        running: ctx.models.reduce((n, m) => n + m.inference.running, 0),
         ready: ready(),
       }),
       200,
       { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     ));
 
-  app.get("/openapi.json", (c) => c.json(openApiSpec(s.config.name)));
+  app.get("/openapi.json", (c) => c.json(openApiSpec(ctx)));
   return app;
 }

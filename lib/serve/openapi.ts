@@ -2,18 +2,18 @@
  * The OpenAPI 3.1 description of the API (served at `/openapi.json`).
  * @module
  */
-import { ON_MISS } from "../budget/choose.ts";
-import { METHOD_NAMES } from "../merge/methods.ts";
-import { MAX_BODY_BYTES } from "./params.ts";
+import { REQUEST_OPTIONS } from "../options/request.ts";
+import { type OptionSpec, schemaOf } from "../options/spec.ts";
+import { modelOption, type ServerContext } from "./context.ts";
+import { headersOf, MAX_BODY_BYTES } from "./params.ts";
 
-const option = (name: string, description: string, schema: Record<string, unknown>) => ({
-  name,
+/** A request option as an OpenAPI query parameter (its headers named in the description). */
+const parameter = (spec: OptionSpec) => ({
+  name: spec.name,
   in: "query",
   required: false,
-  description: `${description} Also accepted as header X-${
-    name.split("_").map((w) => w[0].toUpperCase() + w.slice(1)).join("-")
-  }.`,
-  schema,
+  description: `${spec.description} Also accepted as header ${headersOf(spec).join(" or ")}.`,
+  schema: schemaOf(spec),
 });
 
 const errorResponse = (description: string) => ({
@@ -42,30 +42,9 @@ const errors = {
   "503": errorResponse("Budget unachievable (on_miss=reject), or no worker available."),
 };
 
-/** The spec for a server of `model`. */
-export function openApiSpec(model: string): Record<string, unknown> {
-  const parameters = [
-    option("budget_ms", "Latency budget; the most accurate operating point predicted to fit.", {
-      type: "number",
-      minimum: 1,
-    }),
-    option("method", "Merge method (restricts budget choices; without a budget, fixes it).", {
-      type: "string",
-      enum: METHOD_NAMES,
-    }),
-    option("reduction", "Target GMACs reduction (not with budget_ms).", {
-      type: "number",
-      minimum: 0,
-      maximum: 0.95,
-    }),
-    option("top_k", "Classes to return.", { type: "integer", minimum: 1, default: 5 }),
-    option("model", "Must name the served model.", { type: "string", enum: [model] }),
-    option("on_miss", "When no point fits the budget.", {
-      type: "string",
-      enum: ON_MISS,
-      default: "best_effort",
-    }),
-  ];
+/** The API description of a server (its served models are the `model` choices). */
+export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
+  const parameters = [...REQUEST_OPTIONS, modelOption(ctx)].map(parameter);
   return {
     openapi: "3.1.0",
     info: {

@@ -1,88 +1,42 @@
 /**
  * Request options (query parameters, or `X-` headers of the same name: `budget_ms` ->
  * `X-Budget-Ms`, also `X-Latency-Budget-Ms`) and the image body (raw JPEG/PNG, or multipart
- * field `image`), validated into typed values; bad input raises `ApiError` naming it.
+ * field `image`). The options themselves are declared in `lib/options/request.ts`.
  * @module
  */
 import type { Context } from "hono";
-import { ON_MISS, type OnMiss } from "../budget/choose.ts";
-import { METHOD_NAMES } from "../merge/methods.ts";
-import type { ViTConfig } from "../vit/config.ts";
+import { parseRequestOptions, type RequestOptions } from "../options/request.ts";
+import { headerOf, type OptionSpec } from "../options/spec.ts";
 import { ApiError } from "./errors.ts";
+import { findModel, modelOption, type ServedModel, type ServerContext } from "./context.ts";
 
 /** Largest accepted request body (10 MB). */
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 /** Content types of a raw image body. */
 export const IMAGE_TYPES = ["image/jpeg", "image/png"];
-/** Largest accepted budget (one minute). */
-const MAX_BUDGET_MS = 60_000;
+/** Extra header names of an option (besides `X-<Name>`). */
+const HEADER_ALIASES: Record<string, string[]> = { budget_ms: ["X-Latency-Budget-Ms"] };
 
-/** Options of `/v1/classify` and `/v1/explain`. */
-export interface RequestOptions {
-  budgetMs?: number;
-  method?: string;
-  reduction?: number;
-  topK: number;
-  onMiss: OnMiss;
+/** The header names an option is read from (`X-<Name>` and any alias). */
+export function headersOf(spec: OptionSpec): string[] {
+  return [headerOf(spec), ...(HEADER_ALIASES[spec.name] ?? [])];
 }
 
-/** The raw value of option `name` from the query, else its header. */
-function raw(c: Context, name: string): string | undefined {
-  const header = "x-" + name.replaceAll("_", "-");
-  return c.req.query(name) ?? c.req.header(header) ??
-    (name === "budget_ms" ? c.req.header("x-latency-budget-ms") : undefined);
+/** The raw value of option `spec` from the query, else its headers. */
+function raw(c: Context, spec: OptionSpec): string | undefined {
+  return c.req.query(spec.name) ??
+    headersOf(spec).map((h) => c.req.header(h)).find((v) => v !== undefined);
 }
 
-function numberParam(c: Context, name: string, min: number, max: number, int = false) {
-  const value = raw(c, name);
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (
-    value.trim() === "" || !Number.isFinite(n) || n < min || n > max ||
-    (int && !Number.isInteger(n))
-  ) {
-    throw new ApiError(
-      400,
-      "bad_parameter",
-      `${name} must be ${int ? "an integer" : "a number"} in [${min}, ${max}], got "${value}"`,
-      { parameter: name },
-    );
-  }
-  return n;
-}
-
-function choiceParam<T extends string>(c: Context, name: string, choices: readonly T[]) {
-  const value = raw(c, name);
-  if (value === undefined || choices.includes(value as T)) return value as T | undefined;
-  throw new ApiError(
-    400,
-    `bad_${name}`,
-    `unknown ${name} "${value}"; known: ${choices.join(", ")}`,
-    { parameter: name },
-  );
-}
-
-/** Parses and validates the options of a request for model `config`. */
-export function parseOptions(c: Context, config: ViTConfig): RequestOptions {
-  const model = raw(c, "model");
-  if (model !== undefined && model !== config.name && model !== `timm/${config.name}`) {
-    throw new ApiError(400, "bad_model", `unknown model "${model}"; served: ${config.name}`, {
-      parameter: "model",
-    });
-  }
-  const options: RequestOptions = {
-    budgetMs: numberParam(c, "budget_ms", 1, MAX_BUDGET_MS),
-    method: choiceParam(c, "method", METHOD_NAMES),
-    reduction: numberParam(c, "reduction", 0, 0.95),
-    topK: numberParam(c, "top_k", 1, config.numClasses, true) ?? 5,
-    onMiss: choiceParam(c, "on_miss", ON_MISS) ?? "best_effort",
+/** The model a request asks for and its options; bad input raises `OptionError`. */
+export function readRequest(
+  c: Context,
+  ctx: ServerContext,
+): { model: ServedModel; options: RequestOptions } {
+  return {
+    model: findModel(ctx, raw(c, modelOption(ctx))),
+    options: parseRequestOptions((spec) => raw(c, spec)),
   };
-  if (options.budgetMs !== undefined && options.reduction !== undefined) {
-    throw new ApiError(400, "bad_parameter", "give budget_ms or reduction, not both", {
-      parameter: "reduction",
-    });
-  }
-  return options;
 }
 
 /** The image bytes of a request: a raw JPEG/PNG body or the multipart field `image`. */

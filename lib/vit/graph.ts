@@ -12,9 +12,10 @@
  */
 import { UserError } from "../errors.ts";
 import { float, GraphBuilder } from "../onnx/builder.ts";
-import type { ViTConfig } from "./config.ts";
-import { patchCount, tokenCount } from "./config.ts";
-import type { Tensor } from "./safetensors.ts";
+import { dim, dims, filled, sliceAxis } from "../onnx/ops.ts";
+import type { ViTConfig } from "../checkpoint/config.ts";
+import { patchCount, tokenCount } from "../checkpoint/config.ts";
+import type { Tensor } from "../checkpoint/safetensors.ts";
 import { applyPlan } from "../merge/apply.ts";
 import type { MergeMethod, TokenState } from "../merge/step.ts";
 
@@ -98,11 +99,7 @@ class ViTBuilder {
     const patches = g.op("Transpose", [g.op("Reshape", [conv, g.constInt([0, d, -1])])], {
       perm: [0, 2, 1],
     });
-    const batch = g.op("Slice", [
-      g.op("Shape", [pixels]),
-      g.constInt([0]),
-      g.constInt([1]),
-    ]);
+    const batch = dim(g, pixels, 0);
     const cls = g.op("Expand", [
       this.param("cls_token", [1, 1, d]),
       g.op("Concat", [batch, g.constInt([1, d])], { axis: 0 }),
@@ -150,12 +147,11 @@ class ViTBuilder {
     if (this.config.globalPool === "token") {
       pooled = this.layerNorm(g.op("Gather", [x, g.constInt(0)], { axis: 1 }), "norm");
     } else {
-      const big = g.constInt([1 << 30]);
-      const patches = g.op("Slice", [x, g.constInt([prefixTokens]), big, g.constInt([1])]);
+      const patches = sliceAxis(g, x, 1, prefixTokens);
       let mean: string;
       if (size) {
         // Size-weighted: a merged token stands for `size` patches.
-        const s = g.op("Slice", [size, g.constInt([prefixTokens]), big, g.constInt([1])]);
+        const s = sliceAxis(g, size, 1, prefixTokens);
         const sum = g.op("ReduceSum", [
           g.op("Mul", [patches, g.op("Unsqueeze", [s, g.constInt([2])])]),
           g.constInt([1]),
@@ -169,20 +165,12 @@ class ViTBuilder {
     return this.linear(pooled, "head", d, c);
   }
 
-  tokenCountOf(x: string): string {
-    const g = this.g;
-    return g.op("Slice", [g.op("Shape", [x]), g.constInt([1]), g.constInt([2])]);
-  }
-
   initialState(x: string): TokenState {
     const g = this.g;
     const { prefixTokens } = this.config;
     const p = patchCount(this.config);
-    const shapeBN = g.op("Slice", [g.op("Shape", [x]), g.constInt([0]), g.constInt([2])]);
-    const size = g.op("ConstantOfShape", [shapeBN], {
-      value: { dtype: "float32", dims: [1], data: new Float32Array([1]) },
-    });
-    const batch = g.op("Slice", [shapeBN, g.constInt([0]), g.constInt([1])]);
+    const size = filled(g, dims(g, x, 0, 2), 1);
+    const batch = dim(g, x, 0);
     const ids = Array.from({ length: p }, (_, j) => j + prefixTokens);
     const sourceMap = g.op("Expand", [
       g.constInt(ids),
@@ -211,7 +199,7 @@ class ViTBuilder {
     const counts: string[] = [];
     const attentions: string[] = [];
     for (let i = 0; i < depth; i++) {
-      counts.push(this.tokenCountOf(state.x));
+      counts.push(dim(g, state.x, 1));
       const size = merge ? state.size : undefined;
       const a = this.attention(this.layerNorm(state.x, `blocks.${i}.norm1`), i, size);
       attentions.push(a.attn);
@@ -232,7 +220,7 @@ class ViTBuilder {
       const m = this.mlp(this.layerNorm(state.x, `blocks.${i}.norm2`), i);
       state = { ...state, x: g.op("Add", [state.x, m]) };
     }
-    counts.push(this.tokenCountOf(state.x));
+    counts.push(dim(g, state.x, 1));
     const logits = this.head(state.x, merge ? state.size : undefined);
     return { pixels, logits, tokens: g.op("Concat", counts, { axis: 0 }), state, attentions };
   }

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { MergeMethod } from "../merge/step.ts";
-import { hubCacheDir, type ModelBundle } from "./bundle.ts";
+import { hubCacheDir, type ModelBundle } from "../checkpoint/bundle.ts";
 import { buildViTGraph, GRAPH_VERSION } from "./graph.ts";
 
 /** `$EDGEMERGE_GRAPH_CACHE` (a directory, or `off`), else `graphs/` in the edgemerge cache. */
@@ -14,15 +14,6 @@ export function graphCacheDir(): string | undefined {
   const env = Deno.env.get("EDGEMERGE_GRAPH_CACHE");
   if (env === "off") return undefined;
   return env ?? join(hubCacheDir(), "graphs");
-}
-
-/** Size and FNV-1a hash of the weights file bytes: cheap, and changes with any weight. */
-export function fingerprint(bytes: Uint8Array): string {
-  let h = 0x811c9dc5;
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  for (let i = words.length << 2; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
-  return `${bytes.length.toString(36)}${(h >>> 0).toString(36)}`;
 }
 
 let warned = false;

@@ -1,10 +1,10 @@
 /**
  * Tiny random ViTs for tests, and a plain-TypeScript forward pass to check the ONNX graph by.
  */
-import type { ViTConfig } from "../../lib/vit/config.ts";
-import type { Tensor } from "../../lib/vit/safetensors.ts";
-import { randn, rng } from "../../lib/vit/random.ts";
-export { randomWeights } from "../../lib/vit/random.ts";
+import type { ViTConfig } from "../../lib/checkpoint/config.ts";
+import type { Tensor } from "../../lib/checkpoint/safetensors.ts";
+import { randn, rng } from "../../lib/checkpoint/random.ts";
+export { randomWeights } from "../../lib/checkpoint/random.ts";
 
 /** A small ViT config: 32x32 images, 8x8 patches (16 patches), width 16, 2 heads. */
 export function tinyConfig(over: Partial<ViTConfig> = {}): ViTConfig {

@@ -5,8 +5,8 @@
  */
 import { UserError } from "../errors.ts";
 import { join } from "node:path";
-import { ConfigError, configFromTimm, type PreprocessConfig, type ViTConfig } from "./config.ts";
-import { fingerprint } from "./graph_cache.ts";
+import type { PreprocessConfig } from "../image/preprocess.ts";
+import { ConfigError, configFromTimm, type ViTConfig } from "./config.ts";
 import { readSafetensors, type Tensor } from "./safetensors.ts";
 
 /** Everything needed to build and run one model. */
@@ -19,7 +19,7 @@ export interface ModelBundle {
   /** Human-readable class names, one per class. */
   descriptions: string[];
   weights: Map<string, Tensor>;
-  /** Identifies the weights file (see `graph_cache.ts`); absent for in-memory weights. */
+  /** Identifies the weights file (see `fingerprint`); absent for in-memory weights. */
   fingerprint?: string;
 }
 
@@ -72,6 +72,16 @@ export async function loadModelConfig(dir: string) {
   const labels = stringList(json, "label_names", n) ?? Array.from({ length: n }, (_, i) => `${i}`);
   const descriptions = describe(json.label_descriptions, labels);
   return { config: vit, preprocess, labels, descriptions };
+}
+
+/** Size and FNV-1a hash of the weights file bytes: cheap, and changes with any weight (the
+ * graph cache keys on it). */
+export function fingerprint(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  for (let i = words.length << 2; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return `${bytes.length.toString(36)}${(h >>> 0).toString(36)}`;
 }
 
 /** Loads a model directory; throws `ModelNotFoundError`, `ConfigError` or `SafetensorsError`. */

@@ -4,10 +4,10 @@
  * @module
  */
 import type { SessionOptions } from "../backend/session.ts";
-import { Classifier } from "../classifier.ts";
+import { Classifier } from "./classifier.ts";
 import { methodByName } from "../merge/methods.ts";
 import type { MethodOptions } from "../merge/step.ts";
-import type { ModelBundle } from "../vit/bundle.ts";
+import type { ModelBundle } from "../checkpoint/bundle.ts";
 
 /** Sessions per method over one model bundle. */
 export class Engine {

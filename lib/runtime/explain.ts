@@ -6,11 +6,11 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { Classifier } from "../classifier.ts";
+import type { Classifier } from "./classifier.ts";
 import { UserError } from "../errors.ts";
 import { decodeImage } from "../image/decode.ts";
 import { normalize, resizeAndCrop } from "../image/preprocess.ts";
-import { explainBlocks, type MergeStage, renderMergeGroups } from "./render.ts";
+import { explainBlocks, type MergeStage, renderMergeGroups } from "../explain/render.ts";
 
 /** PNG of the merge groups of `bytes` under `schedule`. */
 export async function explainMerges(

@@ -1,7 +1,7 @@
 /**
- * The one-line entry: `const classify = await pipeline({ model: dir }); await classify(bytes)`.
- * A `Classifier` owns a model bundle, its built graph and a session, and turns images into top-k
- * predictions with cost and timings.
+ * A `Classifier` owns a model bundle, its built graph (with a merge method inside, or none) and a
+ * session, and turns preprocessed images into logits, token counts and GMACs. `lib/pipeline.ts`
+ * is the one-line entry over it.
  * @module
  */
 import {
@@ -9,13 +9,13 @@ import {
   type HostTensor,
   type Session,
   type SessionOptions,
-} from "./backend/session.ts";
-import { imageToTensor } from "./image/preprocess.ts";
-import { gmacs } from "./merge/cost.ts";
-import type { MergeMethod, MethodOptions } from "./merge/step.ts";
-import { constantSchedule, scheduleForReduction, type TargetOptions } from "./merge/schedule.ts";
-import { loadModelBundle, type ModelBundle } from "./vit/bundle.ts";
-import { cachedGraph } from "./vit/graph_cache.ts";
+} from "../backend/session.ts";
+import { imageToTensor } from "../image/preprocess.ts";
+import { gmacs } from "../merge/cost.ts";
+import type { MergeMethod, MethodOptions } from "../merge/step.ts";
+import { constantSchedule, scheduleForReduction, type TargetOptions } from "../merge/schedule.ts";
+import { loadModelBundle, type ModelBundle } from "../checkpoint/bundle.ts";
+import { cachedGraph } from "../vit/graph_cache.ts";
 
 /** One class of a prediction. */
 export interface Prediction {
@@ -35,7 +35,7 @@ export interface ImageOutput {
   sizes?: number[];
 }
 
-/** Options for `Classifier.load` / `pipeline`. */
+/** Options for `Classifier.load`. */
 export interface ClassifierOptions extends SessionOptions, MethodOptions {
   /** Model directory in timm's hub layout. */
   model: string;
@@ -149,14 +149,4 @@ export class Classifier {
   release(): Promise<void> {
     return this.session.release();
   }
-}
-
-/** transformers.js-style entry: returns a function from image bytes to top-k predictions. */
-export async function pipeline(options: ClassifierOptions & { topK?: number }) {
-  const classifier = await Classifier.load(options);
-  const classify = async (bytes: Uint8Array) => {
-    const [out] = await classifier.run([await classifier.prepare(bytes)]);
-    return { top: classifier.predictions(out.logits, options.topK ?? 5), ...out };
-  };
-  return Object.assign(classify, { classifier });
 }

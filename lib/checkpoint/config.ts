@@ -3,6 +3,7 @@
  * @module
  */
 import { UserError } from "../errors.ts";
+import type { PreprocessConfig } from "../image/preprocess.ts";
 
 /** Shape and head of a ViT classifier. */
 export interface ViTConfig {
@@ -22,14 +23,6 @@ export interface ViTConfig {
   layerNormEps: number;
   /** Proportional attention (`log size` on the logits) when merging: on for DeiT/ViT, off for MAE. */
   propAttn: boolean;
-}
-
-/** How images are prepared for a model (timm `pretrained_cfg`). */
-export interface PreprocessConfig {
-  inputSize: number;
-  cropPct: number;
-  mean: [number, number, number];
-  std: [number, number, number];
 }
 
 const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
@@ -82,6 +75,12 @@ export const ARCHITECTURES: Readonly<Record<string, Architecture>> = Object.from
     arch("vit_huge_patch14_224_mae", { patch: 14, dim: 1280, depth: 32, heads: 16 }, "mae"),
   ].map((a) => [a.vit.name, a]),
 );
+
+/** Patch grid `[rows, cols]`. */
+export function patchGrid(c: ViTConfig): [number, number] {
+  const side = c.imgSize / c.patchSize;
+  return [side, side];
+}
 
 /** Number of patch tokens. */
 export function patchCount(c: ViTConfig): number {

@@ -5,10 +5,25 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { Backlog, Estimate } from "../budget/latency.ts";
-import type { Prediction } from "../classifier.ts";
-import { explainMerges } from "../explain/explain.ts";
+import type { Prediction } from "./classifier.ts";
+import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import { explainMerges } from "./explain.ts";
 import type { Engine } from "./engine.ts";
+
+/** A prediction in milliseconds. */
+export interface Estimate {
+  mean: number;
+  upper: number;
+}
+
+/** Work ahead of a new job. */
+export interface Backlog {
+  /** Each running job (or batch): how long it has run, and its predicted service time if known. */
+  running: { elapsedMs: number; serviceTime?: Estimate }[];
+  /** Each waiting job's predicted service time, if known. */
+  queued: { serviceTime?: Estimate }[];
+  workers: number;
+}
 
 /** One image to classify. */
 export interface ClassifyJob {
@@ -28,7 +43,7 @@ export interface ClassifyJob {
    */
   batchKey?: string;
   /** Predicted decode + inference time (what later requests will queue behind). */
-  service?: Estimate;
+  serviceTime?: Estimate;
 }
 
 /** What a job returns. */
@@ -82,7 +97,7 @@ export async function runBatch(
   );
   const t1 = performance.now();
   const schedule = first.schedule ??
-    classifier.scheduleFor(first.method === "none" ? 0 : first.reduction ?? 0.33);
+    classifier.scheduleFor(first.method === "none" ? 0 : first.reduction ?? DEFAULT_REDUCTION);
   const feeds: Record<string, HostTensor> = first.theta === undefined
     ? {}
     : { theta: { data: Float32Array.of(first.theta), dims: [1] } };
@@ -118,61 +133,4 @@ export async function runJob(engine: Engine, job: ClassifyJob): Promise<Classify
   const [result] = await runBatch(engine, [job]);
   if (result instanceof Error) throw result;
   return result;
-}
-
-/** In-process inference, one job at a time. */
-export class LocalInference implements Inference {
-  #chain: Promise<unknown> = Promise.resolve();
-  #waiting: ClassifyJob[] = [];
-  #current?: { job: ClassifyJob; started: number };
-  readonly workers = 1;
-
-  constructor(readonly engine: Engine) {}
-
-  get backend(): string {
-    return this.engine.options.backend ?? "auto";
-  }
-
-  get queueDepth(): number {
-    return this.#waiting.length;
-  }
-
-  get running(): number {
-    return this.#current ? 1 : 0;
-  }
-
-  backlog(): Backlog {
-    const c = this.#current;
-    return {
-      running: c ? [{ elapsedMs: performance.now() - c.started, service: c.job.service }] : [],
-      queued: this.#waiting.map((job) => ({ service: job.service })),
-      workers: 1,
-    };
-  }
-
-  async warm(methods: string[]): Promise<void> {
-    for (const method of methods) await this.engine.classifier(method).catch(() => undefined);
-  }
-
-  classify(job: ClassifyJob): Promise<ClassifyResult> {
-    const enqueued = performance.now();
-    this.#waiting.push(job);
-    const result = this.#chain.then(async () => {
-      this.#waiting.splice(this.#waiting.indexOf(job), 1);
-      this.#current = { job, started: performance.now() };
-      const queueMs = performance.now() - enqueued;
-      try {
-        return { ...await runJob(this.engine, job), queueMs };
-      } finally {
-        this.#current = undefined;
-      }
-    });
-    this.#chain = result.catch(() => {});
-    return result;
-  }
-
-  async drain(): Promise<void> {
-    await this.#chain;
-    await this.engine.close();
-  }
 }

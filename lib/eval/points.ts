@@ -1,0 +1,35 @@
+/**
+ * Operating points from eval results: what `deno task points` writes for the budget logic.
+ * @module
+ */
+import { checkPoints, type OperatingPoint, pointKey, type PointsTable } from "../budget/points.ts";
+import type { EvalRow } from "./evaluate.ts";
+
+/**
+ * A table from eval rows (of one or several image sets): rows of the same point are pooled,
+ * top-1 weighted by image count.
+ */
+export function pointsFromEval(model: string, rows: EvalRow[]): PointsTable {
+  const pooled = new Map<string, OperatingPoint & { top1: number; n: number }>();
+  // The unmerged row repeats in every results file of a set: count each set once.
+  const counted = new Set<string>();
+  for (const row of rows) {
+    const point = {
+      method: row.method,
+      schedule: row.schedule,
+      ...(row.theta !== undefined && { theta: row.theta }),
+      gmacs: row.gmacs,
+      reduction: row.reduction,
+    };
+    const rowId = `${pointKey(point)}|${row.n}|${row.top1}`;
+    if (counted.has(rowId)) continue;
+    counted.add(rowId);
+    const seen = pooled.get(pointKey(point));
+    const n = (seen?.n ?? 0) + row.n;
+    const top1 = ((seen?.top1 ?? 0) * (seen?.n ?? 0) + row.top1 * row.n) / n;
+    pooled.set(pointKey(point), { ...point, top1, n });
+  }
+  const points = [...pooled.values()];
+  const images = [...new Set(points.map((p) => p.n))].join("/");
+  return checkPoints({ model, source: `eval top-1 over ${images} images`, points }, "eval rows");
+}

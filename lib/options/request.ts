@@ -1,0 +1,97 @@
+/**
+ * The options of a classify or explain request, declared once: the HTTP API reads them from the
+ * query or `X-` headers, `/openapi.json` documents them, and `deno task classify` takes the same
+ * ones as flags.
+ * @module
+ */
+import { ON_MISS, type OnMiss } from "../budget/choose.ts";
+import { METHOD_NAMES } from "../merge/methods.ts";
+import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import {
+  type ChoiceOption,
+  type NumberOption,
+  OptionError,
+  parseNumber,
+  parseOption,
+} from "./spec.ts";
+
+/** Latency budget. */
+export const BUDGET_MS: NumberOption = {
+  kind: "number",
+  name: "budget_ms",
+  min: 1,
+  max: 60_000,
+  description: "Latency budget in ms: the most accurate operating point predicted to fit.",
+};
+
+/** What to do when nothing fits the budget. */
+export const ON_MISS_OPTION: ChoiceOption<OnMiss> = {
+  kind: "choice",
+  name: "on_miss",
+  choices: ON_MISS,
+  default: "best_effort",
+  description: "When no operating point fits the budget: run the fastest, or refuse (503).",
+};
+
+/** The merge method. */
+export const METHOD: ChoiceOption = {
+  kind: "choice",
+  name: "method",
+  choices: METHOD_NAMES,
+  description: "Merge method (with a budget: only its points; without: runs it).",
+};
+
+/** Target GMACs reduction of a named method. */
+export const REDUCTION: NumberOption = {
+  kind: "number",
+  name: "reduction",
+  min: 0,
+  max: 0.95,
+  default: DEFAULT_REDUCTION,
+  description: "Target GMACs reduction of the method (not with budget_ms).",
+};
+
+/** Classes in the answer. */
+export const TOP_K: NumberOption = {
+  kind: "number",
+  name: "top_k",
+  min: 1,
+  max: 1000,
+  integer: true,
+  default: 5,
+  description: "Classes to return.",
+};
+
+/** Every request option, in the order the API documents them. */
+export const REQUEST_OPTIONS = [BUDGET_MS, ON_MISS_OPTION, METHOD, REDUCTION, TOP_K] as const;
+
+/** A request's options, validated. */
+export interface RequestOptions {
+  budgetMs?: number;
+  onMiss: OnMiss;
+  method?: string;
+  /** Only when given (a method's default reduction applies otherwise). */
+  reduction?: number;
+  topK: number;
+}
+
+/** A number only when given: absent, the caller's own default applies. */
+const given = (spec: NumberOption, value: string | undefined) =>
+  value === undefined ? undefined : parseNumber(spec, value);
+
+/** Parses the options of one request from `raw` (the raw string of an option, if given). */
+export function parseRequestOptions(
+  raw: (spec: (typeof REQUEST_OPTIONS)[number]) => string | undefined,
+): RequestOptions {
+  const options: RequestOptions = {
+    budgetMs: parseOption(BUDGET_MS, raw(BUDGET_MS)),
+    onMiss: parseOption(ON_MISS_OPTION, raw(ON_MISS_OPTION))!,
+    method: parseOption(METHOD, raw(METHOD)),
+    reduction: given(REDUCTION, raw(REDUCTION)),
+    topK: parseOption(TOP_K, raw(TOP_K))!,
+  };
+  if (options.budgetMs !== undefined && options.reduction !== undefined) {
+    throw new OptionError("reduction", "give budget_ms or reduction, not both");
+  }
+  return options;
+}

@@ -1,0 +1,82 @@
+/**
+ * The server's settings, declared once: each is a `deno task start` flag and an environment
+ * variable (the flag wins), and `--help` is generated from them.
+ * @module
+ */
+import { argValue, type NumberOption, type OptionSpec } from "../options/spec.ts";
+import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
+
+/** Inference workers. */
+export const WORKERS: NumberOption = {
+  kind: "number",
+  name: "workers",
+  min: 1,
+  max: 64,
+  integer: true,
+  default: 1,
+  env: "EDGEMERGE_WORKERS",
+  description: "Inference workers, each with its own sessions.",
+};
+
+/** Queue bound. */
+export const QUEUE: NumberOption = {
+  kind: "number",
+  name: "queue",
+  min: 1,
+  max: 10_000,
+  integer: true,
+  default: 16,
+  env: "EDGEMERGE_QUEUE",
+  description: "Waiting requests before 429.",
+};
+
+/** Hung-worker timeout. */
+export const JOB_TIMEOUT_MS: NumberOption = {
+  kind: "number",
+  name: "job_timeout_ms",
+  min: 100,
+  max: 600_000,
+  integer: true,
+  default: 30_000,
+  env: "EDGEMERGE_JOB_TIMEOUT_MS",
+  description: "A job running longer means a hung worker: it is replaced and the job retried once.",
+};
+
+/** Batching of queued requests. */
+export const MAX_BATCH: NumberOption = {
+  kind: "number",
+  name: "max_batch",
+  min: 1,
+  max: 64,
+  integer: true,
+  default: 1,
+  env: "EDGEMERGE_MAX_BATCH",
+  description: "Queued requests at one operating point run together (1: off, since a batch " +
+    "answers later than a single run; raise it for throughput without budgets).",
+};
+
+/** Every setting, in help order. */
+export const SERVER_SETTINGS: readonly OptionSpec[] = [
+  MODEL_DIR,
+  BACKEND,
+  THREADS,
+  KV,
+  WORKERS,
+  QUEUE,
+  JOB_TIMEOUT_MS,
+  MAX_BATCH,
+];
+
+/** The settings, from `parseArgs` values and the environment. */
+export function readSettings(values: Record<string, unknown>) {
+  return {
+    model: argValue(MODEL_DIR, values),
+    backend: argValue(BACKEND, values)!,
+    threads: argValue(THREADS, values),
+    kv: argValue(KV, values),
+    workers: argValue(WORKERS, values)!,
+    queue: argValue(QUEUE, values)!,
+    jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
+    maxBatch: argValue(MAX_BATCH, values)!,
+  };
+}
