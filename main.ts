@@ -45,7 +45,10 @@ async function main(args: string[]) {
       console.error(`edgemerge: worker replaced (${why})`);
     },
   });
-  console.log(`edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend})`);
+  console.log(
+    `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
+      `${pool.backendReason})`,
+  );
   const served = servedModel(config, pool, data.table);
   const ctx = makeContext([served], {
     metrics,

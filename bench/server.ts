@@ -20,6 +20,7 @@ export function spawnServer(
       "--allow-env",
       "--allow-net",
       "--allow-write",
+      "--allow-ffi",
       MAIN,
       "--model",
       model,

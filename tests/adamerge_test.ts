@@ -12,7 +12,7 @@ const R_MAX = [24, 24, 24, 24];
 const per = 3 * config.imgSize ** 2;
 
 async function run(pixels: Float32Array, batch: number, theta: number, method = adamerge) {
-  const session = await tinySession(config, weights, method);
+  const session = await tinySession(config, weights, { method, sources: true });
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, 32, 32] },
     r: { data: BigInt64Array.from(R_MAX, BigInt), dims: [4] },
@@ -127,7 +127,7 @@ Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the un
     importance_weight: { data: new Float32Array([1]), dims: [1] },
   };
   const runWith = async (name: string, theta: number, r = [0, 5, 9, 7]) => {
-    const session = await tinySession(config, weights, METHODS[name]);
+    const session = await tinySession(config, weights, { method: METHODS[name] });
     const out = await session.run({
       pixel_values: { data: pixels, dims: [2, 3, 32, 32] },
       r: { data: BigInt64Array.from(r, BigInt), dims: [4] },

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type HostTensor } from "../lib/backend/session.ts";
 import { METHODS } from "../lib/merge/methods.ts";
-import { tokensPerBlock } from "../lib/merge/schedule.ts";
+import { clampSchedule, tokensPerBlock } from "../lib/merge/schedule.ts";
 import type { MergeMethod } from "../lib/merge/step.ts";
 import { patchCount, type ViTConfig } from "../lib/checkpoint/config.ts";
 import type { Tensor } from "../lib/checkpoint/safetensors.ts";
@@ -15,7 +15,8 @@ import {
 } from "./helpers/merge_reference.ts";
 import { randn, rng } from "../lib/checkpoint/random.ts";
 import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
-import { tinySession, tinyVit } from "./helpers/fixtures.ts";
+import { CPU_BACKENDS, tinySession, tinyVit } from "./helpers/fixtures.ts";
+import type { BackendName } from "../lib/backend/session.ts";
 
 // 32x32 images in 4x4 patches: 64 patches + class token = 65 tokens (odd: exercises ToMe's split).
 const { config, weights } = tinyVit();
@@ -53,11 +54,13 @@ async function runGraph(
   method: MergeMethod | undefined,
   r: number[],
   importance = 1,
+  backend: BackendName = "wasm",
 ) {
-  const session = await tinySession(c, w, method);
+  const session = await tinySession(c, w, { method, backend, sources: true });
   const out = await session.run({
     pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
-    r: { data: BigInt64Array.from(r, BigInt), dims: [c.depth] },
+    // As Classifier.run does: the graph is fed a schedule its tokens allow.
+    r: { data: BigInt64Array.from(clampSchedule(c, method, r), BigInt), dims: [c.depth] },
     ...(method?.inputs ? methodFeeds(importance) : {}),
   });
   await session.release();
@@ -76,51 +79,54 @@ const REFERENCE_CASES: [string, number][] = [...SCHEDULED.map((n): [string, numb
 
 for (const [name, importance] of REFERENCE_CASES) {
   const variant = importance === 1 ? "" : " (size-weighted)";
-  Deno.test(`${name}${variant}: the step in ORT equals the plain-TypeScript reference (tokens, map, sizes, logits)`, async () => {
-    const schedule = [5, 9, 0, 7];
-    const out = await runGraph(config, weights, METHODS[name], schedule, importance);
-    const pixels = randomPixels(config, BATCH);
-    const per = 3 * config.imgSize ** 2, p = patchCount(config);
-    const nFinal = out.sizes.dims[1];
-    for (let b = 0; b < BATCH; b++) {
-      let source = Array.from({ length: p }, (_, i) => i + config.prefixTokens);
-      let finalSize: number[] = [];
-      // SAD-TM's o, carried explicitly as the size-weighted mean of merged members.
-      let o = [0, ...PRIOR];
-      const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per), {
-        afterAttention: (block, x, size, keys, attn) => {
-          const plan = referencePlan(name, block, keys, attn, schedule[block], o, importance);
-          source = source.map((t) => plan.assign[t]);
-          const merged = applyRef(x, size, plan);
-          const oSum = Array(plan.count).fill(0);
-          o.forEach((v, i) => oSum[plan.assign[i]] += v * size[i]);
-          o = oSum.map((v, t) => v / merged.size[t]);
-          finalSize = merged.size;
-          return merged;
-        },
-      });
-      assert.deepEqual(ints(out.tokens), ref.tokens);
-      assert.deepEqual(ints(out.source_map).slice(b * p, (b + 1) * p), source);
-      assert.deepEqual(
-        Array.from(out.sizes.data as Float32Array).slice(b * nFinal, (b + 1) * nFinal),
-        finalSize,
-      );
-      const logits = (out.logits.data as Float32Array).subarray(b * 10, (b + 1) * 10);
-      assert.ok(
-        maxAbsDiff(logits, ref.logits) < 1e-3,
-        `image ${b}: ${maxAbsDiff(logits, ref.logits)}`,
-      );
-    }
-  });
+  for (const backend of CPU_BACKENDS) {
+    Deno.test(`${name}${variant} (${backend}): the step in ORT equals the plain-TypeScript reference (tokens, map, sizes, logits)`, async () => {
+      const schedule = [5, 9, 0, 7];
+      const out = await runGraph(config, weights, METHODS[name], schedule, importance, backend);
+      const pixels = randomPixels(config, BATCH);
+      const per = 3 * config.imgSize ** 2, p = patchCount(config);
+      const nFinal = out.sizes.dims[1];
+      for (let b = 0; b < BATCH; b++) {
+        let source = Array.from({ length: p }, (_, i) => i + config.prefixTokens);
+        let finalSize: number[] = [];
+        // SAD-TM's o, carried explicitly as the size-weighted mean of merged members.
+        let o = [0, ...PRIOR];
+        const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per), {
+          afterAttention: (block, x, size, keys, attn) => {
+            const plan = referencePlan(name, block, keys, attn, schedule[block], o, importance);
+            source = source.map((t) => plan.assign[t]);
+            const merged = applyRef(x, size, plan);
+            const oSum = Array(plan.count).fill(0);
+            o.forEach((v, i) => oSum[plan.assign[i]] += v * size[i]);
+            o = oSum.map((v, t) => v / merged.size[t]);
+            finalSize = merged.size;
+            return merged;
+          },
+        });
+        assert.deepEqual(ints(out.tokens), ref.tokens);
+        assert.deepEqual(ints(out.source_map).slice(b * p, (b + 1) * p), source);
+        assert.deepEqual(
+          Array.from(out.sizes.data as Float32Array).slice(b * nFinal, (b + 1) * nFinal),
+          finalSize,
+        );
+        const logits = (out.logits.data as Float32Array).subarray(b * 10, (b + 1) * 10);
+        assert.ok(
+          maxAbsDiff(logits, ref.logits) < 1e-3,
+          `image ${b}: ${maxAbsDiff(logits, ref.logits)}`,
+        );
+      }
+    });
 
+    if (importance !== 1) continue;
+    Deno.test(`${name} (${backend}): r = 0 gives logits identical to the unmerged graph`, async () => {
+      const zeros = Array(config.depth).fill(0);
+      const merged = await runGraph(config, weights, METHODS[name], zeros, 1, backend);
+      const plain = await runGraph(config, weights, undefined, zeros, 1, backend);
+      assert.deepEqual(merged.logits.data, plain.logits.data);
+      assert.deepEqual(ints(merged.tokens), Array(config.depth + 1).fill(65));
+    });
+  }
   if (importance !== 1) continue;
-  Deno.test(`${name}: r = 0 gives logits identical to the unmerged graph`, async () => {
-    const zeros = Array(config.depth).fill(0);
-    const merged = await runGraph(config, weights, METHODS[name], zeros);
-    const plain = await runGraph(config, weights, undefined, zeros);
-    assert.deepEqual(merged.logits.data, plain.logits.data);
-    assert.deepEqual(ints(merged.tokens), Array(config.depth + 1).fill(65));
-  });
 
   Deno.test(`${name}: too many merges are clamped; sizes sum to the patches; map matches sizes`, async () => {
     for (const schedule of [[1000, 1000, 1000, 1000], [3, 40, 2, 64], [-4, 2, 1, 0]]) {

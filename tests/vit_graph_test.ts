@@ -14,11 +14,16 @@ import {
   referenceForward,
   tinyConfig,
 } from "./helpers/tiny_vit.ts";
-import { tinySession } from "./helpers/fixtures.ts";
+import { CPU_BACKENDS, tinySession } from "./helpers/fixtures.ts";
+import type { BackendName } from "../lib/backend/session.ts";
 
-async function runPlain(config: ReturnType<typeof tinyConfig>, batch: number) {
+async function runPlain(
+  config: ReturnType<typeof tinyConfig>,
+  batch: number,
+  backend: BackendName,
+) {
   const weights = randomWeights(config);
-  const session = await tinySession(config, weights);
+  const session = await tinySession(config, weights, { backend });
   const pixels = randomPixels(config, batch);
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, config.imgSize, config.imgSize] },
@@ -28,23 +33,25 @@ async function runPlain(config: ReturnType<typeof tinyConfig>, batch: number) {
   return { weights, pixels, out };
 }
 
-for (const pool of ["token", "avg"] as const) {
-  Deno.test(`vit graph (${pool} pool): ORT logits equal the TypeScript reference`, async () => {
-    const config = tinyConfig({ globalPool: pool, propAttn: pool === "token" });
-    const { weights, pixels, out } = await runPlain(config, 2);
-    const per = 3 * config.imgSize ** 2;
-    const logits = out.logits.data as Float32Array;
-    assert.deepEqual(out.logits.dims, [2, config.numClasses]);
-    for (let b = 0; b < 2; b++) {
-      const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per));
-      const got = logits.subarray(b * config.numClasses, (b + 1) * config.numClasses);
-      assert.ok(maxAbsDiff(got, ref.logits) < 1e-4, `image ${b}: ${maxAbsDiff(got, ref.logits)}`);
-    }
-    assert.deepEqual(
-      Array.from(out.tokens.data as BigInt64Array, Number),
-      Array(config.depth + 1).fill(17),
-    );
-  });
+for (const backend of CPU_BACKENDS) {
+  for (const pool of ["token", "avg"] as const) {
+    Deno.test(`vit graph (${pool} pool, ${backend}): ORT logits equal the TypeScript reference`, async () => {
+      const config = tinyConfig({ globalPool: pool, propAttn: pool === "token" });
+      const { weights, pixels, out } = await runPlain(config, 2, backend);
+      const per = 3 * config.imgSize ** 2;
+      const logits = out.logits.data as Float32Array;
+      assert.deepEqual(out.logits.dims, [2, config.numClasses]);
+      for (let b = 0; b < 2; b++) {
+        const ref = referenceForward(config, weights, pixels.subarray(b * per, (b + 1) * per));
+        const got = logits.subarray(b * config.numClasses, (b + 1) * config.numClasses);
+        assert.ok(maxAbsDiff(got, ref.logits) < 1e-4, `image ${b}: ${maxAbsDiff(got, ref.logits)}`);
+      }
+      assert.deepEqual(
+        Array.from(out.tokens.data as BigInt64Array, Number),
+        Array(config.depth + 1).fill(17),
+      );
+    });
+  }
 }
 
 Deno.test("vit graph: a missing or misshapen weight is named", () => {

@@ -34,15 +34,16 @@ async function init(message: InitMessage) {
   try {
     const { Engine } = await import("../lib/runtime/engine.ts");
     const { loadModelBundle } = await import("../lib/checkpoint/bundle.ts");
+    const { resolveBackend } = await import("../lib/backend/session.ts");
+    const { backend, reason } = await resolveBackend(message.backend);
     const e = new Engine(await loadModelBundle(message.model), {
-      backend: message.backend,
+      backend,
       threads: message.threads,
       prior: message.prior,
     });
-    let backend = "";
-    for (const method of message.warm) backend = (await e.classifier(method)).session.backend;
+    for (const method of message.warm) await e.classifier(method);
     engine = e;
-    post({ type: "ready", backend });
+    post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
   } catch (e) {
     post({ type: "init_error", message: (e as Error).message });

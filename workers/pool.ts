@@ -52,6 +52,7 @@ export class WorkerPool implements Inference {
   #nextId = 1;
   #idle: (() => void)[] = [];
   #backend = "";
+  #backendReason = "";
 
   private constructor(readonly options: PoolOptions) {}
 
@@ -65,6 +66,11 @@ export class WorkerPool implements Inference {
   /** Backend the workers run on. */
   get backend(): string {
     return this.#backend;
+  }
+
+  /** Why the workers run on it (`auto` says what it found). */
+  get backendReason(): string {
+    return this.#backendReason;
   }
 
   /** Jobs waiting for a worker. */
@@ -157,6 +163,7 @@ export class WorkerPool implements Inference {
         if (m.type === "ready") {
           s.ready = true;
           this.#backend = m.backend;
+          this.#backendReason = m.reason;
           resolve();
           this.#dispatch();
         } else if (m.type === "warmed") {

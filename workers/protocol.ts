@@ -48,7 +48,7 @@ export type PoolMessage = InitMessage | BatchMessage | WarmMessage | FaultMessag
 
 /** Worker -> pool. */
 export type WorkerMessage =
-  | { type: "ready"; backend: string }
+  | { type: "ready"; backend: string; reason: string }
   | { type: "init_error"; message: string }
   | { type: "warmed"; id: number }
   | { type: "result"; id: number; result: ClassifyResult }

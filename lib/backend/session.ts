@@ -7,13 +7,16 @@ import { UserError } from "../errors.ts";
 import type * as ortTypes from "onnxruntime-web";
 
 /** Backends edgemerge can run on. */
-export type BackendName = "wasm" | "webgpu";
-/** A backend request: a concrete backend, or `auto` (WebGPU on a real GPU, else WASM). */
+export type BackendName = "wasm" | "webgpu" | "native";
+/**
+ * A backend request: a concrete backend, or `auto` (WebGPU on a real GPU adapter, else native
+ * when the runtime permits FFI and the binding loads, else WASM).
+ */
 export type BackendChoice = BackendName | "auto";
 /** The backends a user may name, for CLI and API validation. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "wasm", "webgpu"];
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "native", "wasm", "webgpu"];
 
-/** WASM threads when none are asked for (capped by the cores). */
+/** Threads per session when none are asked for (capped by the cores). */
 export const DEFAULT_THREADS = 2;
 
 /** Host-side tensor data: what goes into and comes out of a session. */
@@ -33,10 +36,18 @@ export interface Session {
 export interface SessionOptions {
   /** Default `auto`. */
   backend?: BackendChoice;
-  /** WASM threads (default: 2, capped by the cores). Fixed once the first WASM session starts. */
+  /**
+   * Threads per session (default: 2, capped by the cores). For WASM they are fixed once the
+   * first WASM session of the thread starts.
+   */
   threads?: number;
   /** Accept a software WebGPU adapter such as llvmpipe (tests only: it is ~40x slower). */
   allowFallbackAdapter?: boolean;
+  /**
+   * Native only: write ORT's per-node profile to `<profile>_<time>.json` when the session is
+   * released (`bench/profile.ts` reads it).
+   */
+  profile?: string;
 }
 
 /** A requested backend cannot start; the message says why and what to use instead. */
@@ -56,10 +67,71 @@ export async function findGpuAdapter(allowFallback: boolean): Promise<GPUAdapter
   return adapter;
 }
 
-/** Picks the backend for `auto`: WebGPU when a non-fallback adapter exists, else WASM. */
-export async function resolveBackend(choice: BackendChoice = "auto"): Promise<BackendName> {
-  if (choice !== "auto") return choice;
-  return (await findGpuAdapter(false)) ? "webgpu" : "wasm";
+/** A backend and why it was chosen (for the log and `/v1/models`). */
+export interface ResolvedBackend {
+  backend: BackendName;
+  reason: string;
+}
+
+/** Whether this runtime lets the native binding load (Deno: `--allow-ffi`). */
+function ffiAllowed(): boolean {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (!deno?.permissions) return false;
+  try {
+    return deno.permissions.querySync({ name: "ffi" }).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+let native: Promise<OrtModule> | undefined;
+
+/** onnxruntime-node, loaded once; throws `BackendError` saying why it cannot load. */
+function loadNative(): Promise<OrtModule> {
+  if (!ffiAllowed()) {
+    return Promise.reject(
+      new BackendError("native: FFI is not permitted (run Deno with --allow-ffi); use wasm"),
+    );
+  }
+  native ??= import("onnxruntime-node").then(
+    (ort) => {
+      ort.env.logLevel = "error";
+      return ort as unknown as OrtModule;
+    },
+    (e) => {
+      native = undefined;
+      throw new BackendError(
+        `native: the onnxruntime-node binding does not load (${
+          (e as Error).message.split("\n")[0]
+        }); use wasm`,
+      );
+    },
+  );
+  return native;
+}
+
+/** Why `backend` cannot run here, or undefined when it can (WebGPU: on a real adapter). */
+export async function unavailable(backend: BackendName): Promise<string | undefined> {
+  if (backend === "wasm") return undefined;
+  if (backend === "webgpu") {
+    return (await findGpuAdapter(false)) ? undefined : "WebGPU: no real GPU adapter";
+  }
+  return await loadNative().then(() => undefined, (e: Error) => e.message);
+}
+
+/**
+ * The backend for a choice. `auto` takes WebGPU on a real (non-fallback) adapter, else native
+ * when FFI is permitted and the binding loads, else WASM, and says why.
+ */
+export async function resolveBackend(choice: BackendChoice = "auto"): Promise<ResolvedBackend> {
+  if (choice !== "auto") return { backend: choice, reason: "asked for" };
+  if (await findGpuAdapter(false)) return { backend: "webgpu", reason: "a GPU adapter exists" };
+  try {
+    await loadNative();
+    return { backend: "native", reason: "no GPU adapter; the native binding loads" };
+  } catch (e) {
+    return { backend: "wasm", reason: `no GPU adapter; ${(e as Error).message}` };
+  }
 }
 
 async function loadWasm(threads: number): Promise<OrtModule> {
@@ -109,22 +181,48 @@ function wrap(ort: OrtModule, session: ortTypes.InferenceSession, backend: Backe
   };
 }
 
+/**
+ * Native sessions do not spin their thread pools after a run: with a session per method in one
+ * process, spinning pools steal each other's cores (unmerged DeiT-Tiny went from 21 to 50 ms).
+ */
+const NATIVE_SPINNING = "0";
+
+/** Session options of a backend. */
+function sessionOptions(
+  backend: BackendName,
+  threads: number,
+  profile?: string,
+): ortTypes.InferenceSession.SessionOptions {
+  const common = { graphOptimizationLevel: "all" as const, logSeverityLevel: 3 as const };
+  if (backend !== "native") return { ...common, executionProviders: [backend] };
+  return {
+    ...common,
+    executionProviders: ["cpu"],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    extra: { session: { intra_op: { allow_spinning: NATIVE_SPINNING } } },
+    ...(profile && { enableProfiling: true, profileFilePrefix: profile }),
+  };
+}
+
 /** Creates a session for `model` on the requested backend, or throws `BackendError`. */
 export async function createSession(
   model: Uint8Array,
   options: SessionOptions = {},
 ): Promise<Session> {
-  const backend = await resolveBackend(options.backend);
+  const { backend } = await resolveBackend(options.backend);
   const threads = options.threads ?? Math.min(DEFAULT_THREADS, navigator.hardwareConcurrency ?? 1);
   const ort = backend === "webgpu"
     ? await loadWebGpu(options.allowFallbackAdapter ?? false)
+    : backend === "native"
+    ? await loadNative()
     : await loadWasm(threads);
   try {
-    const session = await ort.InferenceSession.create(model, {
-      executionProviders: [backend],
-      graphOptimizationLevel: "all",
-      logSeverityLevel: 3,
-    });
+    const session = await ort.InferenceSession.create(
+      model,
+      sessionOptions(backend, threads, options.profile),
+    );
     return wrap(ort, session, backend);
   } catch (e) {
     throw new BackendError(`${backend}: cannot create a session: ${(e as Error).message}`);

@@ -10,8 +10,8 @@
  * and the service run adaptive methods at batch 1.
  * @module
  */
-import { bipartite } from "./bipartite.ts";
-import { fewestAbove, mergeableKeys, minMax, withPrefixZeros } from "./ops.ts";
+import { bipartite, bipartiteMaxR } from "./bipartite.ts";
+import { fewestAbove, mergeableKeys, minMax, withPrefixValue } from "./ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
 /** Salience damping of the scores (below 1 so protected `-inf` scores stay `-inf`). */
@@ -24,23 +24,17 @@ function plan(ctx: MergeContext): MergePlan {
   const k = mergeableKeys(ctx);
   const affinity = g.op("MatMul", [k, g.op("Transpose", [k], { perm: [0, 2, 1] })]);
   const centrality = g.op("ReduceMean", [affinity], { axes: [1], keepdims: 0 });
-  const salience = withPrefixZeros(ctx, g.op("Sub", [g.constFloat(1), minMax(g, centrality)]));
+  const salience = g.op("Sub", [g.constFloat(1), minMax(g, centrality)]);
   const theta = g.op("Reshape", ["theta", g.constInt([1])]);
-  const { assign, count, r } = bipartite(ctx, {
-    adjust: (best, evens) =>
+  return bipartite(ctx, {
+    adjust: (best, inA) =>
       g.op("Mul", [
         best,
-        g.op("Sub", [g.constFloat(1), g.op("Mul", [evens(salience), g.constFloat(GAMMA)])]),
+        g.op("Sub", [g.constFloat(1), g.op("Mul", [inA(salience), g.constFloat(GAMMA)])]),
       ]),
-    chooseR: (best, capped) => g.op("Min", [capped, fewestAbove(g, best, theta)]),
+    chooseR: (best, requested) => g.op("Min", [requested, fewestAbove(g, best, theta)]),
+    weight: withPrefixValue(ctx, g.op("Add", [salience, g.constFloat(1)]), 1),
   });
-  // Weights of 1 when nothing merges keep theta = +inf bit-exact.
-  const weight = g.op("Where", [
-    g.op("Greater", [r, g.constInt([0])]),
-    g.op("Add", [salience, g.constFloat(1)]),
-    g.constFloat(1),
-  ]);
-  return { assign, count, weight };
 }
 
 /** AdaMerge as a merge method (`r` in the schedule is `r_max`). */
@@ -48,7 +42,8 @@ export const adamerge: MergeMethod = {
   name: "adamerge",
   plan,
   adaptive: true,
-  nextCount: (n, r, prefix) => n - Math.max(0, Math.min(r, Math.floor((n - prefix) / 2))),
+  maxR: bipartiteMaxR,
+  nextCount: (n, r) => n - r,
   matchMacs: (n, r, c, prefix) =>
     r > 0 ? (n - prefix) ** 2 * c + Math.ceil(n / 2) * Math.floor(n / 2) * c : 0,
   inputs: () => [{ name: "theta", dtype: "float32", dims: [1] }],

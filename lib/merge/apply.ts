@@ -1,32 +1,70 @@
 /**
- * The merging itself, shared by every method: given a `MergePlan` (the new slot of each token),
- * combine tokens by size-weighted average (scatter-add of weighted features and of weights,
- * then divide), add up sizes, and move the source map through the old-to-new index map.
- * With the identity plan (`r = 0`) every value passes through bit-exactly.
+ * The merging itself, shared by every method. Each token's row is packed as
+ * `[x * w, w, size?, sums...]` (`w` = weight * size), the plan's survivors are gathered, each
+ * merged token's row is added into its destination (in ascending token order, as a scatter over
+ * every token would), and the rows are unpacked: a size-weighted average for `x`, plain sums for
+ * sizes and carried sums. Only the merged rows are scattered, so the cost follows `r`, not `N`.
  * @module
  */
-import { dim, filled } from "../onnx/ops.ts";
-import type { MergeContext, MergePlan, TokenState } from "./step.ts";
+import type { GraphBuilder } from "../onnx/builder.ts";
+import { dim, filled, sliceAxis } from "../onnx/ops.ts";
+import { arangeLike, column, gatherRows } from "./ops.ts";
+import type { MergeContext, MergeTargets, TokenState } from "./step.ts";
 
-/** Emits the merge described by `plan` and returns the new token state. */
-export function applyPlan(ctx: MergeContext, plan: MergePlan): TokenState {
+/** Column `c` of `rows [B, N, C]` as `[B, N]`. */
+function columnOf(g: GraphBuilder, rows: string, c: number): string {
+  return g.op("Squeeze", [sliceAxis(g, rows, 2, c, c + 1), g.constInt([2])]);
+}
+
+/** Emits the merge to `plan`'s targets for tokens of `width` features; the new token state. */
+export function applyPlan(ctx: MergeContext, plan: MergeTargets, width: number): TokenState {
   const { g, state } = ctx;
-  const shape = g.op("Shape", [state.x]);
-  const batch = dim(g, state.x, 0);
-  const width = dim(g, state.x, 2);
-  const zeros = (parts: string[]) => filled(g, g.op("Concat", parts, { axis: 0 }));
-
-  const weight = plan.weight ? g.op("Mul", [plan.weight, state.size]) : state.size;
-  const addInto = (target: string, index: string, updates: string) =>
-    g.op("ScatterElements", [target, index, updates], { axis: 1, reduction: "add" });
-
-  const weightSum = addInto(zeros([batch, plan.count]), plan.assign, weight);
-  const index3 = g.op("Expand", [g.op("Unsqueeze", [plan.assign, g.constInt([2])]), shape]);
-  const weighted = g.op("Mul", [state.x, g.op("Unsqueeze", [weight, g.constInt([2])])]);
-  const featureSum = addInto(zeros([batch, plan.count, width]), index3, weighted);
+  const w = plan.weight ? g.op("Mul", [plan.weight, state.size]) : state.size;
+  const sumNames = Object.keys(state.sums);
+  const wColumn = column(g, w);
+  const rows = g.op("Concat", [
+    g.op("Mul", [state.x, wColumn]),
+    wColumn,
+    ...(plan.weight ? [column(g, state.size)] : []),
+    ...sumNames.map((n) => column(g, state.sums[n])),
+  ], { axis: 2 });
+  let out = plan.kept(rows);
+  if (plan.fused) {
+    // One zero row for the fused token, when anything merged.
+    const extra = g.op("Min", [dim(g, plan.merged, 1), g.constInt([1])]);
+    out = g.op("Concat", [
+      out,
+      filled(g, g.op("Concat", [dim(g, out, 0), extra, dim(g, out, 2)], { axis: 0 })),
+    ], { axis: 1 });
+  }
+  // Only the merged rows are added (a scatter of every token costs ~7 % of a merged run).
+  const added = gatherRows(g, rows, plan.merged);
+  const into = g.op("Expand", [column(g, plan.into), g.op("Shape", [added])]);
+  out = g.op("ScatterElements", [out, into, added], { axis: 1, reduction: "add" });
+  const sizeColumn = plan.weight ? width + 1 : width;
   return {
-    x: g.op("Div", [featureSum, g.op("Unsqueeze", [weightSum, g.constInt([2])])]),
-    size: plan.weight ? addInto(zeros([batch, plan.count]), plan.assign, state.size) : weightSum,
-    sourceMap: g.op("GatherElements", [plan.assign, state.sourceMap], { axis: 1 }),
+    x: g.op("Div", [sliceAxis(g, out, 2, 0, width), sliceAxis(g, out, 2, width, width + 1)]),
+    size: columnOf(g, out, sizeColumn),
+    sums: Object.fromEntries(sumNames.map((n, i) => [n, columnOf(g, out, sizeColumn + 1 + i)])),
+    ...(state.sourceMap && { sourceMap: movedSources(g, plan, state) }),
   };
+}
+
+/**
+ * The source map after the step: every patch follows its token to the token's new slot (the
+ * old-to-new map is written from the plan's survivor and merged indices).
+ */
+function movedSources(g: GraphBuilder, plan: MergeTargets, state: TokenState): string {
+  return g.op("GatherElements", [assignment(g, plan, state), state.sourceMap!], { axis: 1 });
+}
+
+/** The new slot of every token, `[B, N]`, from the plan's survivor and merged indices. */
+function assignment(g: GraphBuilder, plan: MergeTargets, state: TokenState): string {
+  const kept = plan.keptIndex();
+  const zeros = filled(g, g.op("Shape", [state.size]), 0, "int64");
+  return g.op("ScatterElements", [
+    g.op("ScatterElements", [zeros, kept, arangeLike(g, dim(g, kept, 1), kept)], { axis: 1 }),
+    plan.merged,
+    plan.into,
+  ], { axis: 1 });
 }

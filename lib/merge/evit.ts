@@ -4,50 +4,48 @@
  * at the end, their class-attention-weighted average.
  * @module
  */
+import { dim, filled, sliceAxis } from "../onnx/ops.ts";
 import {
-  clampR,
   classAttention,
+  descendingOrder,
   descendingRank,
-  survivorPosition,
-  tokenCount,
-  withPrefix,
-  withPrefixWeight,
+  survivorTargets,
+  withPrefixValue,
 } from "./ops.ts";
-import { filled } from "../onnx/ops.ts";
-import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
+import type { MergeContext, MergeMethod, MergePlan, MergeTargets } from "./step.ts";
 
 /** Keeps fused weights positive when class attention underflows. */
 const EPS = 1e-6;
 
 function plan(ctx: MergeContext): MergePlan {
-  const { g, prefix } = ctx;
+  return { r: ctx.r, targets: () => targets(ctx) };
+}
+
+function targets(ctx: MergeContext): MergeTargets {
+  const { g, r } = ctx;
   const attention = classAttention(ctx);
-  const n = tokenCount(ctx);
-  const r = clampR(ctx, g.op("Sub", [n, g.constInt([prefix + 1])]));
-  const kept = g.op("Sub", [n, g.op("Add", [r, g.constInt([prefix])])]);
-  const dropped = g.op("Not", [g.op("Less", [descendingRank(g, attention), kept])]);
-  const slot = g.op("Where", [
+  const order = descendingOrder(g, attention);
+  const keptCount = g.op("Sub", [dim(g, order, 1), r]);
+  const dropped = g.op("Not", [g.op("Less", [descendingRank(g, order), keptCount])]);
+  const weight = g.op("Where", [
     dropped,
-    g.op("Sub", [n, r]),
-    g.op("Add", [survivorPosition(g, g.op("Not", [dropped])), g.constInt(prefix)]),
+    g.op("Add", [attention, g.constFloat(EPS)]),
+    filled(g, g.op("Shape", [attention]), 1),
   ]);
-  const ones = filled(g, g.op("Shape", [attention]), 1);
-  const weight = g.op("Where", [dropped, g.op("Add", [attention, g.constFloat(EPS)]), ones]);
-  const fused = g.op("Min", [r, g.constInt([1])]);
-  return {
-    assign: withPrefix(ctx, slot),
-    count: g.op("Add", [g.op("Sub", [n, r]), fused]),
-    weight: withPrefixWeight(ctx, weight),
-  };
+  return survivorTargets(
+    ctx,
+    sliceAxis(g, order, 1, 0, keptCount),
+    sliceAxis(g, order, 1, keptCount),
+    () => "fused",
+    withPrefixValue(ctx, weight, 1),
+  );
 }
 
 /** EViT as a merge method. */
 export const evit: MergeMethod = {
   name: "evit",
   plan,
-  nextCount: (n, r, prefix) => {
-    const k = Math.max(0, Math.min(r, n - prefix - 1));
-    return n - k + Math.min(k, 1);
-  },
+  maxR: (n, prefix) => Math.max(0, n - prefix - 1),
+  nextCount: (n, r) => n - r + Math.min(r, 1),
   matchMacs: (n, r) => (r > 0 ? n * Math.log2(n) : 0),
 };

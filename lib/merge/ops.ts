@@ -1,11 +1,11 @@
 /**
- * Graph pieces the merge methods share: token counts, the clamped `r`, normalised keys, class
- * attention, full rankings, and the old-to-new map for steps that keep survivors in order.
+ * Graph pieces the merge methods share: mergeable-token slices, normalised keys, class attention,
+ * rankings, index sorting, and the plan of a step that keeps its survivors in their order.
  * @module
  */
 import type { GraphBuilder } from "../onnx/builder.ts";
-import { arange, cast, dim, filled, sliceAxis } from "../onnx/ops.ts";
-import type { MergeContext } from "./step.ts";
+import { arange, cast, dim, sliceAxis } from "../onnx/ops.ts";
+import type { MergeContext, MergeTargets } from "./step.ts";
 
 /** `x[:, from:to]`: tokens `from` to `to` (default: the end). */
 export function sliceTokens(g: GraphBuilder, x: string, from: number | string, to?: string) {
@@ -17,16 +17,19 @@ export function arangeLike(g: GraphBuilder, n: string, like: string): string {
   return g.op("Expand", [arange(g, n), g.op("Concat", [dim(g, like, 0), n], { axis: 0 })]);
 }
 
+/** `v [B, N]` as a column `[B, N, 1]`. */
+export function column(g: GraphBuilder, v: string): string {
+  return g.op("Unsqueeze", [v, g.constInt([2])]);
+}
+
+/** `rows [B, R, C]` of `values [B, N, C]` at `index [B, R]` (int64). */
+export function gatherRows(g: GraphBuilder, values: string, index: string): string {
+  return g.op("GatherND", [values, column(g, index)], { batch_dims: 1 });
+}
+
 /** Tokens in the block, int64 `[1]`. */
 export function tokenCount(ctx: MergeContext): string {
   return dim(ctx.g, ctx.state.x, 1);
-}
-
-/** The requested `r` clamped to `[0, limit]` (`limit` int64 `[1]`); int64 `[1]`. */
-export function clampR(ctx: MergeContext, limit: string): string {
-  const { g } = ctx;
-  const r = g.op("Reshape", [ctx.r, g.constInt([1])]);
-  return g.op("Max", [g.op("Min", [r, limit]), g.constInt([0])]);
 }
 
 /** Keys of the mergeable tokens (after the prefix), L2-normalised: `[B, M, c]`. */
@@ -43,48 +46,29 @@ export function classAttention(ctx: MergeContext): string {
   return sliceTokens(g, g.op("ReduceMean", [row], { axes: [1], keepdims: 0 }), ctx.prefix);
 }
 
+/**
+ * Indices of `scores [B, M]` from the highest to the lowest (ties: lower index first); `m` is M
+ * as int64 `[1]`, when known.
+ */
+export function descendingOrder(g: GraphBuilder, scores: string, m = dim(g, scores, 1)): string {
+  return g.opN("TopK", [scores, m], 2, { axis: 1, largest: 1, sorted: 1 })[1];
+}
+
 /** Rank of every entry of `scores [B, M]` in descending order (0 = highest), int64. */
-export function descendingRank(g: GraphBuilder, scores: string): string {
-  const m = dim(g, scores, 1);
-  const [, order] = g.opN("TopK", [scores, m], 2, { axis: 1, largest: 1, sorted: 1 });
-  const positions = arangeLike(g, m, scores);
+export function descendingRank(g: GraphBuilder, order: string): string {
+  const positions = arangeLike(g, dim(g, order, 1), order);
   return g.op("ScatterElements", [positions, order, positions], { axis: 1 });
+}
+
+/** The int64 indices `index [B, K]` sorted ascending (`k`: K as int64 `[1]`, when known). */
+export function ascending(g: GraphBuilder, index: string, k = dim(g, index, 1)): string {
+  return g.opN("TopK", [index, k], 2, { axis: 1, largest: 0, sorted: 1 })[0];
 }
 
 /** Inclusive prefix count of `mask [B, M]` (bool) minus one: a survivor's new position. */
 export function survivorPosition(g: GraphBuilder, mask: string): string {
   const counts = g.op("CumSum", [cast(g, mask, "int64"), g.constInt(1)]);
   return g.op("Sub", [counts, g.constInt(1)]);
-}
-
-/**
- * The old-to-new map of a step that removes the tokens flagged in `merged [B, M]` (bool) into
- * `dest [B, M]` (index of a surviving mergeable token) and keeps every survivor in its original
- * order after the prefix. Returns `assign [B, N]` including the prefix.
- */
-export function survivorAssign(ctx: MergeContext, merged: string, dest: string): string {
-  const { g } = ctx;
-  const pos = survivorPosition(g, g.op("Not", [merged]));
-  const slot = g.op("Where", [merged, g.op("GatherElements", [pos, dest], { axis: 1 }), pos]);
-  return withPrefix(ctx, g.op("Add", [slot, g.constInt(ctx.prefix)]));
-}
-
-/** Prepends the prefix tokens' identity slots `0..prefix-1` to a mergeable-token map. */
-export function withPrefix(ctx: MergeContext, assign: string): string {
-  const { g } = ctx;
-  const ids = Array.from({ length: ctx.prefix }, (_, i) => i);
-  const prefix = g.op("Expand", [
-    g.constInt(ids),
-    g.op("Concat", [dim(g, assign, 0), g.constInt([ctx.prefix])], { axis: 0 }),
-  ]);
-  return g.op("Concat", [prefix, assign], { axis: 1 });
-}
-
-/** Prepends weight 1 for the prefix tokens to mergeable-token weights `[B, M]`. */
-export function withPrefixWeight(ctx: MergeContext, weight: string): string {
-  const { g } = ctx;
-  const shape = g.op("Concat", [dim(g, weight, 0), g.constInt([ctx.prefix])], { axis: 0 });
-  return g.op("Concat", [filled(g, shape, 1), weight], { axis: 1 });
 }
 
 /** Min-max normalisation of `v [B, M]` over its tokens (0 when all are equal). */
@@ -97,11 +81,14 @@ export function minMax(g: GraphBuilder, v: string): string {
   ]);
 }
 
-/** Prepends zeros for the prefix tokens to a mergeable-token value `[B, M]` (float32). */
-export function withPrefixZeros(ctx: MergeContext, v: string): string {
+/** Prepends `value` (float32) for the prefix tokens to a mergeable-token value `[B, M]`. */
+export function withPrefixValue(ctx: MergeContext, v: string, value: number): string {
   const { g } = ctx;
   const shape = g.op("Concat", [dim(g, v, 0), g.constInt([ctx.prefix])], { axis: 0 });
-  return g.op("Concat", [filled(g, shape), v], { axis: 1 });
+  const fill = value === 0 ? g.op("ConstantOfShape", [shape]) : g.op("ConstantOfShape", [shape], {
+    value: { dtype: "float32", dims: [1], data: new Float32Array([value]) },
+  });
+  return g.op("Concat", [fill, v], { axis: 1 });
 }
 
 /**
@@ -114,4 +101,48 @@ export function fewestAbove(g: GraphBuilder, scores: string, threshold: string):
     g.constInt([1]),
   ], { keepdims: 0 });
   return cast(g, g.op("ReduceMin", [above], { keepdims: 1, axes: [0] }), "int64");
+}
+
+/**
+ * The targets of a step that keeps its survivors in their original order after the prefix.
+ * `survivors [B, K]` and `merged [B, R]` are mergeable-token indices in any order; `into` maps the
+ * merged ones, sorted ascending, to their destination's position among the survivors (`[B, R]`),
+ * or says they fuse into one new token after the survivors.
+ */
+export function survivorTargets(
+  ctx: MergeContext,
+  survivors: string,
+  merged: string,
+  into: (mergedSorted: string) => string | "fused",
+  weight?: string,
+): MergeTargets {
+  const { g, prefix } = ctx;
+  const kept = ascending(g, survivors);
+  const mergedSorted = ascending(g, merged);
+  const target = into(mergedSorted);
+  const toTokens = (index: string) => g.op("Add", [index, g.constInt(prefix)]);
+  return {
+    kept: (rows) =>
+      g.op("Concat", [
+        sliceTokens(g, rows, 0, g.constInt([prefix])),
+        gatherRows(g, sliceTokens(g, rows, prefix), kept),
+      ], { axis: 1 }),
+    keptIndex: () => {
+      const ids = Array.from({ length: prefix }, (_, i) => i);
+      const head = g.op("Expand", [
+        g.constInt(ids),
+        g.op("Concat", [dim(g, kept, 0), g.constInt([prefix])], { axis: 0 }),
+      ]);
+      return g.op("Concat", [head, toTokens(kept)], { axis: 1 });
+    },
+    merged: toTokens(mergedSorted),
+    into: target === "fused"
+      ? g.op("Expand", [
+        g.op("Add", [dim(g, kept, 1), g.constInt([prefix])]),
+        g.op("Shape", [mergedSorted]),
+      ])
+      : toTokens(target),
+    fused: target === "fused",
+    weight,
+  };
 }

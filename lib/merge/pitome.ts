@@ -5,8 +5,15 @@
  * similar B, everything else is kept (survivors stay in their original order).
  * @module
  */
-import { clampR, descendingRank, mergeableKeys, survivorAssign, tokenCount } from "./ops.ts";
-import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
+import { END, filled, sliceAxis } from "../onnx/ops.ts";
+import {
+  descendingOrder,
+  gatherRows,
+  mergeableKeys,
+  survivorPosition,
+  survivorTargets,
+} from "./ops.ts";
+import type { MergeContext, MergeMethod, MergePlan, MergeTargets } from "./step.ts";
 
 /** PiToMe's margin for block `l` of `depth`. */
 export function pitomeMargin(block: number, depth: number): number {
@@ -14,37 +21,54 @@ export function pitomeMargin(block: number, depth: number): number {
 }
 
 function plan(ctx: MergeContext): MergePlan {
-  const { g, prefix } = ctx;
+  const { g, r } = ctx;
   const k = mergeableKeys(ctx);
-  const kT = g.op("Transpose", [k], { perm: [0, 2, 1] });
-  const sim = g.op("MatMul", [k, kT]);
+  const sim = g.op("MatMul", [k, g.op("Transpose", [k], { perm: [0, 2, 1] })]);
   const margin = g.constFloat(pitomeMargin(ctx.block, ctx.depth));
   const energy = g.op("ReduceMean", [g.op("Elu", [g.op("Sub", [sim, margin])])], {
     axes: [-1],
     keepdims: 0,
   });
-  const n = tokenCount(ctx);
-  const r = clampR(ctx, g.op("Div", [g.op("Sub", [n, g.constInt([prefix])]), g.constInt([2])]));
-  const rank = descendingRank(g, energy);
-  // Candidates are the 2r highest-energy tokens; even ranks are A (they merge), odd ranks B.
-  const candidate = g.op("Less", [rank, g.op("Mul", [r, g.constInt([2])])]);
-  const even = g.op("Equal", [g.op("Mod", [rank, g.constInt(2)]), g.constInt(0)]);
-  const isA = g.op("And", [candidate, even]);
-  const isB = g.op("And", [candidate, g.op("Not", [even])]);
-  // Each A's destination: its most similar B (the energy's similarity matrix, other columns masked).
-  const bMask = g.op("Where", [
-    g.op("Unsqueeze", [isB, g.constInt([1])]),
-    g.constFloat(0),
-    g.constFloat(-Infinity),
-  ]);
-  const dest = g.op("ArgMax", [g.op("Add", [sim, bMask])], { axis: -1, keepdims: 0 });
-  return { assign: survivorAssign(ctx, isA, dest), count: g.op("Sub", [n, r]) };
+  return { r, targets: () => targets(ctx, sim, energy) };
+}
+
+/**
+ * Candidates are the 2r highest-energy tokens; even ranks are A (they merge), odd ranks B.
+ */
+function targets(ctx: MergeContext, sim: string, energy: string): MergeTargets {
+  const { g, r } = ctx;
+  const order = descendingOrder(g, energy);
+  const twoR = g.op("Mul", [r, g.constInt([2])]);
+  const a = sliceAxis(g, order, 1, 0, twoR, 2);
+  const b = sliceAxis(g, order, 1, 1, twoR, 2);
+  const rest = sliceAxis(g, order, 1, twoR, END);
+  // -inf everywhere but the B columns, so each A's argmax is its most similar B.
+  const bColumns = g.op("ScatterElements", [
+    filled(g, g.op("Shape", [energy]), -Infinity),
+    b,
+    filled(g, g.op("Shape", [b])),
+  ], { axis: 1 });
+  const isA = g.op("ScatterElements", [
+    filled(g, g.op("Shape", [energy]), 0, "int64"),
+    a,
+    filled(g, g.op("Shape", [a]), 1, "int64"),
+  ], { axis: 1 });
+  const slot = survivorPosition(g, g.op("Equal", [isA, g.constInt(0)]));
+  return survivorTargets(ctx, g.op("Concat", [b, rest], { axis: 1 }), a, (merged) => {
+    const towardsB = g.op("Add", [
+      gatherRows(g, sim, merged),
+      g.op("Unsqueeze", [bColumns, g.constInt([1])]),
+    ]);
+    const dest = g.op("ArgMax", [towardsB], { axis: -1, keepdims: 0 });
+    return g.op("GatherElements", [slot, dest], { axis: 1 });
+  });
 }
 
 /** PiToMe as a merge method. */
 export const pitome: MergeMethod = {
   name: "pitome",
   plan,
-  nextCount: (n, r, prefix) => n - Math.max(0, Math.min(r, Math.floor((n - prefix) / 2))),
+  maxR: (n, prefix) => Math.max(0, Math.floor((n - prefix) / 2)),
+  nextCount: (n, r) => n - r,
   matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
 };

@@ -5,25 +5,32 @@
  * into its most similar (key cosine) remaining token, weighted by `m * size`.
  *
  * `o` of a merged token is the size-weighted mean of its members' `o`, which equals the mean
- * prior over all patches it holds: it is read through the source map, so no extra state is
- * carried. SAD-TM-DM is the same step with merging delayed by `tau` blocks.
+ * prior over all patches it holds: each token carries the sum of its patches' prior, merged like
+ * its size. SAD-TM-DM is the same step with merging delayed by `tau` blocks.
  * @module
  */
 import { patchCount, patchGrid } from "../checkpoint/config.ts";
-import { dims, filled } from "../onnx/ops.ts";
+import { dims, sliceAxis } from "../onnx/ops.ts";
 import {
-  clampR,
   classAttention,
+  descendingOrder,
   descendingRank,
   fewestAbove,
+  gatherRows,
   mergeableKeys,
   minMax,
   sliceTokens,
-  survivorAssign,
-  tokenCount,
-  withPrefixWeight,
+  survivorPosition,
+  survivorTargets,
+  withPrefixValue,
 } from "./ops.ts";
-import { type MergeContext, type MergeMethod, type MergePlan, PriorError } from "./step.ts";
+import {
+  type MergeContext,
+  type MergeMethod,
+  type MergePlan,
+  type MergeTargets,
+  PriorError,
+} from "./step.ts";
 
 /**
  * Default class-attention weight. 1, i.e. class attention only: on DeiT-Tiny every share given
@@ -40,16 +47,10 @@ export const DEFAULT_IMPORTANCE_WEIGHT = 1;
 /** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
 const EPS = 1e-6;
 
-/** The prior of each current token: mean over the patches it holds, `[B, M]`. */
+/** The prior of each mergeable token: its carried prior sum over its size, `[B, M]`. */
 function tokenPrior(ctx: MergeContext): string {
-  const { g, state } = ctx;
-  const prior = g.op("Expand", ["prior", dims(g, state.sourceMap, 0, 2)]);
-  const zeros = filled(g, g.op("Shape", [state.size]));
-  const sums = g.op("ScatterElements", [zeros, state.sourceMap, prior], {
-    axis: 1,
-    reduction: "add",
-  });
-  return sliceTokens(g, g.op("Div", [sums, state.size]), ctx.prefix);
+  const { g, state, prefix } = ctx;
+  return sliceTokens(g, g.op("Div", [state.sums.prior, state.size]), prefix);
 }
 
 function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
@@ -60,38 +61,47 @@ function plan(ctx: MergeContext, adaptive: boolean): MergePlan {
     g.op("Mul", [alpha, minMax(g, classAttention(ctx))]),
     g.op("Mul", [beta, minMax(g, tokenPrior(ctx))]),
   ]);
-  const n = tokenCount(ctx);
-  let r = clampR(ctx, g.op("Sub", [n, g.constInt([ctx.prefix + 1])]));
+  let r = ctx.r;
   if (adaptive) {
     // AdaMerge-style count: tokens whose importance is below -theta (the batch takes the fewest).
     const theta = g.op("Reshape", ["theta", g.constInt([1])]);
     r = g.op("Min", [r, fewestAbove(g, g.op("Neg", [m]), theta)]);
   }
-  const merging = g.op("Less", [descendingRank(g, g.op("Neg", [m])), r]);
-  // Destinations: the most similar token outside the merging set.
+  return { r, targets: () => targets(ctx, m, r) };
+}
+
+/** The `r` least important tokens merge into their most similar remaining token. */
+function targets(ctx: MergeContext, m: string, r: string): MergeTargets {
+  const { g } = ctx;
+  const order = descendingOrder(g, g.op("Neg", [m]));
+  const merging = g.op("Less", [descendingRank(g, order), r]);
+  // importance_weight 1: the paper's m * size; 0: size only (ToMe-style averages).
+  const weight = g.op("Add", [
+    g.op("Sub", [g.constFloat(1), "importance_weight"]),
+    g.op("Mul", ["importance_weight", g.op("Add", [m, g.constFloat(EPS)])]),
+  ]);
+  const slot = survivorPosition(g, g.op("Not", [merging]));
   const k = mergeableKeys(ctx);
-  const sim = g.op("MatMul", [k, g.op("Transpose", [k], { perm: [0, 2, 1] })]);
-  const closed = g.op("Where", [
-    g.op("Unsqueeze", [merging, g.constInt([1])]),
-    g.constFloat(-Infinity),
-    g.constFloat(0),
-  ]);
-  const dest = g.op("ArgMax", [g.op("Add", [sim, closed])], { axis: -1, keepdims: 0 });
-  // Weights of 1 when nothing merges keep r = 0 bit-exact (x * w / w is not, in float32).
-  const weight = g.op("Where", [
-    g.op("Greater", [r, g.constInt([0])]),
-    // importance_weight 1: the paper's m * size; 0: size only (ToMe-style averages).
-    g.op("Add", [
-      g.op("Sub", [g.constFloat(1), "importance_weight"]),
-      g.op("Mul", ["importance_weight", g.op("Add", [m, g.constFloat(EPS)])]),
-    ]),
-    g.constFloat(1),
-  ]);
-  return {
-    assign: survivorAssign(ctx, merging, dest),
-    count: g.op("Sub", [n, r]),
-    weight: withPrefixWeight(ctx, weight),
-  };
+  return survivorTargets(
+    ctx,
+    sliceAxis(g, order, 1, r),
+    sliceAxis(g, order, 1, 0, r),
+    (merged) => {
+      // Destinations: the most similar token outside the merging set.
+      const sim = g.op("MatMul", [
+        gatherRows(g, k, merged),
+        g.op("Transpose", [k], { perm: [0, 2, 1] }),
+      ]);
+      const closed = g.op("Where", [
+        g.op("Unsqueeze", [merging, g.constInt([1])]),
+        g.constFloat(-Infinity),
+        g.constFloat(0),
+      ]);
+      const dest = g.op("ArgMax", [g.op("Add", [sim, closed])], { axis: -1, keepdims: 0 });
+      return g.op("GatherElements", [slot, dest], { axis: 1 });
+    },
+    withPrefixValue(ctx, weight, 1),
+  );
 }
 
 function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMethod {
@@ -100,7 +110,15 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
     plan: (ctx) => plan(ctx, adaptive),
     delayed,
     adaptive,
-    nextCount: (n, r, prefix) => n - Math.max(0, Math.min(r, n - prefix - 1)),
+    maxR: (n, prefix) => Math.max(0, n - prefix - 1),
+    nextCount: (n, r) => n - r,
+    sums: (g, tokens, prefix) => ({
+      // The prior summed over each token's patches (none for the prefix).
+      prior: g.op("Expand", [
+        g.op("Concat", [g.constFloat(Array(prefix).fill(0)), "prior"], { axis: 0 }),
+        dims(g, tokens, 0, 2),
+      ]),
+    }),
     matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
     inputs: (config) => [
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },

@@ -34,12 +34,30 @@ export function delayedSchedule(r: number, depth: number, tau: number): number[]
   return Array.from({ length: depth }, (_, i) => (i < tau ? 0 : r));
 }
 
+/**
+ * The merges each block can really do: `r` cut to `0 .. maxR` of the tokens it will have (what
+ * the graph is fed; for adaptive methods the ceiling).
+ */
+export function clampSchedule(
+  config: ViTConfig,
+  method: MergeMethod | undefined,
+  r: ArrayLike<number>,
+): number[] {
+  let n = tokenCount(config);
+  return Array.from({ length: config.depth }, (_, l) => {
+    if (!method) return 0;
+    const rl = Math.max(0, Math.min(Math.trunc(r[l] ?? 0), method.maxR(n, config.prefixTokens)));
+    n = method.nextCount(n, rl);
+    return rl;
+  });
+}
+
 /** Tokens entering each block and leaving the last, as the graph will report them. */
 export function tokensPerBlock(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
   const tokens = [tokenCount(config)];
+  const clamped = clampSchedule(config, method, r);
   for (let l = 0; l < config.depth; l++) {
-    const n = tokens[l];
-    tokens.push(method ? method.nextCount(n, r[l] ?? 0, config.prefixTokens) : n);
+    tokens.push(method ? method.nextCount(tokens[l], clamped[l]) : tokens[l]);
   }
   return tokens;
 }

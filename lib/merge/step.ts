@@ -1,7 +1,9 @@
 /**
  * The merge-step interface. A method looks at one block's tokens, keys and attention and emits
- * ONNX nodes that decide, for every token, which new token it becomes (`MergePlan`). The shared
- * machinery in `apply.ts` then does the merging itself, the same way for every method.
+ * ONNX nodes that decide which mergeable tokens (those after the prefix) survive, in what order,
+ * and where each merged one goes (`MergePlan`). The shared machinery in `apply.ts` then does the
+ * merging itself, the same way for every method: survivors are gathered, merged tokens are added
+ * into their destinations, and every average is weighted by size.
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
@@ -15,8 +17,10 @@ export interface TokenState {
   x: string;
   /** Patches each token stands for, `[B, N]` float32. */
   size: string;
-  /** Which token each original patch is now part of, `[B, P]` int64. */
-  sourceMap: string;
+  /** Per-token sums over the patches a token holds (`[B, N]` float32 each), by name. */
+  sums: Record<string, string>;
+  /** Which token each patch is now part of, `[B, P]` int64, where the graph tracks it. */
+  sourceMap?: string;
 }
 
 /** What a method sees in one block. */
@@ -32,17 +36,41 @@ export interface MergeContext {
   keys: string;
   /** Softmax attention `[B, H, N, N]`. */
   attention: string;
-  /** Requested merges in this block, int64 scalar (the method clamps it). */
+  /**
+   * Requested merges in this block, int64 `[1]`, at least 1 and at most `maxR` of the current
+   * token count (the runtime clamps schedules; blocks with `r = 0` skip the step). Adaptive
+   * methods take it as their ceiling.
+   */
   r: string;
 }
 
-/** A method's decision for one block. */
+/**
+ * A method's decision for one block: how many tokens merge, and the merge itself, emitted only
+ * where that number is above 0 (inside the step's `If`).
+ */
 export interface MergePlan {
-  /** New slot of every current token, `[B, N]` int64; slots are `0 .. count-1`. */
-  assign: string;
-  /** Number of tokens after the step, int64 `[1]`. */
-  count: string;
-  /** Extra merge weights `[B, N]` (the average uses `weight * size`); default 1. */
+  /** Merges done, int64 `[1]` (adaptive methods choose it; it may be 0). */
+  r: string;
+  /** Emits the merge's targets. */
+  targets(): MergeTargets;
+}
+
+/**
+ * Where tokens go, in token indices (the prefix included: it always survives, first and
+ * unchanged).
+ */
+export interface MergeTargets {
+  /** The surviving rows of `rows [B, N, C]` (aligned with the tokens) in output order. */
+  kept(rows: string): string;
+  /** The surviving tokens' indices in output order, `[B, K]` (only where the source map is kept). */
+  keptIndex(): string;
+  /** The merged-away tokens, `[B, R]` int64, ascending. */
+  merged: string;
+  /** Output slot of each merged token: a survivor's `0 .. K-1`, or `K` when `fused`; `[B, R]`. */
+  into: string;
+  /** EViT: merged tokens make one new token after the survivors (when `R > 0`). */
+  fused?: boolean;
+  /** Extra merge weights `[B, N]`, 1 for the prefix (the average uses `weight * size`). */
   weight?: string;
 }
 
@@ -52,12 +80,16 @@ export interface MergeMethod {
   readonly name: string;
   /** Emits the nodes that decide this block's merges. */
   plan(ctx: MergeContext): MergePlan;
-  /** Tokens after the step for `n` tokens and a requested `r` (the graph's own clamping). */
-  nextCount(n: number, r: number, prefix: number): number;
+  /** The most merges the step can do on `n` tokens (the runtime clamps schedules to it). */
+  maxR(n: number, prefix: number): number;
+  /** Tokens after the step for `n` tokens and `r` merges (`r` within `0 .. maxR`). */
+  nextCount(n: number, r: number): number;
   /** MACs of the method's own matching for `n` tokens, `r` merges, head width `c`. */
   matchMacs(n: number, r: number, c: number, prefix: number): number;
   /** Extra graph inputs the method reads (e.g. a saliency prior). */
   inputs?(config: ViTConfig): MethodInput[];
+  /** Per-token sums the method reads, carried through merges: their initial `[B, N]` values. */
+  sums?(g: GraphBuilder, tokens: string, prefix: number): Record<string, string>;
   /** Values for those inputs, and the delay the method's data suggests (SAD-TM's prior). */
   prepare?(config: ViTConfig, options: MethodOptions): Promise<PreparedMethod>;
   /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */

@@ -23,8 +23,12 @@ export type Dim = number | string;
 export interface FloatAttr {
   float: number;
 }
-/** An attribute value: int, float, ints, string, or a tensor (for `ConstantOfShape`). */
-export type AttrValue = number | FloatAttr | number[] | string | TensorInit;
+/** A subgraph attribute (the branches of `If`). */
+export interface GraphAttr {
+  graph: { name: string; nodes: NodeView[]; outputs: ValueInfo[] };
+}
+/** An attribute value: int, float, ints, string, a tensor (for `ConstantOfShape`), a subgraph. */
+export type AttrValue = number | FloatAttr | number[] | string | TensorInit | GraphAttr;
 
 /** Data and shape for an initializer or constant. */
 export interface TensorInit {
@@ -63,6 +67,16 @@ function isTensorInit(v: AttrValue): v is TensorInit {
   return typeof v === "object" && !Array.isArray(v) && "dtype" in v;
 }
 
+function nodeProto(n: NodeView): Record<string, unknown> {
+  return {
+    op_type: n.opType,
+    input: n.inputs,
+    output: n.outputs,
+    name: n.outputs[0],
+    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+  };
+}
+
 function tensorProto(name: string, t: TensorInit): Record<string, unknown> {
   return {
     name,
@@ -79,6 +93,18 @@ function attribute(name: string, value: AttrValue): Record<string, unknown> {
   if (typeof value === "string") return { name, type: 3, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: 7, ints: value };
   if (isTensorInit(value)) return { name, type: 4, t: tensorProto("", value) };
+  if ("graph" in value) {
+    const { graph } = value;
+    return {
+      name,
+      type: 5,
+      g: {
+        name: graph.name,
+        node: graph.nodes.map(nodeProto),
+        output: graph.outputs.map(valueInfo),
+      },
+    };
+  }
   return { name, type: 1, f: value.float };
 }
 
@@ -102,6 +128,7 @@ export class GraphBuilder {
   #names = new Set<string>();
   #constCache = new Map<string, string>();
   #counter = 0;
+  #scope = "";
 
   /** A fresh value name starting with `hint`. */
   fresh(hint: string): string {
@@ -109,6 +136,20 @@ export class GraphBuilder {
     while (this.#names.has(name)) name = `${hint}_${++this.#counter}`;
     this.#names.add(name);
     return name;
+  }
+
+  /**
+   * Runs `emit` with node names prefixed by `scope` (e.g. `b3.merge/`), so profiles and graph
+   * viewers show which part of the model a node belongs to. Scopes nest.
+   */
+  scoped<T>(scope: string, emit: () => T): T {
+    const outer = this.#scope;
+    this.#scope = outer + scope;
+    try {
+      return emit();
+    } finally {
+      this.#scope = outer;
+    }
   }
 
   /** Declares a graph input. */
@@ -169,12 +210,53 @@ export class GraphBuilder {
     attrs: Record<string, AttrValue> = {},
     name?: string,
   ): string[] {
-    const base = name ?? this.fresh(opType.toLowerCase());
+    const base = name ?? this.fresh(this.#scope + opType.toLowerCase());
     if (name) this.#claim(name);
     const outputs = [base];
     for (let i = 1; i < count; i++) outputs.push(this.fresh(`${base}_${i}`));
     this.#nodes.push({ opType, inputs, outputs, attrs });
     return outputs;
+  }
+
+  /**
+   * An `If` node on the bool scalar `cond`: `then` and `otherwise` emit their nodes into the two
+   * subgraphs (which may read any value of the graph) and return their outputs, whose element
+   * types are `types`. Returns the node's outputs.
+   */
+  ifElse(
+    cond: string,
+    types: DType[],
+    then: () => string[],
+    otherwise: () => string[],
+  ): string[] {
+    const branch = (label: string, emit: () => string[]): GraphAttr => {
+      const outer = this.#nodes;
+      this.#nodes = [];
+      try {
+        const produced = emit();
+        if (produced.length !== types.length) {
+          throw new Error(`If branch ${label}: ${produced.length} outputs, ${types.length} types`);
+        }
+        // A branch must produce its outputs itself; pass-through values get an Identity.
+        const own = new Set(this.#nodes.flatMap((n) => n.outputs));
+        const outputs = produced.map((v) => own.has(v) ? v : this.op("Identity", [v]));
+        return {
+          graph: {
+            name: this.fresh(`${this.#scope}${label}`),
+            nodes: this.#nodes,
+            outputs: outputs.map((name, i) => ({ name, dtype: types[i] })),
+          },
+        };
+      } finally {
+        this.#nodes = outer;
+      }
+    };
+    const thenBranch = branch("then", then);
+    const elseBranch = branch("else", otherwise);
+    return this.opN("If", [cond], types.length, {
+      then_branch: thenBranch,
+      else_branch: elseBranch,
+    });
   }
 
   /** The nodes so far, in order. */
@@ -202,13 +284,7 @@ export class GraphBuilder {
       opset_import: [{ domain: "", version: OPSET }],
       graph: {
         name: graphName,
-        node: this.#nodes.map((n) => ({
-          op_type: n.opType,
-          input: n.inputs,
-          output: n.outputs,
-          name: n.outputs[0],
-          attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
-        })),
+        node: this.#nodes.map(nodeProto),
         initializer: this.#initializers,
         input: this.#inputs.map(valueInfo),
         output: this.#outputs.map(valueInfo),

@@ -17,9 +17,9 @@ import { type DType, DTYPE_CODES, type GraphBuilder, type TensorInit } from "./b
 /** End index of open-ended slices (ONNX clamps it to the dimension). */
 export const END = 1 << 30;
 
-/** Dimensions `from .. to-1` of `x` as int64 `[to - from]`. */
+/** Dimensions `from .. to-1` of `x` as int64 `[to - from]` (one `Shape` node, opset 15+). */
 export function dims(g: GraphBuilder, x: string, from: number, to: number): string {
-  return g.op("Slice", [g.op("Shape", [x]), g.constInt([from]), g.constInt([to])]);
+  return g.op("Shape", [x], { start: from, end: to });
 }
 
 /** Dimension `axis` of `x` as int64 `[1]`. */

@@ -43,7 +43,8 @@ export const BACKEND: ChoiceOption<BackendChoice> = {
   choices: BACKEND_CHOICES,
   default: "auto",
   env: "EDGEMERGE_BACKEND",
-  description: "auto (WebGPU on a real GPU, else WASM), wasm or webgpu.",
+  description: "auto (WebGPU on a real GPU adapter, else native where FFI is permitted, else " +
+    "WASM), native (onnxruntime-node), wasm or webgpu.",
 };
 
 /** WASM threads. */
@@ -54,7 +55,7 @@ export const THREADS: NumberOption = {
   max: 64,
   integer: true,
   env: "EDGEMERGE_THREADS",
-  description: `WASM threads per session (default ${DEFAULT_THREADS}, capped by the cores).`,
+  description: `Threads per session (default ${DEFAULT_THREADS}, capped by the cores).`,
 };
 
 /** SAD-TM's class-attention weight. */

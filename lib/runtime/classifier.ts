@@ -13,7 +13,12 @@ import {
 import { imageToTensor } from "../image/preprocess.ts";
 import { gmacs } from "../merge/cost.ts";
 import type { MergeMethod, MethodOptions } from "../merge/step.ts";
-import { constantSchedule, scheduleForReduction, type TargetOptions } from "../merge/schedule.ts";
+import {
+  clampSchedule,
+  constantSchedule,
+  scheduleForReduction,
+  type TargetOptions,
+} from "../merge/schedule.ts";
 import { loadModelBundle, type ModelBundle } from "../checkpoint/bundle.ts";
 import { cachedGraph } from "../vit/graph_cache.ts";
 
@@ -41,6 +46,8 @@ export interface ClassifierOptions extends SessionOptions, MethodOptions {
   model: string;
   /** Merge method built into the graph (none: the plain ViT). */
   method?: MergeMethod;
+  /** Also track and output where each patch ends up (`ImageOutput.sourceMap`). */
+  sources?: boolean;
 }
 
 /** Softmax probabilities of the `k` highest logits. */
@@ -76,7 +83,8 @@ export class Classifier {
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
     const prepared = await options.method?.prepare?.(bundle.config, options);
-    const session = await createSession(await cachedGraph(bundle, options.method), options);
+    const graph = await cachedGraph(bundle, options.method, { sources: options.sources });
+    const session = await createSession(graph, options);
     return new Classifier(
       bundle,
       session,
@@ -104,7 +112,9 @@ export class Classifier {
     const per = 3 * imgSize * imgSize;
     const batch = new Float32Array(inputs.length * per);
     inputs.forEach((x, i) => batch.set(x, i * per));
-    const schedule = BigInt64Array.from({ length: depth }, (_, l) => BigInt(r?.[l] ?? 0));
+    // The graph trusts r: each block gets at most what its tokens allow.
+    const clamped = clampSchedule(this.bundle.config, this.method, r ?? []);
+    const schedule = BigInt64Array.from(clamped, BigInt);
     const out = await this.session.run({
       pixel_values: { data: batch, dims: [inputs.length, 3, imgSize, imgSize] },
       r: { data: schedule, dims: [depth] },

@@ -110,7 +110,7 @@ export async function runBatch(
     if (input instanceof Error) return input;
     const out = outs[k++];
     const explainPng = job.explain
-      ? await explainMerges(classifier, job.image, schedule, feeds)
+      ? await explainMerges(await engine.classifier(first.method, true), job.image, schedule, feeds)
       : undefined;
     return {
       top: classifier.predictions(out.logits, job.topK),

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { MergeMethod } from "../merge/step.ts";
 import { hubCacheDir, type ModelBundle } from "../checkpoint/bundle.ts";
-import { buildViTGraph, GRAPH_VERSION } from "./graph.ts";
+import { buildViTGraph, GRAPH_VERSION, type GraphOptions } from "./graph.ts";
 
 /** `$EDGEMERGE_GRAPH_CACHE` (a directory, or `off`), else `graphs/` in the edgemerge cache. */
 export function graphCacheDir(): string | undefined {
@@ -19,18 +19,22 @@ export function graphCacheDir(): string | undefined {
 let warned = false;
 
 /** The graph of `bundle` with `method` (none: plain), from the cache or built (and cached). */
-export async function cachedGraph(bundle: ModelBundle, method?: MergeMethod): Promise<Uint8Array> {
+export async function cachedGraph(
+  bundle: ModelBundle,
+  method?: MergeMethod,
+  options: GraphOptions = {},
+): Promise<Uint8Array> {
   const dir = graphCacheDir();
-  if (!dir || !bundle.fingerprint) return buildViTGraph(bundle, method);
-  const name = `${bundle.config.name}-${method?.name ?? "none"}-v${GRAPH_VERSION}-` +
-    `${bundle.fingerprint}.onnx`;
+  if (!dir || !bundle.fingerprint) return buildViTGraph(bundle, method, options);
+  const variant = `${method?.name ?? "none"}${options.sources ? "+sources" : ""}`;
+  const name = `${bundle.config.name}-${variant}-v${GRAPH_VERSION}-${bundle.fingerprint}.onnx`;
   const path = join(dir, name);
   try {
     return await Deno.readFile(path);
   } catch {
     // Not cached yet (or unreadable): build it.
   }
-  const graph = buildViTGraph(bundle, method);
+  const graph = buildViTGraph(bundle, method, options);
   try {
     await Deno.mkdir(dir, { recursive: true });
     const tmp = `${path}.${crypto.randomUUID()}.tmp`;

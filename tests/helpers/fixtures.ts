@@ -4,7 +4,12 @@
  */
 import { Image } from "imagescript";
 import { join } from "node:path";
-import { createSession, type Session } from "../../lib/backend/session.ts";
+import {
+  type BackendName,
+  createSession,
+  type Session,
+  unavailable,
+} from "../../lib/backend/session.ts";
 import { loadModelBundle, type ModelBundle } from "../../lib/checkpoint/bundle.ts";
 import type { ViTConfig } from "../../lib/checkpoint/config.ts";
 import type { Tensor } from "../../lib/checkpoint/safetensors.ts";
@@ -21,13 +26,23 @@ export function tinyVit(seed = 3): { config: ViTConfig; weights: Map<string, Ten
   return { config, weights: randomWeights(config, seed) };
 }
 
-/** A WASM session of the ViT graph of `config` and `weights`, with `method` built in. */
+/**
+ * The CPU backends every session test runs on: WASM, and native where the onnxruntime-node
+ * binding loads (the tests say so when it does not).
+ */
+export const CPU_BACKENDS: BackendName[] = ["wasm"];
+const nativeMissing = await unavailable("native");
+if (nativeMissing) console.warn(`skipping native-backend cases: ${nativeMissing}`);
+else CPU_BACKENDS.push("native");
+
+/** A session of the ViT graph of `config` and `weights`, with `method` built in. */
 export function tinySession(
   config: ViTConfig,
   weights: Map<string, Tensor>,
-  method?: MergeMethod,
+  options: { method?: MergeMethod; backend?: BackendName; sources?: boolean } = {},
 ): Promise<Session> {
-  return createSession(buildViTGraph({ config, weights }, method), { backend: "wasm" });
+  const graph = buildViTGraph({ config, weights }, options.method, { sources: options.sources });
+  return createSession(graph, { backend: options.backend ?? "wasm" });
 }
 
 /** A tiny model written to a fresh temp dir (`root/model`), and loaded. */

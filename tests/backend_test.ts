@@ -1,0 +1,74 @@
+// Backend choice: auto falls back to WASM with a reason when FFI is denied; native names what it
+// needs; and (where the binding loads) native and WASM agree on DeiT-Tiny's golden images.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { BackendError, createSession, resolveBackend } from "../lib/backend/session.ts";
+import { Classifier } from "../lib/runtime/classifier.ts";
+import { CPU_BACKENDS } from "./helpers/fixtures.ts";
+import { argmax, DEIT_TINY, devImage, goldenDev48, HAS_SHARED } from "./helpers/shared.ts";
+
+Deno.test("backend: without --allow-ffi, auto takes WASM and says why; native is a clear error", async () => {
+  const dir = await Deno.makeTempDir();
+  const script = join(dir, "probe.ts");
+  const session = new URL("../lib/backend/session.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { createSession, resolveBackend } from "${session}";
+const auto = await resolveBackend("auto");
+const native = await createSession(new Uint8Array(), { backend: "native" }).then(
+  () => "started",
+  (e) => e.message,
+);
+console.log(JSON.stringify({ auto, native }));`,
+  );
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  const { auto, native } = JSON.parse(new TextDecoder().decode(run.stdout));
+  assert.equal(auto.backend, "wasm");
+  assert.match(auto.reason, /FFI is not permitted \(run Deno with --allow-ffi\)/);
+  assert.match(native, /native: FFI is not permitted/);
+});
+
+Deno.test({
+  name:
+    "backend: with FFI, auto takes native when the binding loads; a bad model is a BackendError",
+  ignore: !CPU_BACKENDS.includes("native"),
+  async fn() {
+    const { backend, reason } = await resolveBackend("auto");
+    assert.equal(backend, "native", reason);
+    await assert.rejects(
+      createSession(new Uint8Array([1, 2, 3]), { backend: "native" }),
+      (e) => e instanceof BackendError && /native: cannot create a session/.test(e.message),
+    );
+  },
+});
+
+Deno.test({
+  name: "backend: native and WASM agree on DeiT-Tiny's 48 golden images (top-1, logits)",
+  ignore: !HAS_SHARED || !CPU_BACKENDS.includes("native"),
+  async fn() {
+    const wasm = await Classifier.load({ model: DEIT_TINY, backend: "wasm" });
+    const native = await Classifier.load({ model: DEIT_TINY, backend: "native" });
+    let agree = 0, golden = 0, maxDiff = 0;
+    for (const image of await goldenDev48()) {
+      const input = await wasm.prepare(await devImage(image.file));
+      const [a] = await wasm.run([input]);
+      const [b] = await native.run([input]);
+      if (argmax(a.logits) === argmax(b.logits)) agree++;
+      if (argmax(b.logits) === image.top5[0]) golden++;
+      maxDiff = Math.max(maxDiff, ...a.logits.map((v, i) => Math.abs(v - b.logits[i])));
+    }
+    console.log(
+      `native vs WASM: top-1 agree ${agree}/48, golden ${golden}/48, max diff ${maxDiff}`,
+    );
+    assert.equal(agree, 48);
+    assert.ok(golden >= 47, `golden top-1 ${golden}/48`);
+    assert.ok(maxDiff < 1e-3, `max abs logit diff ${maxDiff}`);
+    await wasm.release();
+    await native.release();
+  },
+});
