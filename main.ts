@@ -4,6 +4,7 @@
  * @module
  */
 import { WorkerPool } from "./workers/pool.ts";
+import { DEFAULT_THREADS } from "./lib/backend/session.ts";
 import { parseCommand, runMain } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
 import { argsOptions, helpLines } from "./lib/options/spec.ts";
@@ -37,6 +38,9 @@ async function main(args: string[]) {
       model,
       backend: settings.backend,
       threads: settings.threads,
+      // Spinning pools only pay where every worker's threads have a core of their own.
+      spin:
+        settings.workers * (settings.threads ?? DEFAULT_THREADS) <= navigator.hardwareConcurrency,
       warm: ["none"],
       prior: data.prior,
     },

@@ -11,7 +11,7 @@ import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args
 import { priorFor } from "../lib/kv/priors.ts";
 import { methodByName } from "../lib/merge/methods.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
-import { table } from "./report.ts";
+import { table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:profile [--model DIR] [--method M] [--reduction P] " +
   "[--block B] [--runs N] [--threads T]";
@@ -43,6 +43,7 @@ async function main(args: string[]) {
     block: { type: "string" },
     runs: { type: "string" },
     threads: { type: "string" },
+    "no-write": { type: "boolean" },
   }, HELP);
   const runs = numberOption(values.runs, "runs", 1, 10_000) ?? 50;
   const block = numberOption(values.block, "block", 0, 63) ?? 5;
@@ -83,21 +84,24 @@ async function main(args: string[]) {
   };
   const node = (e: ProfileEvent) => e.name.replace(/_kernel_time$/, "");
   const kernelMs = perRun(nodes.reduce((s, e) => s + e.dur, 0));
-  console.log(
+  const out: string[] = [];
+  const say = (text: string) => (console.log(text), out.push(text));
+  say(
     `${name} at ${target} (schedule ${schedule.join(",")}), native, ${runs} runs: ` +
-      `${wall.toFixed(2)} ms per run wall-clock, ${kernelMs.toFixed(2)} ms in kernels`,
+      `${wall.toFixed(2)} ms per run wall-clock, ${kernelMs.toFixed(2)} ms in kernels ` +
+      `(the profiler's own cost is in both)`,
   );
   const runsTotal = runs + 5;
-  console.log("\nBy part of the model (all blocks):\n");
-  console.log(table(
+  say("\nBy part of the model (all blocks):\n");
+  say(table(
     ["part", "ms / run", "nodes / run"],
     sum((e) => partOf(node(e))).map((
       [k, t],
     ) => [k, perRun(t.us).toFixed(3), (t.count / runsTotal).toFixed(0)]),
   ));
   const inMerge = (e: ProfileEvent) => partOf(node(e)) === "merge";
-  console.log("\nMerge steps by op type (all blocks):\n");
-  console.log(table(
+  say("\nMerge steps by op type (all blocks; If counts its branches' nodes too):\n");
+  say(table(
     ["op", "ms / run", "nodes / run", "µs / node"],
     sum((e) => e.args?.op_name ?? "?", inMerge).map(([k, t]) => [
       k,
@@ -106,13 +110,27 @@ async function main(args: string[]) {
       (t.us / t.count).toFixed(1),
     ]),
   ));
-  console.log(`\nBlock ${block}'s merge step, node by node:\n`);
-  console.log(table(
+  say(`\nBlock ${block}'s merge step, node by node:\n`);
+  say(table(
     ["node", "op", "µs / run"],
     sum((e) => `${node(e)}|${e.args?.op_name}`, (e) => node(e).startsWith(`b${block}.merge/`))
       .map(([k, t]) => [...k.split("|"), (t.us / runsTotal).toFixed(1)]),
   ));
   await Deno.remove(dir, { recursive: true });
+  if (!values["no-write"]) {
+    await writeSection(
+      "docs/PERFORMANCE.md",
+      "profile",
+      `### Where a merged run's time goes (onnxruntime's profiler, native, ${
+        new Date().toISOString().slice(0, 10)
+      })
+
+Command: \`deno task bench:profile --model ${values.model ?? "DIR"} --method ${name} ` +
+        `--reduction ${target} --block ${block}\`` + `
+
+${out.join("\n")}`,
+    );
+  }
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args), USAGE);

@@ -13,7 +13,10 @@ import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { priorFor } from "../lib/kv/priors.ts";
 import { pointsInDir } from "../lib/kv/points.ts";
-import { METHOD_NAMES, methodByName } from "../lib/merge/methods.ts";
+import { METHOD_NAMES, methodByName, METHODS } from "../lib/merge/methods.ts";
+import type { MergeMethod } from "../lib/merge/step.ts";
+import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
+import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import { unmergedGmacs } from "../lib/merge/schedule.ts";
 import { GraphBuilder } from "../lib/onnx/builder.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
@@ -35,37 +38,181 @@ const SAMPLE = new URL("../../shared/data/imagenet-sample/n01440764_tench.JPEG",
 
 interface Config {
   backend: BackendName;
-  method: string;
+  method: MergeMethod | undefined;
   target: number;
-  classifier: Classifier;
   schedule: number[];
   feeds: Record<string, { data: Float32Array; dims: number[] }>;
   gmacs?: number;
   times: number[];
 }
 
-/** GMAC/s of a 1024x1024x1024 MatMul: the practical peak of a backend at `threads`. */
-async function peakGmacs(backend: BackendName, threads?: number): Promise<number> {
-  const n = 1024;
-  const g = new GraphBuilder();
-  const a = g.input("a", "float32", [n, n]);
-  const w = g.initializer("w", {
-    dtype: "float32",
-    dims: [n, n],
-    data: new Float32Array(n * n).map((_, i) => Math.sin(i)),
+/** Every measurement of one backend (run in a process of its own: see `main`). */
+async function measureBackend(
+  backend: BackendName,
+  bundle: ModelBundle,
+  settings: { threads?: number; rounds: number; batches: number[]; methods: string[] },
+  bytes: Uint8Array | undefined,
+): Promise<BackendResult> {
+  const { threads, rounds, batches, methods } = settings;
+  const { config } = bundle;
+  const prior = await priorFor(config);
+  const table0 = (await pointsInDir()).find((t) => t.model === config.name);
+  const rows: (string | number)[][] = [];
+  const peak = await peakGmacs(backend, threads);
+  const overhead = await zeroOverhead(bundle, backend, threads, prior, rounds);
+  // One session for every method, as the server runs them; unmerged is its method none.
+  const classifier = await Classifier.fromBundle(bundle, {
+    backend,
+    threads,
+    prior,
+    method: Object.values(METHODS),
+    segments: true,
   });
-  g.output(g.op("MatMul", [a, w]), "y");
-  const session = await createSession(g.toModel(), { backend, threads });
-  const feeds = { a: { data: new Float32Array(n * n).fill(0.5), dims: [n, n] } };
-  for (let i = 0; i < 2; i++) await session.run(feeds);
-  const times: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    const t0 = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t0);
+  const image = bytes
+    ? await classifier.prepare(bytes)
+    : new Float32Array(3 * config.imgSize ** 2).map((_, i) => Math.sin(i * 0.37));
+  const configs: Config[] = [{
+    backend,
+    method: undefined,
+    target: 0,
+    schedule: Array(config.depth).fill(0),
+    feeds: {},
+    times: [],
+  }];
+  for (const name of methods) {
+    const method = methodByName(name)!;
+    for (const target of TARGETS) {
+      // Adaptive methods: the shipped point nearest the target (its schedule and theta).
+      const point = method.adaptive
+        ? table0?.points.filter((p) => p.method === name && p.theta !== undefined)
+          .sort((a, b) => Math.abs(a.reduction - target) - Math.abs(b.reduction - target))[0]
+        : undefined;
+      configs.push({
+        backend,
+        method,
+        target,
+        schedule: point?.schedule ?? classifier.scheduleFor(target, {}, method),
+        feeds: point?.theta !== undefined
+          ? { theta: { data: Float32Array.of(point.theta), dims: [1] } }
+          : {},
+        times: [],
+      });
+    }
   }
-  await session.release();
-  return n ** 3 / 1e9 / (quantile(times, 0.5) / 1000);
+  for (const batch of batches) {
+    const inputs = Array(batch).fill(image);
+    for (const c of configs) {
+      c.times = [];
+      for (let i = 0; i < 2; i++) {
+        const [out] = await classifier.run(inputs, c.schedule, c.feeds, c.method);
+        c.gmacs = out.gmacs;
+      }
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const c of configs) {
+        const t0 = performance.now();
+        await classifier.run(inputs, c.schedule, c.feeds, c.method);
+        c.times.push(performance.now() - t0);
+      }
+      console.error(`${backend} batch ${batch}: round ${round + 1}/${rounds}`);
+    }
+    const base = configs[0];
+    const full = unmergedGmacs(config);
+    for (const c of configs) {
+      const ms = quantile(c.times, 0.5);
+      const speedup = quantile(c.times.map((t, k) => base.times[k] / t), 0.5);
+      const ideal = full / c.gmacs!;
+      const rate = (c.gmacs! * batch) / (ms / 1000);
+      const name = c.method?.name ?? "none";
+      rows.push([
+        backend,
+        batch,
+        name,
+        c.method ? `${Math.round(100 * c.target)}%` : "-",
+        (ms / batch).toFixed(1),
+        `${speedup.toFixed(2)}x`,
+        `${ideal.toFixed(2)}x`,
+        c.method ? (speedup / ideal).toFixed(2) : "-",
+        rate.toFixed(1),
+        `${((100 * rate) / peak).toFixed(0)}%`,
+      ]);
+    }
+  }
+  await classifier.release();
+  return { rows, peak, overhead };
+}
+
+/** What one backend's measurements give. */
+interface BackendResult {
+  rows: (string | number)[][];
+  peak: number;
+  overhead: (string | number)[];
+}
+
+/** Plain graph vs one method's graph vs the shared graph, at r = 0 (native: no spinning). */
+async function zeroOverhead(
+  bundle: ModelBundle,
+  backend: BackendName,
+  threads: number | undefined,
+  prior: SaliencyPrior | undefined,
+  rounds: number,
+): Promise<(string | number)[]> {
+  const options = { backend, threads, prior, spin: false };
+  const graphs = [
+    await Classifier.fromBundle(bundle, options),
+    await Classifier.fromBundle(bundle, { ...options, method: methodByName("tome") }),
+    await Classifier.fromBundle(bundle, {
+      ...options,
+      method: Object.values(METHODS),
+      segments: true,
+    }),
+  ];
+  const input = new Float32Array(3 * bundle.config.imgSize ** 2).map((_, i) => Math.sin(i));
+  const times = graphs.map(() => [] as number[]);
+  for (const c of graphs) await c.run([input]);
+  for (let round = 0; round < rounds * 2; round++) {
+    for (const [i, c] of graphs.entries()) {
+      const t0 = performance.now();
+      await c.run([input]);
+      times[i].push(performance.now() - t0);
+    }
+  }
+  for (const c of graphs) await c.release();
+  const ratio = (i: number) => quantile(times[0].map((t, k) => t / times[i][k]), 0.5).toFixed(3);
+  return [backend, quantile(times[0], 0.5).toFixed(1), ratio(1), ratio(2)];
+}
+
+/** GEMM shapes `[m, k, n]` the peak is the best of: a large square one and the model's MLP. */
+const PEAK_SHAPES = [[1024, 1024, 1024], [8 * 197, 192, 768], [8 * 197, 768, 192]];
+
+/**
+ * The practical peak of a backend at `threads`: the best GMAC/s of a MatMul over `PEAK_SHAPES`
+ * (weights as initializers, as in the model; median of 7 runs each).
+ */
+async function peakGmacs(backend: BackendName, threads?: number): Promise<number> {
+  let best = 0;
+  for (const [m, k, n] of PEAK_SHAPES) {
+    const g = new GraphBuilder();
+    const a = g.input("a", "float32", [m, k]);
+    const w = g.initializer("w", {
+      dtype: "float32",
+      dims: [k, n],
+      data: new Float32Array(k * n).map((_, i) => Math.sin(i)),
+    });
+    g.output(g.op("MatMul", [a, w]), "y");
+    const session = await createSession(g.toModel(), { backend, threads });
+    const feeds = { a: { data: new Float32Array(m * k).fill(0.5), dims: [m, k] } };
+    for (let i = 0; i < 2; i++) await session.run(feeds);
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - t0);
+    }
+    await session.release();
+    best = Math.max(best, (m * k * n) / 1e9 / (quantile(times, 0.5) / 1000));
+  }
+  return best;
 }
 
 async function main(args: string[]) {
@@ -78,6 +225,7 @@ async function main(args: string[]) {
     methods: { type: "string", default: METHOD_NAMES.filter((m) => m !== "none").join(",") },
     threads: { type: "string" },
     "no-write": { type: "boolean" },
+    child: { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
   const rounds = numberOption(values.rounds, "rounds", 1, 1000) ?? 15;
@@ -90,90 +238,37 @@ async function main(args: string[]) {
   const methods = values.methods.split(",").map((m) => (methodByName(m), m));
   const bundle = await loadModelBundle(model);
   const { config } = bundle;
-  const prior = await priorFor(config);
-  const table0 = (await pointsInDir()).find((t) => t.model === config.name);
   const imagePath = values.image ?? SAMPLE;
   const bytes = await Deno.readFile(imagePath).catch(() => undefined);
-  const rows: (string | number)[][] = [];
-  const peaks: string[] = [];
-  for (const backend of backends) {
-    const peak = await peakGmacs(backend, threads);
-    peaks.push(`${backend}: ${peak.toFixed(1)} GMAC/s`);
-    const plain = await Classifier.fromBundle(bundle, { backend, threads });
-    const image = bytes
-      ? await plain.prepare(bytes)
-      : new Float32Array(3 * config.imgSize ** 2).map((_, i) => Math.sin(i * 0.37));
-    const configs: Config[] = [{
-      backend,
-      method: "none",
-      target: 0,
-      classifier: plain,
-      schedule: Array(config.depth).fill(0),
-      feeds: {},
-      times: [],
-    }];
-    for (const name of methods) {
-      const method = methodByName(name)!;
-      const classifier = await Classifier.fromBundle(bundle, { backend, threads, method, prior });
-      for (const target of TARGETS) {
-        // Adaptive methods: the shipped point nearest the target (its schedule and theta).
-        const point = method.adaptive
-          ? table0?.points.filter((p) => p.method === name && p.theta !== undefined)
-            .sort((a, b) => Math.abs(a.reduction - target) - Math.abs(b.reduction - target))[0]
-          : undefined;
-        configs.push({
-          backend,
-          method: name,
-          target,
-          classifier,
-          schedule: point?.schedule ?? classifier.scheduleFor(target),
-          feeds: point?.theta !== undefined
-            ? { theta: { data: Float32Array.of(point.theta), dims: [1] } }
-            : {},
-          times: [],
-        });
-      }
-    }
-    for (const batch of batches) {
-      const inputs = Array(batch).fill(image);
-      for (const c of configs) {
-        c.times = [];
-        for (let i = 0; i < 2; i++) {
-          const [out] = await c.classifier.run(inputs, c.schedule, c.feeds);
-          c.gmacs = out.gmacs;
-        }
-      }
-      for (let round = 0; round < rounds; round++) {
-        for (const c of configs) {
-          const t0 = performance.now();
-          await c.classifier.run(inputs, c.schedule, c.feeds);
-          c.times.push(performance.now() - t0);
-        }
-        console.error(`${backend} batch ${batch}: round ${round + 1}/${rounds}`);
-      }
-      const base = configs[0];
-      const full = unmergedGmacs(config);
-      for (const c of configs) {
-        const ms = quantile(c.times, 0.5);
-        const speedup = quantile(c.times.map((t, k) => base.times[k] / t), 0.5);
-        const ideal = full / c.gmacs!;
-        const rate = (c.gmacs! * batch) / (ms / 1000);
-        rows.push([
-          backend,
-          batch,
-          c.method,
-          c.method === "none" ? "-" : `${Math.round(100 * c.target)}%`,
-          (ms / batch).toFixed(1),
-          `${speedup.toFixed(2)}x`,
-          `${ideal.toFixed(2)}x`,
-          c.method === "none" ? "-" : (speedup / ideal).toFixed(2),
-          rate.toFixed(1),
-          `${((100 * rate) / peak).toFixed(0)}%`,
-        ]);
-      }
-    }
-    for (const c of new Set(configs.map((c) => c.classifier))) await c.release();
+  const settings = { threads, rounds, batches, methods };
+  const results: BackendResult[] = [];
+  if (values.child) {
+    const result = await measureBackend(backends[0], bundle, settings, bytes);
+    console.log(JSON.stringify(result));
+    return;
   }
+  for (const backend of backends) {
+    // A process per backend: onnxruntime-web's threads outlive its sessions and would compete
+    // with the native ones.
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+        ...args.filter((a, i) => a !== "--backends" && args[i - 1] !== "--backends"),
+        "--backends",
+        backend,
+        "--child",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!child.success) throw new UsageError(`the ${backend} measurement failed`);
+    results.push(JSON.parse(new TextDecoder().decode(child.stdout).trim().split("\n").at(-1)!));
+  }
+  const rows = results.flatMap((r) => r.rows);
+  const peaks = results.map((r, i) => `${backends[i]}: ${r.peak.toFixed(1)} GMAC/s`);
+  const overheads = results.map((r) => r.overhead);
   const md = table([
     "backend",
     "batch",
@@ -186,8 +281,13 @@ async function main(args: string[]) {
     "GMAC/s",
     "of peak",
   ], rows);
+  const zero = table(
+    ["backend", "plain ms", "one method, r = 0", "every method, r = 0"],
+    overheads,
+  );
   console.log(md);
-  console.log(`peak (1024^3 MatMul, same threads): ${peaks.join(", ")}`);
+  console.log(`peak (best MatMul, same threads): ${peaks.join(", ")}`);
+  console.log(zero);
   if (!values["no-write"]) {
     await writeSection(
       "docs/PERFORMANCE.md",
@@ -199,11 +299,20 @@ async function main(args: string[]) {
 Command: \`deno task bench:speedup --model ${model} --rounds ${rounds}${
         threads ? ` --threads ${threads}` : ""
       }\`. Input: ${bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"}.
-Speedup is the median over rounds of (unmerged time / method time) in the same round; the ideal
-is unmerged GMACs / the run's GMACs. The peak is a 1024x1024x1024 MatMul timed on the same
+All methods run in one session (as the server runs them: one graph with every method's step,
+picked per run); unmerged is that session's method none. Speedup is the median over rounds of
+(unmerged time / method time) in the same round; the ideal is unmerged GMACs / the run's GMACs.
+The peak is the best of MatMuls (1024^3 and the model's batch-8 MLP shapes) timed on the same
 backend and threads (${peaks.join(", ")}); GMAC/s counts the model's MACs only.
 
-${md}`,
+${md}
+
+What merging costs when it merges nothing, batch 1: the plain graph against a graph with one
+method's step and against the shared graph with every method, all at r = 0, as the median of the
+per-round ratio (plain time / graph time; 1.00 = no cost). Native sessions here do not spin, since
+three are alive at once.
+
+${zero}`,
     );
   }
 }

@@ -93,9 +93,12 @@ Deno.test("pool: queued jobs at one operating point run as a batch; a bad image 
 });
 
 Deno.test("pool: warm starts sessions on every worker and on replacements; backlog carries services", async () => {
-  const p = await pool();
+  const p = await pool({
+    init: { model, backend: "wasm", threads: 1, warm: [] },
+  });
   const first = await p.classify(job("pitome"));
   assert.equal(first.coldStart, true);
+  // One session serves every method: warming one warms them all.
   await p.warm(["tome"]);
   // Two at once land on both workers: neither waits for a session.
   const both = await Promise.all([p.classify(job("tome")), p.classify(job("tome"))]);

@@ -39,9 +39,10 @@ async function init(message: InitMessage) {
     const e = new Engine(await loadModelBundle(message.model), {
       backend,
       threads: message.threads,
+      spin: message.spin,
       prior: message.prior,
     });
-    for (const method of message.warm) await e.classifier(method);
+    for (const method of message.warm) await e.runner(method);
     engine = e;
     post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
@@ -52,7 +53,7 @@ async function init(message: InitMessage) {
 
 async function warm(message: WarmMessage) {
   // A method that fails to start is reported by the jobs that need it, not here.
-  for (const method of message.methods) await engine!.classifier(method).catch(() => undefined);
+  for (const method of message.methods) await engine!.runner(method).catch(() => undefined);
   post({ type: "warmed", id: message.id });
 }
 

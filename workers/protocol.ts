@@ -12,6 +12,8 @@ export interface InitMessage {
   model: string;
   backend: BackendChoice;
   threads?: number;
+  /** Native: let thread pools spin (only where the workers' threads fit the cores). */
+  spin?: boolean;
   /** Methods whose sessions start before the worker reports ready. */
   warm: string[];
   /** The saliency prior for SAD-TM methods (read from KV by the main thread). */

@@ -44,6 +44,13 @@ export interface SessionOptions {
   /** Accept a software WebGPU adapter such as llvmpipe (tests only: it is ~40x slower). */
   allowFallbackAdapter?: boolean;
   /**
+   * Native only: let the thread pool spin between ops (default true). Spinning makes a 2-thread
+   * run much faster (DeiT-Tiny unmerged 25 vs 37 ms here), but pools of several busy sessions
+   * in one process then steal each other's cores (21 -> 50 ms): turn it off where sessions run
+   * interleaved, or more threads than cores spin.
+   */
+  spin?: boolean;
+  /**
    * Native only: write ORT's per-node profile to `<profile>_<time>.json` when the session is
    * released (`bench/profile.ts` reads it).
    */
@@ -181,17 +188,11 @@ function wrap(ort: OrtModule, session: ortTypes.InferenceSession, backend: Backe
   };
 }
 
-/**
- * Native sessions do not spin their thread pools after a run: with a session per method in one
- * process, spinning pools steal each other's cores (unmerged DeiT-Tiny went from 21 to 50 ms).
- */
-const NATIVE_SPINNING = "0";
-
 /** Session options of a backend. */
 function sessionOptions(
   backend: BackendName,
   threads: number,
-  profile?: string,
+  options: SessionOptions,
 ): ortTypes.InferenceSession.SessionOptions {
   const common = { graphOptimizationLevel: "all" as const, logSeverityLevel: 3 as const };
   if (backend !== "native") return { ...common, executionProviders: [backend] };
@@ -201,8 +202,8 @@ function sessionOptions(
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    extra: { session: { intra_op: { allow_spinning: NATIVE_SPINNING } } },
-    ...(profile && { enableProfiling: true, profileFilePrefix: profile }),
+    extra: { session: { intra_op: { allow_spinning: options.spin === false ? "0" : "1" } } },
+    ...(options.profile && { enableProfiling: true, profileFilePrefix: options.profile }),
   };
 }
 
@@ -221,7 +222,7 @@ export async function createSession(
   try {
     const session = await ort.InferenceSession.create(
       model,
-      sessionOptions(backend, threads, options.profile),
+      sessionOptions(backend, threads, options),
     );
     return wrap(ort, session, backend);
   } catch (e) {

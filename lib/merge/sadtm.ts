@@ -112,13 +112,14 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
     adaptive,
     maxR: (n, prefix) => Math.max(0, n - prefix - 1),
     nextCount: (n, r) => n - r,
-    sums: (g, tokens, prefix) => ({
+    sums: {
       // The prior summed over each token's patches (none for the prefix).
-      prior: g.op("Expand", [
-        g.op("Concat", [g.constFloat(Array(prefix).fill(0)), "prior"], { axis: 0 }),
-        dims(g, tokens, 0, 2),
-      ]),
-    }),
+      prior: (g, tokens, prefix) =>
+        g.op("Expand", [
+          g.op("Concat", [g.constFloat(Array(prefix).fill(0)), "prior"], { axis: 0 }),
+          dims(g, tokens, 0, 2),
+        ]),
+    },
     matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
     inputs: (config) => [
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },

@@ -36,16 +36,18 @@ export function delayedSchedule(r: number, depth: number, tau: number): number[]
 
 /**
  * The merges each block can really do: `r` cut to `0 .. maxR` of the tokens it will have (what
- * the graph is fed; for adaptive methods the ceiling).
+ * the graph is fed; for adaptive methods the ceiling). `from` starts the count mid-run: blocks
+ * before `from.block` get 0, and `from.tokens` enter that block.
  */
 export function clampSchedule(
   config: ViTConfig,
   method: MergeMethod | undefined,
   r: ArrayLike<number>,
+  from: { block: number; tokens: number } = { block: 0, tokens: tokenCount(config) },
 ): number[] {
-  let n = tokenCount(config);
+  let n = from.tokens;
   return Array.from({ length: config.depth }, (_, l) => {
-    if (!method) return 0;
+    if (!method || l < from.block) return 0;
     const rl = Math.max(0, Math.min(Math.trunc(r[l] ?? 0), method.maxR(n, config.prefixTokens)));
     n = method.nextCount(n, rl);
     return rl;

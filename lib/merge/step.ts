@@ -88,8 +88,11 @@ export interface MergeMethod {
   matchMacs(n: number, r: number, c: number, prefix: number): number;
   /** Extra graph inputs the method reads (e.g. a saliency prior). */
   inputs?(config: ViTConfig): MethodInput[];
-  /** Per-token sums the method reads, carried through merges: their initial `[B, N]` values. */
-  sums?(g: GraphBuilder, tokens: string, prefix: number): Record<string, string>;
+  /**
+   * Per-token sums the method reads, carried through merges, by name: each emits its initial
+   * `[B, N]` value from the embedded `tokens [B, N, D]`.
+   */
+  readonly sums?: Record<string, (g: GraphBuilder, tokens: string, prefix: number) => string>;
   /** Values for those inputs, and the delay the method's data suggests (SAD-TM's prior). */
   prepare?(config: ViTConfig, options: MethodOptions): Promise<PreparedMethod>;
   /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */

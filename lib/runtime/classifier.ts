@@ -12,7 +12,7 @@ import {
 } from "../backend/session.ts";
 import { imageToTensor } from "../image/preprocess.ts";
 import { gmacs } from "../merge/cost.ts";
-import type { MergeMethod, MethodOptions } from "../merge/step.ts";
+import type { MergeMethod, MethodOptions, PreparedMethod } from "../merge/step.ts";
 import {
   clampSchedule,
   constantSchedule,
@@ -20,6 +20,8 @@ import {
   type TargetOptions,
 } from "../merge/schedule.ts";
 import { loadModelBundle, type ModelBundle } from "../checkpoint/bundle.ts";
+import { tokenCount } from "../checkpoint/config.ts";
+import { segmentLength, uniqueSteps } from "../vit/graph.ts";
 import { cachedGraph } from "../vit/graph_cache.ts";
 
 /** One class of a prediction. */
@@ -44,11 +46,35 @@ export interface ImageOutput {
 export interface ClassifierOptions extends SessionOptions, MethodOptions {
   /** Model directory in timm's hub layout. */
   model: string;
-  /** Merge method built into the graph (none: the plain ViT). */
-  method?: MergeMethod;
+  /**
+   * Merge method(s) built into the graph (none: the plain ViT). With several, one session
+   * serves them all (one copy of the weights) and each run names its method.
+   */
+  method?: MergeMethod | MergeMethod[];
   /** Also track and output where each patch ends up (`ImageOutput.sourceMap`). */
   sources?: boolean;
+  /** Build the graph so that ranges of blocks can run (`runSegment`); a number: blocks per segment. */
+  segments?: boolean | number;
 }
+
+/** The token state between two segments of a run (`runSegment`), and what it has cost so far. */
+export interface SegmentState {
+  /** Named state tensors (`x`, `size`, carried sums), as the graph's `*_in` inputs take them. */
+  tensors: Record<string, HostTensor>;
+  /** Tokens entering each block run so far, then leaving the last one run. */
+  tokens: number[];
+  /** The next block to run. */
+  block: number;
+}
+
+/** What a segment returns: the state after it, and the logits when it ended the model. */
+export interface SegmentResult {
+  state: SegmentState;
+  logits?: Float32Array[];
+}
+
+/** What a method's extra inputs are fed with, or why it cannot run here. */
+type Prepared = PreparedMethod | Error;
 
 /** Softmax probabilities of the `k` highest logits. */
 export function topK(logits: Float32Array, k: number, labels: string[]): Prediction[] {
@@ -65,11 +91,11 @@ export class Classifier {
   private constructor(
     readonly bundle: ModelBundle,
     readonly session: Session,
-    readonly method: MergeMethod | undefined,
-    /** Values of the method's extra inputs (prior, alpha, ...). */
-    readonly methodFeeds: Record<string, HostTensor>,
-    /** Blocks without merging the method's data suggests (SAD-TM-DM: from the prior). */
-    readonly suggestedTau: number | undefined,
+    /** The methods built in; the first is the default of `run` and `scheduleFor`. */
+    readonly methods: MergeMethod[],
+    private readonly prepared: Map<string, Prepared>,
+    /** Blocks per segment (`runSegment` starts and ends at their multiples); 0: unsegmented. */
+    readonly segmentLength: number,
   ) {}
 
   /** Loads the model, builds its graph (with `method` inside) and starts a session. */
@@ -77,21 +103,79 @@ export class Classifier {
     return Classifier.fromBundle(await loadModelBundle(options.model), options);
   }
 
-  /** A classifier for an already loaded bundle (several methods share one bundle). */
+  /** A classifier for an already loaded bundle (several classifiers may share one bundle). */
   static async fromBundle(
     bundle: ModelBundle,
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
-    const prepared = await options.method?.prepare?.(bundle.config, options);
-    const graph = await cachedGraph(bundle, options.method, { sources: options.sources });
+    const methods = options.method === undefined
+      ? []
+      : Array.isArray(options.method)
+      ? options.method
+      : [options.method];
+    const prepared = new Map<string, Prepared>();
+    for (const m of methods) {
+      const done = await Promise.resolve()
+        .then(() => m.prepare?.(bundle.config, options))
+        .catch((e: Error) => e);
+      // A single method that cannot start is an error now; in a shared session, only its runs.
+      if (done instanceof Error && methods.length === 1) throw done;
+      prepared.set(m.name, done ?? { feeds: {} });
+    }
+    const graph = await cachedGraph(bundle, options.method, {
+      sources: options.sources,
+      segments: options.segments,
+    });
     const session = await createSession(graph, options);
-    return new Classifier(
-      bundle,
-      session,
-      options.method,
-      prepared?.feeds ?? {},
-      prepared?.suggestedTau,
-    );
+    // The session holds the weights now: keep the config, labels and preprocessing only.
+    const light = { ...bundle, weights: new Map() };
+    const length = options.segments ? segmentLength(bundle.config, options) : 0;
+    return new Classifier(light, session, methods, prepared, length);
+  }
+
+  /** The default method (the first built in; none for the plain model). */
+  get method(): MergeMethod | undefined {
+    return this.methods[0];
+  }
+
+  /** The built-in method called `name`, undefined for `none`; throws when not built in. */
+  methodNamed(name: string): MergeMethod | undefined {
+    if (name === "none") return undefined;
+    const m = this.methods.find((m) => m.name === name);
+    if (!m) throw new Error(`method ${name} is not built into this graph`);
+    return m;
+  }
+
+  /** Blocks without merging that `method`'s data suggests (SAD-TM-DM: from the prior). */
+  suggestedTau(method = this.method): number | undefined {
+    const p = method && this.prepared.get(method.name);
+    return p && !(p instanceof Error) ? p.suggestedTau : undefined;
+  }
+
+  /** Every method input's value for a run of `method` (throws why `method` cannot run). */
+  #methodFeeds(method: MergeMethod | undefined): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    // Inputs of methods that cannot run still need a value: zeros of their shape.
+    for (const m of this.methods) {
+      for (const input of m.inputs?.(this.bundle.config) ?? []) {
+        const n = input.dims.reduce((a, b) => a * b, 1);
+        feeds[input.name] ??= { data: new Float32Array(n), dims: input.dims };
+      }
+    }
+    for (const p of this.prepared.values()) {
+      if (!(p instanceof Error)) Object.assign(feeds, p.feeds);
+    }
+    if (method) {
+      const own = this.prepared.get(method.name);
+      if (own instanceof Error) throw own;
+      Object.assign(feeds, own?.feeds);
+    }
+    const steps = uniqueSteps(this.methods);
+    if (steps.length > 1) {
+      const step = method ? steps.findIndex((s) => s.plan === method.plan) : 0;
+      feeds.step = { data: BigInt64Array.of(BigInt(step)), dims: [1] };
+    }
+    return feeds;
   }
 
   /** Preprocessed model input for image bytes (`[3, S, S]`); throws `ImageError`. */
@@ -107,18 +191,25 @@ export class Classifier {
     inputs: Float32Array[],
     r?: ArrayLike<number>,
     feeds: Record<string, HostTensor> = {},
+    method: MergeMethod | undefined = this.method,
   ): Promise<ImageOutput[]> {
-    const { depth, imgSize, numClasses } = this.bundle.config;
+    const { depth, imgSize, numClasses, embedDim } = this.bundle.config;
     const per = 3 * imgSize * imgSize;
     const batch = new Float32Array(inputs.length * per);
     inputs.forEach((x, i) => batch.set(x, i * per));
     // The graph trusts r: each block gets at most what its tokens allow.
-    const clamped = clampSchedule(this.bundle.config, this.method, r ?? []);
+    const clamped = clampSchedule(this.bundle.config, method, r ?? []);
     const schedule = BigInt64Array.from(clamped, BigInt);
+    const b = inputs.length;
     const out = await this.session.run({
-      pixel_values: { data: batch, dims: [inputs.length, 3, imgSize, imgSize] },
+      pixel_values: { data: batch, dims: [b, 3, imgSize, imgSize] },
       r: { data: schedule, dims: [depth] },
-      ...this.methodFeeds,
+      ...this.#methodFeeds(method),
+      ...(this.segmentLength > 0 && {
+        start: { data: BigInt64Array.of(0n), dims: [1] },
+        end: { data: BigInt64Array.of(BigInt(depth)), dims: [1] },
+        ...this.#emptyState(b, embedDim),
+      }),
       ...feeds,
     });
     const tokens = Array.from(out.tokens.data as BigInt64Array, Number);
@@ -136,6 +227,69 @@ export class Classifier {
     }));
   }
 
+  /**
+   * Runs blocks `state.block .. end-1` (a segmented graph only): from the images when `from` is
+   * them, else from the state a previous segment returned. `r` is the whole schedule (entries
+   * before the segment are ignored); each block gets at most what its tokens allow.
+   */
+  async runSegment(
+    from: Float32Array[] | SegmentState,
+    end: number,
+    r: ArrayLike<number>,
+    feeds: Record<string, HostTensor> = {},
+    method: MergeMethod | undefined = this.method,
+  ): Promise<SegmentResult> {
+    if (!this.segmentLength) throw new Error("runSegment needs a graph built with segments");
+    const { depth, imgSize, numClasses, embedDim } = this.bundle.config;
+    const images = Array.isArray(from) ? from : undefined;
+    const start = images ? 0 : (from as SegmentState).block;
+    const tokensIn = images
+      ? tokenCount(this.bundle.config)
+      : (from as SegmentState).tokens.at(-1)!;
+    const b = images ? images.length : (from as SegmentState).tensors.x.dims[0];
+    if ((start % this.segmentLength !== 0) || (end !== depth && end % this.segmentLength !== 0)) {
+      throw new Error(`segments run between multiples of ${this.segmentLength} blocks`);
+    }
+    const pixels = new Float32Array(images ? b * 3 * imgSize * imgSize : 0);
+    images?.forEach((x, i) => pixels.set(x, i * x.length));
+    const clamped = clampSchedule(this.bundle.config, method, r, {
+      block: start,
+      tokens: tokensIn,
+    });
+    const out = await this.session.run({
+      pixel_values: { data: pixels, dims: images ? [b, 3, imgSize, imgSize] : [b, 3, 0, 0] },
+      r: { data: BigInt64Array.from(clamped, BigInt), dims: [depth] },
+      ...this.#methodFeeds(method),
+      start: { data: BigInt64Array.of(BigInt(start)), dims: [1] },
+      end: { data: BigInt64Array.of(BigInt(end)), dims: [1] },
+      ...(images ? this.#emptyState(b, embedDim) : Object.fromEntries(
+        Object.entries((from as SegmentState).tensors).map(([n, t]) => [`${n}_in`, t]),
+      )),
+      ...feeds,
+    });
+    const counts = Array.from(out.tokens.data as BigInt64Array, Number);
+    const tensors = Object.fromEntries(
+      Object.entries(out).filter(([n]) => n.endsWith("_out")).map(([n, t]) => [n.slice(0, -4), t]),
+    );
+    const state: SegmentState = {
+      tensors,
+      tokens: [
+        ...(images ? [] : (from as SegmentState).tokens.slice(0, -1)),
+        ...counts.slice(start, end + 1),
+      ],
+      block: end,
+    };
+    if (end < depth) return { state };
+    const logits = out.logits.data as Float32Array;
+    return {
+      state,
+      logits: Array.from(
+        { length: b },
+        (_, i) => logits.slice(i * numClasses, (i + 1) * numClasses),
+      ),
+    };
+  }
+
   /** Top-k predictions (with descriptions as labels) for one preprocessed image. */
   predictions(logits: Float32Array, k = 5): Prediction[] {
     return topK(logits, k, this.bundle.descriptions);
@@ -146,14 +300,30 @@ export class Classifier {
    * adaptive methods it is the ceiling `r_max`: the schedule of 1.5x the target (at most 90 %),
    * so that `theta` decides within a bounded worst case.
    */
-  scheduleFor(target: number, options: TargetOptions = {}): number[] {
-    if (!this.method) return constantSchedule(0, this.bundle.config.depth);
-    const delayed = this.method.delayed || options.kind === "delayed";
-    const goal = this.method.adaptive ? Math.min(0.9, 1.5 * target) : target;
-    return scheduleForReduction(this.bundle.config, this.method, goal, {
+  scheduleFor(
+    target: number,
+    options: TargetOptions = {},
+    method: MergeMethod | undefined = this.method,
+  ): number[] {
+    if (!method) return constantSchedule(0, this.bundle.config.depth);
+    const delayed = method.delayed || options.kind === "delayed";
+    const goal = method.adaptive ? Math.min(0.9, 1.5 * target) : target;
+    return scheduleForReduction(this.bundle.config, method, goal, {
       kind: delayed ? "delayed" : options.kind,
-      tau: options.tau ?? (this.method.delayed ? this.suggestedTau : 0),
+      tau: options.tau ?? (method.delayed ? this.suggestedTau(method) : 0),
     });
+  }
+
+  /** The state inputs of a segmented graph when the run starts from the image: empty. */
+  #emptyState(batch: number, width: number): Record<string, HostTensor> {
+    const sums = [...new Set(this.methods.flatMap((m) => Object.keys(m.sums ?? {})))];
+    return {
+      x_in: { data: new Float32Array(0), dims: [batch, 0, width] },
+      size_in: { data: new Float32Array(0), dims: [batch, 0] },
+      ...Object.fromEntries(
+        sums.map((n) => [`${n}_in`, { data: new Float32Array(0), dims: [batch, 0] }]),
+      ),
+    };
   }
 
   release(): Promise<void> {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { Classifier } from "./classifier.ts";
+import type { Runner } from "./engine.ts";
 import { UserError } from "../errors.ts";
 import { decodeImage } from "../image/decode.ts";
 import { normalize, resizeAndCrop } from "../image/preprocess.ts";
@@ -14,19 +14,19 @@ import { explainBlocks, type MergeStage, renderMergeGroups } from "../explain/re
 
 /** PNG of the merge groups of `bytes` under `schedule`. */
 export async function explainMerges(
-  classifier: Classifier,
+  { classifier, method }: Runner,
   bytes: Uint8Array,
   schedule: number[],
   feeds: Record<string, HostTensor> = {},
 ): Promise<Uint8Array> {
-  if (!classifier.method) throw new UserError("explain needs a merge method (not none)");
+  if (!method) throw new UserError("explain needs a merge method (not none)");
   const { preprocess, config } = classifier.bundle;
   const crop = resizeAndCrop(await decodeImage(bytes), preprocess);
   const input = normalize(crop, preprocess);
   const stages: MergeStage[] = [];
   for (const afterBlock of explainBlocks(config.depth)) {
     const upTo = schedule.map((r, l) => (l < afterBlock ? r : 0));
-    const [out] = await classifier.run([input], upTo, feeds);
+    const [out] = await classifier.run([input], upTo, feeds, method);
     stages.push({ afterBlock, sourceMap: out.sourceMap! });
   }
   return renderMergeGroups(crop, config.patchSize, stages);

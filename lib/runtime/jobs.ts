@@ -89,20 +89,20 @@ export async function runBatch(
   jobs: ClassifyJob[],
 ): Promise<(ClassifyResult | Error)[]> {
   const [first] = jobs;
-  const coldStart = !engine.started(first.method);
-  const classifier = await engine.classifier(first.method);
+  const coldStart = !engine.started();
+  const { classifier, method } = await engine.runner(first.method);
   const t0 = performance.now();
   const inputs = await Promise.all(
     jobs.map((job) => classifier.prepare(job.image).catch((e: Error) => e)),
   );
   const t1 = performance.now();
   const schedule = first.schedule ??
-    classifier.scheduleFor(first.method === "none" ? 0 : first.reduction ?? DEFAULT_REDUCTION);
+    classifier.scheduleFor(first.reduction ?? DEFAULT_REDUCTION, {}, method);
   const feeds: Record<string, HostTensor> = first.theta === undefined
     ? {}
     : { theta: { data: Float32Array.of(first.theta), dims: [1] } };
   const decoded = inputs.filter((x): x is Float32Array => !(x instanceof Error));
-  const outs = decoded.length > 0 ? await classifier.run(decoded, schedule, feeds) : [];
+  const outs = decoded.length > 0 ? await classifier.run(decoded, schedule, feeds, method) : [];
   const t2 = performance.now();
   let k = 0;
   return await Promise.all(jobs.map(async (job, i) => {
@@ -110,7 +110,7 @@ export async function runBatch(
     if (input instanceof Error) return input;
     const out = outs[k++];
     const explainPng = job.explain
-      ? await explainMerges(await engine.classifier(first.method, true), job.image, schedule, feeds)
+      ? await explainMerges(await engine.runner(first.method, true), job.image, schedule, feeds)
       : undefined;
     return {
       top: classifier.predictions(out.logits, job.topK),

@@ -45,7 +45,7 @@ export class LocalInference implements Inference {
   }
 
   async warm(methods: string[]): Promise<void> {
-    for (const method of methods) await this.engine.classifier(method).catch(() => undefined);
+    for (const method of methods) await this.engine.runner(method).catch(() => undefined);
   }
 
   classify(job: ClassifyJob): Promise<ClassifyResult> {

@@ -11,7 +11,7 @@
  * @module
  */
 import { UserError } from "../errors.ts";
-import { type DType, float, GraphBuilder } from "../onnx/builder.ts";
+import { type Dim, type DType, float, GraphBuilder } from "../onnx/builder.ts";
 import { dim, dims, filled, sliceAxis } from "../onnx/ops.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 import { patchCount, tokenCount } from "../checkpoint/config.ts";
@@ -20,7 +20,7 @@ import { applyPlan } from "../merge/apply.ts";
 import type { MergeMethod, TokenState } from "../merge/step.ts";
 
 /** Bumped whenever the emitted graph changes, so cached models are rebuilt. */
-export const GRAPH_VERSION = 3;
+export const GRAPH_VERSION = 4;
 
 /** A weight the config needs is missing or has the wrong shape. */
 export class WeightError extends UserError {
@@ -165,7 +165,7 @@ class ViTBuilder {
     return this.linear(pooled, "head", d, c);
   }
 
-  initialState(x: string, merge: MergeMethod, sources: boolean): TokenState {
+  initialState(x: string, methods: MergeMethod[], sources: boolean): TokenState {
     const g = this.g;
     const { prefixTokens } = this.config;
     const p = patchCount(this.config);
@@ -173,7 +173,11 @@ class ViTBuilder {
     return {
       x,
       size: filled(g, dims(g, x, 0, 2), 1),
-      sums: merge.sums?.(g, x, prefixTokens) ?? {},
+      sums: Object.fromEntries(
+        methods.flatMap((m) =>
+          Object.entries(m.sums ?? {}).map(([n, initial]) => [n, initial(g, x, prefixTokens)])
+        ),
+      ),
       ...(sources && {
         sourceMap: g.op("Expand", [
           g.constInt(ids),
@@ -199,37 +203,21 @@ class ViTBuilder {
 
   /**
    * Block `i`'s merge step on `state` (after attention). A block whose requested `r` is 0 skips
-   * it (an `If`), so unmerged blocks cost almost nothing; an adaptive method that chooses 0
-   * skips the merging itself.
+   * it (an `If`), so unmerged blocks cost almost nothing; with several steps in the graph the
+   * `step` input picks one (a chain of `If`s); an adaptive method that chooses 0 skips the
+   * merging itself.
    */
   mergeStep(
     i: number,
-    merge: MergeMethod,
+    steps: MergeMethod[],
     state: TokenState,
     attention: { keys: string; attn: string },
     schedule: string,
+    step: string | undefined,
   ): TokenState {
     const g = this.g;
     const r = g.op("Gather", [schedule, g.constInt([i])], { axis: 0 });
-    const sumNames = Object.keys(state.sums);
-    const pack = (s: TokenState) => [
-      s.x,
-      s.size,
-      ...sumNames.map((n) => s.sums[n]),
-      ...(s.sourceMap ? [s.sourceMap] : []),
-    ];
-    const types: DType[] = pack(state).map((_, k) =>
-      state.sourceMap && k === 2 + sumNames.length ? "int64" : "float32"
-    );
-    const unpack = (values: string[]): TokenState => ({
-      x: values[0],
-      size: values[1],
-      sums: Object.fromEntries(sumNames.map((n, k) => [n, values[2 + k]])),
-      ...(state.sourceMap && { sourceMap: values[2 + sumNames.length] }),
-    });
-    const positive = (v: string) =>
-      g.op("Squeeze", [g.op("Greater", [v, g.constInt([0])]), g.constInt([0])]);
-    const branch = () => {
+    const run = (merge: MergeMethod) => () => {
       const ctx = {
         g,
         block: i,
@@ -241,55 +229,215 @@ class ViTBuilder {
         r,
       };
       const plan = merge.plan(ctx);
-      const apply = () => pack(applyPlan(ctx, plan.targets(), this.config.embedDim));
-      return merge.adaptive ? g.ifElse(positive(plan.r), types, apply, () => pack(state)) : apply();
+      const apply = () => this.pack(applyPlan(ctx, plan.targets(), this.config.embedDim));
+      return merge.adaptive ? this.when(plan.r, state, apply) : apply();
     };
-    return unpack(g.ifElse(positive(r), types, branch, () => pack(state)));
+    const dispatch = (k: number): () => string[] =>
+      k === steps.length - 1 ? run(steps[k]) : () =>
+        g.ifElse(
+          g.op("Squeeze", [g.op("Equal", [step!, g.constInt([k])]), g.constInt([0])]),
+          this.types(state),
+          run(steps[k]),
+          dispatch(k + 1),
+        );
+    return this.unpack(state, this.when(r, state, dispatch(0)));
+  }
+
+  /** The values of a token state, in a fixed order (for `If` outputs). */
+  pack(s: TokenState): string[] {
+    return [
+      s.x,
+      s.size,
+      ...Object.keys(s.sums).sort().map((n) => s.sums[n]),
+      ...(s.sourceMap ? [s.sourceMap] : []),
+    ];
+  }
+
+  /** The element types of `pack(s)`. */
+  types(s: TokenState): DType[] {
+    return this.pack(s).map((v) => v === s.sourceMap ? "int64" : "float32");
+  }
+
+  /** A token state shaped like `like` from `pack`ed values. */
+  unpack(like: TokenState, values: string[]): TokenState {
+    const names = Object.keys(like.sums).sort();
+    return {
+      x: values[0],
+      size: values[1],
+      sums: Object.fromEntries(names.map((n, k) => [n, values[2 + k]])),
+      ...(like.sourceMap && { sourceMap: values[2 + names.length] }),
+    };
+  }
+
+  /** `emit()`'s packed outputs where the int64 `[1]` `count` is above 0, else `state` unchanged. */
+  when(count: string, state: TokenState, emit: () => string[]): string[] {
+    const g = this.g;
+    const positive = g.op("Squeeze", [g.op("Greater", [count, g.constInt([0])]), g.constInt([0])]);
+    return g.ifElse(positive, this.types(state), emit, () => this.pack(state));
   }
 
   /** Emits the whole forward pass; returns the names of what callers may output. */
-  emit(merge: MergeMethod | undefined, sources: boolean): EmittedViT {
-    const { depth } = this.config;
+  emit(methods: MergeMethod[], options: GraphOptions): EmittedViT {
+    const { depth, imgSize, numClasses } = this.config;
     const g = this.g;
+    const merging = methods.length > 0;
+    const sources = merging && Boolean(options.sources);
+    const segments = merging && Boolean(options.segments);
     const pixels = g.input("pixel_values", "float32", [
       "batch",
       3,
-      this.config.imgSize,
-      this.config.imgSize,
+      segments ? "height" : imgSize,
+      segments ? "width" : imgSize,
     ]);
     const schedule = g.input("r", "int64", [depth]);
-    for (const input of merge?.inputs?.(this.config) ?? []) {
-      g.input(input.name, input.dtype, input.dims);
+    const declared = new Set<string>();
+    for (const m of methods) {
+      for (const input of m.inputs?.(this.config) ?? []) {
+        if (declared.has(input.name)) continue;
+        declared.add(input.name);
+        g.input(input.name, input.dtype, input.dims);
+      }
     }
-    const embedded = this.embed(pixels);
-    // The plain graph tracks no sizes: those names are never read without a method.
-    let state: TokenState = merge
-      ? this.initialState(embedded, merge, sources)
-      : { x: embedded, size: "", sums: {} };
+    const steps = uniqueSteps(methods);
+    const step = steps.length > 1 ? g.input("step", "int64", [1]) : undefined;
+    const fromImage = () => this.initialState(this.embed(pixels), methods, sources);
+    let state: TokenState;
+    let range: { start: string; end: string } | undefined;
+    if (!merging) {
+      // The plain graph tracks no sizes: those names are never read without a method.
+      state = { x: this.embed(pixels), size: "", sums: {} };
+    } else if (!segments) {
+      state = fromImage();
+    } else {
+      range = { start: g.input("start", "int64", [1]), end: g.input("end", "int64", [1]) };
+      // A segment starts from the image (start = 0) or from the state a segment returned.
+      const like = this.shapeOf(methods, sources);
+      const given = this.pack(like).map((name, k) =>
+        g.input(`${name}_in`, this.types(like)[k], stateDims(name, this.config))
+      );
+      state = this.unpack(
+        like,
+        g.ifElse(
+          scalar(g, g.op("Equal", [range.start, g.constInt([0])])),
+          this.types(like),
+          () => this.pack(fromImage()),
+          () => given,
+        ),
+      );
+    }
     const counts: string[] = [];
     const attentions: string[] = [];
-    for (let i = 0; i < depth; i++) {
-      counts.push(dim(g, state.x, 1));
-      const size = merge ? state.size : undefined;
+    const block = (i: number, before: TokenState): TokenState => {
+      let s = before;
       const a = g.scoped(`b${i}.attn/`, () => {
-        const a = this.attention(this.layerNorm(state.x, `blocks.${i}.norm1`), i, size);
-        state = { ...state, x: g.op("Add", [state.x, a.out]) };
+        const a = this.attention(
+          this.layerNorm(s.x, `blocks.${i}.norm1`),
+          i,
+          merging ? s.size : undefined,
+        );
+        s = { ...s, x: g.op("Add", [s.x, a.out]) };
         return a;
       });
       attentions.push(a.attn);
-      if (merge) {
-        const before = state;
-        state = g.scoped(`b${i}.merge/`, () => this.mergeStep(i, merge, before, a, schedule));
+      if (merging) {
+        const after = s;
+        s = g.scoped(`b${i}.merge/`, () => this.mergeStep(i, steps, after, a, schedule, step));
       }
-      state = g.scoped(`b${i}.mlp/`, () => {
-        const m = this.mlp(this.layerNorm(state.x, `blocks.${i}.norm2`), i);
-        return { ...state, x: g.op("Add", [state.x, m]) };
+      return g.scoped(`b${i}.mlp/`, () => {
+        const m = this.mlp(this.layerNorm(s.x, `blocks.${i}.norm2`), i);
+        return { ...s, x: g.op("Add", [s.x, m]) };
       });
+    };
+    // Segments start and end at group boundaries: one If per group, not per block, keeps the
+    // fusions ORT makes across blocks and the If overhead small.
+    const length = range ? segmentLength(this.config, options) : depth;
+    for (let first = 0; first < depth; first += length) {
+      const blocks = Array.from({ length: Math.min(length, depth - first) }, (_, k) => first + k);
+      const group = (before: TokenState) => {
+        let s = before;
+        const entering: string[] = [];
+        for (const i of blocks) {
+          entering.push(dim(g, s.x, 1));
+          s = block(i, s);
+        }
+        return { state: s, entering };
+      };
+      if (!range) {
+        const done = group(state);
+        state = done.state;
+        counts.push(...done.entering);
+        continue;
+      }
+      const before = state;
+      const inRange = g.op("And", [
+        g.op("LessOrEqual", [range.start, g.constInt([first])]),
+        g.op("Less", [g.constInt([first]), range.end]),
+      ]);
+      const out = g.ifElse(
+        scalar(g, inRange),
+        [...this.types(before), "int64"],
+        () => {
+          const done = group(before);
+          return [...this.pack(done.state), g.op("Concat", done.entering, { axis: 0 })];
+        },
+        () => [
+          ...this.pack(before),
+          g.op("Expand", [dim(g, before.x, 1), g.constInt([blocks.length])]),
+        ],
+      );
+      state = this.unpack(before, out.slice(0, -1));
+      counts.push(out.at(-1)!);
     }
     counts.push(dim(g, state.x, 1));
-    const logits = this.head(state.x, merge ? state.size : undefined);
+    const final = state;
+    const logits = range
+      ? g.ifElse(
+        scalar(g, g.op("Equal", [range.end, g.constInt([depth])])),
+        ["float32"],
+        () => [this.head(final.x, final.size)],
+        () => [
+          filled(g, g.op("Concat", [dim(g, final.x, 0), g.constInt([numClasses])], { axis: 0 })),
+        ],
+      )[0]
+      : this.head(state.x, merging ? state.size : undefined);
     return { pixels, logits, tokens: g.op("Concat", counts, { axis: 0 }), state, attentions };
   }
+
+  /** The structure of the token state of `methods` (no nodes: the names of its parts). */
+  shapeOf(methods: MergeMethod[], sources: boolean): TokenState {
+    const sums = Object.fromEntries(
+      methods.flatMap((m) => Object.keys(m.sums ?? {})).map((n) => [n, n]),
+    );
+    return { x: "x", size: "size", sums, ...(sources && { sourceMap: "source_map" }) };
+  }
+}
+
+/** Blocks per segment group: `segments` as a number, else 3 (see `GraphOptions`). */
+export function segmentLength(config: ViTConfig, options: GraphOptions): number {
+  const asked = typeof options.segments === "number" ? options.segments : DEFAULT_SEGMENT;
+  return Math.max(1, Math.min(asked, config.depth));
+}
+
+/** Blocks per segment when none is given (chosen by measurement, docs/PERFORMANCE.md). */
+export const DEFAULT_SEGMENT = 3;
+
+/** A bool `[1]` as the scalar `If` takes. */
+function scalar(g: GraphBuilder, v: string): string {
+  return g.op("Squeeze", [v, g.constInt([0])]);
+}
+
+/** Dims of a segment's state input (`x`, `size`, a sum, or the source map). */
+function stateDims(name: string, config: ViTConfig): Dim[] {
+  if (name === "x") return ["batch", "tokens", config.embedDim];
+  if (name === "source_map") return ["batch", patchCount(config)];
+  return ["batch", "tokens"];
+}
+
+/** The distinct merge steps of `methods` (SAD-TM and SAD-TM-DM share one), in first-seen order. */
+export function uniqueSteps(methods: MergeMethod[]): MergeMethod[] {
+  const seen = new Map<unknown, MergeMethod>();
+  for (const m of methods) if (!seen.has(m.plan)) seen.set(m.plan, m);
+  return [...seen.values()];
 }
 
 /** Names of the values a caller of `emitViT` may turn into outputs. */
@@ -308,10 +456,11 @@ export interface EmittedViT {
 export function emitViT(
   g: GraphBuilder,
   model: ViTWeights,
-  merge?: MergeMethod,
-  sources = false,
+  merge?: MergeMethod | MergeMethod[],
+  options: GraphOptions = {},
 ): EmittedViT {
-  return new ViTBuilder(model.config, model.weights, g).emit(merge, sources);
+  const methods = merge === undefined ? [] : Array.isArray(merge) ? merge : [merge];
+  return new ViTBuilder(model.config, model.weights, g).emit(methods, options);
 }
 
 /** Options of `buildViTGraph`. */
@@ -321,25 +470,55 @@ export interface GraphOptions {
    * pictures, tests); serving graphs leave it out.
    */
   sources?: boolean;
+  /**
+   * Run a range of blocks: inputs `start`, `end` (`[start, end)`, multiples of the segment
+   * length or the depth) and, for `start > 0`, the token state (`x_in`, `size_in`, sums,
+   * `source_map_in`); outputs that state after `end` (`x_out`, ...) and, when `end` is the
+   * depth, the logits (zeros otherwise). A number sets the segment length (default 3 blocks).
+   */
+  segments?: boolean | number;
 }
 
 /**
- * Builds the ONNX model of a ViT. Without `merge` the graph is the plain model (it still takes
- * `r`, and ignores it); with a method, every block runs that method's merge step.
+ * Builds the ONNX model of a ViT. Without a method the graph is the plain model (it still takes
+ * `r`, and ignores it); with one, every block runs its merge step; with several, the `step`
+ * input (the index into `uniqueSteps(methods)`) picks which.
  */
 export function buildViTGraph(
   model: ViTWeights,
-  merge?: MergeMethod,
+  merge?: MergeMethod | MergeMethod[],
   options: GraphOptions = {},
 ): Uint8Array {
   const g = new GraphBuilder();
-  const sources = Boolean(merge && options.sources);
-  const vit = emitViT(g, model, merge, sources);
+  const vit = emitViT(g, model, merge, options);
+  const merging = merge !== undefined && (!Array.isArray(merge) || merge.length > 0);
   g.output(vit.logits, "logits");
   g.output(vit.tokens, "tokens", "int64");
-  if (sources) {
+  if (merging && options.sources) {
     g.output(vit.state.sourceMap!, "source_map", "int64");
     g.output(vit.state.size, "sizes");
   }
-  return g.toModel(merge ? `vit_${merge.name}` : "vit");
+  if (merging && options.segments) {
+    const names = [
+      "x",
+      "size",
+      ...Object.keys(vit.state.sums).sort(),
+      ...(options.sources ? ["source_map"] : []),
+    ];
+    const values = [
+      vit.state.x,
+      vit.state.size,
+      ...Object.keys(vit.state.sums).sort().map((n) => vit.state.sums[n]),
+      ...(vit.state.sourceMap ? [vit.state.sourceMap] : []),
+    ];
+    names.forEach((n, k) =>
+      g.output(values[k], `${n}_out`, n === "source_map" ? "int64" : "float32")
+    );
+  }
+  const label = merge === undefined
+    ? "vit"
+    : Array.isArray(merge)
+    ? "vit_engine"
+    : `vit_${merge.name}`;
+  return g.toModel(label);
 }

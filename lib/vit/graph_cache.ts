@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { MergeMethod } from "../merge/step.ts";
 import { hubCacheDir, type ModelBundle } from "../checkpoint/bundle.ts";
-import { buildViTGraph, GRAPH_VERSION, type GraphOptions } from "./graph.ts";
+import { buildViTGraph, GRAPH_VERSION, type GraphOptions, segmentLength } from "./graph.ts";
 
 /** `$EDGEMERGE_GRAPH_CACHE` (a directory, or `off`), else `graphs/` in the edgemerge cache. */
 export function graphCacheDir(): string | undefined {
@@ -21,12 +21,14 @@ let warned = false;
 /** The graph of `bundle` with `method` (none: plain), from the cache or built (and cached). */
 export async function cachedGraph(
   bundle: ModelBundle,
-  method?: MergeMethod,
+  method?: MergeMethod | MergeMethod[],
   options: GraphOptions = {},
 ): Promise<Uint8Array> {
   const dir = graphCacheDir();
   if (!dir || !bundle.fingerprint) return buildViTGraph(bundle, method, options);
-  const variant = `${method?.name ?? "none"}${options.sources ? "+sources" : ""}`;
+  const names = method === undefined ? ["none"] : [method].flat().map((m) => m.name);
+  const variant = names.join("+") + (options.sources ? "-sources" : "") +
+    (options.segments ? `-segments${segmentLength(bundle.config, options)}` : "");
   const name = `${bundle.config.name}-${variant}-v${GRAPH_VERSION}-${bundle.fingerprint}.onnx`;
   const path = join(dir, name);
   try {
