@@ -43,6 +43,7 @@ async function main(args: string[]) {
         settings.workers * (settings.threads ?? DEFAULT_THREADS) <= navigator.hardwareConcurrency,
       warm: ["none"],
       prior: data.prior,
+      replan: settings.replan,
     },
     onReplace: (why) => {
       metrics.workerReplaced();
@@ -53,7 +54,7 @@ async function main(args: string[]) {
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
       `${pool.backendReason})`,
   );
-  const served = servedModel(config, pool, data.table);
+  const served = servedModel(config, pool, data.table, { tau: data.prior?.suggestedTau });
   const ctx = makeContext([served], {
     metrics,
     info: { backendChoice: settings.backend, priors: data.priors, kv: data.source },

@@ -109,13 +109,13 @@ Deno.test("pool: warm starts sessions on every worker and on replacements; backl
   const after = await Promise.all([p.classify(job("tome")), p.classify(job("tome"))]);
   assert.deepEqual(after.map((r) => r.coldStart), [false, false]);
   // What a new job would queue behind: the running job with its predicted service time.
-  const serviceTime = { mean: 5, upper: 8 };
-  const running = p.classify({ ...job(), serviceTime });
-  const queued = [p.classify(job()), p.classify({ ...job(), serviceTime })];
+  const serviceMs = 5;
+  const running = p.classify({ ...job(), serviceMs });
+  const queued = [p.classify(job()), p.classify({ ...job(), serviceMs })];
   const backlog = p.backlog();
   assert.equal(backlog.running.length, 2);
-  assert.deepEqual(backlog.running[0].serviceTime, serviceTime);
-  assert.deepEqual(backlog.queued, [{ serviceTime }]);
+  assert.deepEqual(backlog.running[0].serviceMs, serviceMs);
+  assert.deepEqual(backlog.queued, [{ serviceMs }]);
   await Promise.all([running, ...queued]);
   assert.deepEqual(p.backlog(), { running: [], queued: [], workers: 2 });
   await p.drain();

@@ -82,17 +82,19 @@ Deno.test("serve: a budget picks the best point that fits; on_miss decides the r
   assert.equal(generous.budget_met, true);
   assert.ok(generous.timings.predicted_ms > 0);
 
-  // Best effort runs the point predicted fastest.
-  const { latency, table } = served.budget;
-  const upper = (p: (typeof table.points)[number]) =>
-    latency.total(p, 48 * 40, served.inference.backlog())!.upper;
-  const fastest = table.points.reduce((a, b) => (upper(b) < upper(a) ? b : a));
+  // Best effort runs the fastest plan: every block merges what it can.
   const impossible = await (await post("", png, "image/png", "/v1/classify", {
     "X-Latency-Budget-Ms": "1",
   })).json();
   assert.equal(impossible.budget_ms, 1);
   assert.equal(impossible.budget_met, false);
-  assert.deepEqual(impossible.operating_point.schedule, fastest.schedule);
+  assert.notEqual(impossible.operating_point.method, "none");
+  assert.ok(impossible.operating_point.tokens.at(-1) < generous.operating_point.tokens.at(-1));
+  assert.ok(Array.isArray(impossible.operating_point.planned_schedule));
+  assert.equal(typeof impossible.operating_point.replans, "number");
+  for (const k of ["read", "queue", "decode", "infer", "serialize", "total"]) {
+    assert.ok(impossible.timings[`${k}_ms`] >= 0, k);
+  }
 
   const refused = await post("?budget_ms=1&on_miss=reject", png);
   assert.equal(refused.status, 503);
@@ -221,4 +223,29 @@ Deno.test("serve: metrics, openapi and the demo page", async () => {
   assert.match(page.headers.get("content-type")!, /text\/html/);
   assert.match(await page.text(), /<input id="file" type="file"/);
   await engine.close();
+});
+
+Deno.test("serve: an explicit schedule runs and explains the point a budgeted answer reports", async () => {
+  const ran = await (await post("?budget_ms=1", png)).json();
+  const schedule = ran.operating_point.schedule.join(",");
+  const again =
+    await (await post(`?method=${ran.operating_point.method}&schedule=${schedule}`, png))
+      .json();
+  assert.deepEqual(again.operating_point.schedule, ran.operating_point.schedule);
+  assert.deepEqual(again.operating_point.tokens, ran.operating_point.tokens);
+  const picture = await post(`?method=tome&schedule=${schedule}`, png, "image/png", "/v1/explain");
+  assert.equal(picture.status, 200);
+  assert.equal(picture.headers.get("x-edgemerge-schedule"), schedule);
+  const cases: [string, RegExp][] = [
+    ["?schedule=1,2", /schedule needs 4 values/],
+    ["?schedule=1,x,0,0", /schedule must be an integer/],
+    ["?schedule=1,1,1,1&budget_ms=50", /without budget_ms/],
+  ];
+  for (const [query, message] of cases) {
+    const r = await post(query, png);
+    assert.equal(r.status, 400, query);
+    const body = await r.json();
+    assert.equal(body.error.parameter, "schedule");
+    assert.match(body.error.message, message);
+  }
 });

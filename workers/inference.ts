@@ -17,6 +17,8 @@ let engine: import("../lib/runtime/engine.ts").Engine | undefined;
 const pending: (BatchMessage | WarmMessage)[] = [];
 /** Fault injection for tests and chaos drills: the next job crashes or hangs this worker. */
 let fault: "crash" | "hang" | undefined;
+/** Whether budgeted jobs re-plan between segments (`init.replan`; off only to measure it). */
+let replanning = true;
 const post = (m: WorkerMessage) => self.postMessage(m);
 
 self.onmessage = ({ data }: MessageEvent<PoolMessage>) => {
@@ -44,6 +46,7 @@ async function init(message: InitMessage) {
     });
     for (const method of message.warm) await e.runner(method);
     engine = e;
+    replanning = message.replan !== false;
     post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
   } catch (e) {
@@ -71,7 +74,10 @@ async function run(batch: BatchMessage) {
   };
   try {
     const { runBatch } = await import("../lib/runtime/jobs.ts");
-    const results = await runBatch(engine!, batch.jobs);
+    const { replan } = await import("../lib/budget/plan.ts");
+    const results = await runBatch(engine!, batch.jobs, {
+      replan: replanning ? replan : undefined,
+    });
     results.forEach((result, i) => {
       const { id } = batch.jobs[i];
       if (result instanceof Error) fail(id, result);

@@ -1,12 +1,20 @@
 /**
- * A pool of inference workers (Deno Web Workers, each with its own ORT sessions) behind a
- * bounded queue. Back-pressure: a full queue rejects at once (`QueueFullError`, HTTP 429). A
- * worker that crashes or exceeds the job timeout is terminated and replaced, and its job is
+ * A pool of inference workers (Deno Web Workers, each with its own ORT session) behind a bounded
+ * deadline queue (`lib/runtime/queue.ts`: earliest deadline first, budgeted jobs decided when a
+ * worker takes them). Back-pressure: a full queue rejects at once (`QueueFullError`, HTTP 429).
+ * A worker that crashes or exceeds the job timeout is terminated and replaced, and its job is
  * retried once on the new worker. `drain()` stops intake and waits for the work in hand.
  * @module
  */
 import { JobError, PoolUnavailableError, QueueFullError } from "../lib/runtime/errors.ts";
-import type { Backlog, ClassifyJob, ClassifyResult, Inference } from "../lib/runtime/jobs.ts";
+import type {
+  Backlog,
+  ClassifyJob,
+  ClassifyResult,
+  Decided,
+  Inference,
+} from "../lib/runtime/jobs.ts";
+import { DeadlineQueue, type Waiting } from "../lib/runtime/queue.ts";
 import type { InitMessage, JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
@@ -30,10 +38,15 @@ export interface PoolOptions {
 interface Pending {
   job: ClassifyJob;
   attempts: number;
+  /** Epoch ms when it first arrived. */
   enqueued: number;
   resolve: (r: ClassifyResult) => void;
   reject: (e: Error) => void;
+  /** The budget's prediction when it was decided. */
+  predictedMs?: number;
 }
+
+const epochNow = () => performance.timeOrigin + performance.now();
 
 interface Slot {
   worker: Worker;
@@ -47,7 +60,7 @@ interface Slot {
 /** Workers behind a bounded queue. */
 export class WorkerPool implements Inference {
   #slots: Slot[] = [];
-  #queue: Pending[] = [];
+  #queue = new DeadlineQueue<Pending>(epochNow);
   #draining = false;
   #nextId = 1;
   #idle: (() => void)[] = [];
@@ -100,10 +113,10 @@ export class WorkerPool implements Inference {
       if (!busy) return [];
       const jobs = [...busy.jobs.values()];
       // A batch's service time is not the sum of its jobs': count a typical one.
-      const serviceTime = jobs.length === 1 ? jobs[0].job.serviceTime : undefined;
-      return [{ elapsedMs: now - busy.started, serviceTime }];
+      const serviceMs = jobs.length === 1 ? jobs[0].job.serviceMs : undefined;
+      return [{ elapsedMs: now - busy.started, serviceMs }];
     });
-    const queued = this.#queue.map((p) => ({ serviceTime: p.job.serviceTime }));
+    const queued = this.#queue.items.map((w) => ({ serviceMs: w.job.serviceMs }));
     return { running, queued, workers: this.options.size };
   }
 
@@ -115,7 +128,7 @@ export class WorkerPool implements Inference {
       return Promise.reject(new QueueFullError(seconds));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ job, attempts: 0, enqueued: performance.now(), resolve, reject });
+      this.#queue.push(job, { job, attempts: 0, enqueued: epochNow(), resolve, reject });
       this.#dispatch();
     });
   }
@@ -205,9 +218,9 @@ export class WorkerPool implements Inference {
     // The replacement starts every warmed method itself (`init.warm`).
     for (const resolve of slot.warming.values()) resolve();
     slot.warming.clear();
-    for (const pending of [...(busy?.jobs.values() ?? [])].reverse()) {
+    for (const pending of busy?.jobs.values() ?? []) {
       pending.attempts++;
-      if (pending.attempts < 2) this.#queue.unshift(pending);
+      if (pending.attempts < 2) this.#queue.push(pending.job, pending, true);
       else pending.reject(new PoolUnavailableError(`the request failed twice (worker ${reason})`));
     }
     this.#spawn(slot).catch((e) => {
@@ -217,15 +230,28 @@ export class WorkerPool implements Inference {
     });
   }
 
-  /** The head of the queue and up to `maxBatch - 1` later jobs with its batch key. */
+  /**
+   * The next job (decided, if budgeted) and up to `maxBatch - 1` queued jobs with its batch key
+   * (unbudgeted ones only: a budgeted job runs alone, in segments). Refusals are answered here.
+   */
   #takeBatch(): Pending[] {
-    const head = this.#queue.shift()!;
+    const { next, refused } = this.#queue.take();
+    for (const r of refused) r.handle.reject(r.error);
+    if (!next) return [];
+    const head: Pending = {
+      ...next.handle,
+      job: decided(next),
+      predictedMs: next.decided?.predictedMs,
+    };
     const batch = [head];
     const key = head.job.batchKey;
     const max = this.options.maxBatch ?? 1;
-    for (let i = 0; key !== undefined && i < this.#queue.length && batch.length < max;) {
-      if (this.#queue[i].job.batchKey === key) batch.push(...this.#queue.splice(i, 1));
-      else i++;
+    for (const w of [...this.#queue.items]) {
+      if (key === undefined || batch.length >= max) break;
+      if (w.job.batchKey === key && !w.job.decide) {
+        this.#queue.remove(w.handle);
+        batch.push(w.handle);
+      }
     }
     return batch;
   }
@@ -233,13 +259,20 @@ export class WorkerPool implements Inference {
   #dispatch(): void {
     for (const slot of this.#slots) {
       if (!slot.ready || slot.busy || this.#queue.length === 0) continue;
+      const batch = this.#takeBatch();
+      if (batch.length === 0) continue;
       const jobs = new Map<number, Pending>();
       const messages: JobMessage[] = [];
-      for (const pending of this.#takeBatch()) {
+      for (const pending of batch) {
         const id = this.#nextId++;
-        const queueMs = performance.now() - pending.enqueued;
-        jobs.set(id, { ...pending, resolve: (r) => pending.resolve({ ...r, queueMs }) });
-        messages.push({ type: "job", id, ...pending.job });
+        const queueMs = epochNow() - pending.enqueued;
+        const { predictedMs } = pending;
+        jobs.set(id, {
+          ...pending,
+          resolve: (r) => pending.resolve({ ...r, queueMs, predictedMs }),
+        });
+        const { decide: _, ...job } = pending.job;
+        messages.push({ type: "job", id, ...job });
       }
       const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
       slot.busy = { jobs, timer, started: performance.now() };
@@ -247,4 +280,11 @@ export class WorkerPool implements Inference {
     }
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
   }
+}
+
+/** A taken job as it will run: its decision applied (and not to be decided again on a retry). */
+function decided(w: Waiting<Pending> & { decided?: Decided }): ClassifyJob {
+  if (!w.decided) return w.job;
+  const { method, schedule, theta, control } = w.decided;
+  return { ...w.job, method, schedule, theta, control, decide: undefined };
 }

@@ -14,6 +14,8 @@ export interface InitMessage {
   threads?: number;
   /** Native: let thread pools spin (only where the workers' threads fit the cores). */
   spin?: boolean;
+  /** Budgeted jobs re-plan between segments (default true; off to measure what it brings). */
+  replan?: boolean;
   /** Methods whose sessions start before the worker reports ready. */
   warm: string[];
   /** The saliency prior for SAD-TM methods (read from KV by the main thread). */
@@ -21,7 +23,7 @@ export interface InitMessage {
 }
 
 /** A job as sent to a worker. */
-export interface JobMessage extends ClassifyJob {
+export interface JobMessage extends Omit<ClassifyJob, "decide"> {
   type: "job";
   id: number;
 }

@@ -1,19 +1,41 @@
 /**
- * The service's budget state: the model's operating points, the latency model of the backend
- * serving them, and its calibration (each point run a few times at start, before `/readyz`
- * says ready).
+ * The service's budget logic for one served model. At arrival a budgeted request gets a
+ * deadline and nothing else; when a worker takes it, `decide` plans it from the time left then:
+ * of every method (and every spread of merges over the blocks), the best expected top-1 whose
+ * predicted decode + inference + overhead fits. Between segments the worker re-plans the rest
+ * with the same planner. A request that cannot make its deadline even at the cheapest schedule
+ * is refused at once under `on_miss=reject` and otherwise runs at its cheapest once no feasible
+ * request waits. Every answer teaches the timing model.
  * @module
  */
+import type { ViTConfig } from "../checkpoint/config.ts";
 import { encodePng } from "../image/encode.ts";
+import { blockGmacs } from "../merge/cost.ts";
 import { methodByName } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
-import type { ClassifyJob, ClassifyResult, Inference } from "../runtime/jobs.ts";
-import { BudgetMissError, choosePoint, NoPointsError, type OnMiss } from "./choose.ts";
-import { LatencyModel, type TotalEstimate } from "./latency.ts";
+import type { MergeMethod } from "../merge/step.ts";
+import type {
+  ClassifyJob,
+  ClassifyResult,
+  Decided,
+  Inference,
+  PlanModel,
+  RunControl,
+} from "../runtime/jobs.ts";
+import { AccuracyModel } from "./accuracy.ts";
+import { BudgetMissError, NoPointsError, type OnMiss } from "./errors.ts";
+import { type Plan, planRest, startOf } from "./plan.ts";
 import { type OperatingPoint, pointKey, type PointsTable } from "./points.ts";
+import { TimingModel } from "./timing.ts";
 
 /** Side of the synthetic calibration image. */
 const CALIBRATION_SIDE = 320;
+/** Tail quantile of the plan made when a worker takes a job (later segments correct it). */
+export const DISPATCH_QUANTILE = 0.75;
+/** Tail quantile of the re-plans between segments (less room left to correct). */
+export const FLIGHT_QUANTILE = 0.9;
+/** Tail quantile of decode and overhead time kept aside. */
+const SIDE_QUANTILE = 0.9;
 
 /**
  * Seeded colour noise as PNG. Noise is the costly case for adaptive methods (few similar tokens,
@@ -31,54 +53,65 @@ function calibrationImage(): Uint8Array {
   return encodePng(rgba, n, n);
 }
 
-/** While it refuses requests, an idle service re-measures its cheapest point at most this often. */
-const PROBE_EVERY_MS = 1000;
-
 /** What a request asks for, and the image it brings. */
 export interface RunRequest {
   budgetMs?: number;
   onMiss: OnMiss;
-  /** With a budget: only this method's points; without: run it. */
+  /** With a budget: only this method; without: run it. */
   method?: string;
   /** Without a budget: the method's target reduction (default `DEFAULT_REDUCTION`). */
   reduction?: number;
+  /** Without a budget: this schedule (and threshold) of the method (default ToMe). */
+  schedule?: number[];
+  theta?: number;
   /** Decoded size of the image (from its header). */
   pixels: number;
   /** Explaining needs a merge method: `none` never runs. */
   explain?: boolean;
+  /** When the request arrived, ms on this thread's clock (`performance.now()`). */
+  arrived: number;
 }
 
-/** What a job runs, as the budget decided it. */
-export type JobPlan =
-  & Pick<
-    Partial<ClassifyJob>,
-    "schedule" | "reduction" | "theta" | "batchKey" | "serviceTime"
-  >
-  & { method: string };
+/** What a job runs, as the budget decided it at arrival. */
+export type JobPlan = Omit<ClassifyJob, "topK" | "image" | "explain">;
 
-/** How a request will run. */
-export interface Decision {
-  job: JobPlan;
-  /** The table's point, when one runs (a budget, or unmerged); undefined for a bare method. */
-  point?: OperatingPoint;
-  /** The predicted total, when the point has been timed. */
-  predicted?: TotalEstimate;
+/** Options of a `Budget`. */
+export interface BudgetOptions {
+  /** Blocks per segment of the serving graph. */
+  segment: number;
+  /** Blocks SAD-TM-DM leaves unmerged (its prior's suggestion). */
+  tau?: number;
+  /** Clocks (tests): ms on this thread, and epoch ms (what deadlines are in). */
+  now?: () => number;
+  epoch?: () => number;
 }
 
-/** Points, latency model and calibration state of one served model. */
+/** Every methods' plan that fits, or the fastest. */
+interface Candidate {
+  method: MergeMethod | undefined;
+  plan: Plan;
+  theta?: number;
+}
+
+/** Points, models and calibration state of one served model. */
 export class Budget {
-  readonly latency: LatencyModel;
+  readonly timing: TimingModel;
+  readonly accuracy: AccuracyModel;
   #calibrated = false;
   #image?: Uint8Array;
-  #lastObservation = 0;
-  #probing = false;
+  readonly #now: () => number;
+  readonly #epoch: () => number;
 
-  /** The table's unmerged point (every table has one). */
-  readonly #unmerged: OperatingPoint;
-
-  constructor(readonly table: PointsTable, readonly inference: Inference) {
-    this.latency = new LatencyModel(inference.backend);
-    this.#unmerged = table.points.find((p) => p.method === "none")!;
+  constructor(
+    readonly config: ViTConfig,
+    readonly table: PointsTable,
+    readonly inference: Inference,
+    readonly options: BudgetOptions,
+  ) {
+    this.timing = new TimingModel(inference.backend);
+    this.accuracy = AccuracyModel.fromTable(table);
+    this.#now = options.now ?? (() => performance.now());
+    this.#epoch = options.epoch ?? (() => performance.timeOrigin + performance.now());
   }
 
   /** Whether the calibration finished. */
@@ -86,122 +119,250 @@ export class Budget {
     return this.#calibrated;
   }
 
-  /**
-   * How `request` runs: with a budget, the most accurate point predicted to fit (see
-   * `choosePoint`; a refusal may start a probe); without one, a named method at its reduction, or
-   * else the unmerged model. Throws `BudgetMissError` or `NoPointsError`.
-   */
-  decide(request: RunRequest): Decision {
-    const { budgetMs, method, pixels, explain } = request;
-    if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
-    if (budgetMs !== undefined) {
-      try {
-        const { point, predicted } = choosePoint(this.table, this.latency, {
-          budgetMs,
-          onMiss: request.onMiss,
-          method,
-          mergingOnly: explain,
-          pixels,
-          backlog: this.inference.backlog(),
-        });
-        return { job: this.#jobAt(point, pixels), point, predicted };
-      } catch (e) {
-        if (e instanceof BudgetMissError) this.#probe();
-        throw e;
+  /** The plan data of `method` at tail quantile `q`. */
+  planModel(method: string, q: number): PlanModel {
+    return {
+      coef: this.timing.coefficients,
+      factor: this.timing.factor(q),
+      curve: this.accuracy.curves.get(method) ?? [],
+      segment: this.options.segment,
+    };
+  }
+
+  /** Methods a budget may choose from: those of the table (or only `only`). */
+  #candidates(only?: string): string[] {
+    const methods = this.accuracy.methods.filter((m) => !only || m === only);
+    if (methods.length === 0) {
+      const known = this.accuracy.methods.join(", ");
+      throw new NoPointsError(
+        `no operating point of method ${only} for ${this.table.model}; with a budget use one of ${known}`,
+      );
+    }
+    return methods;
+  }
+
+  /** The best plan of every candidate method within `leftMs` of inference. */
+  #best(methods: string[], leftMs: number, q: number, mergingOnly: boolean): Candidate {
+    let best: Candidate | undefined, fastest: Candidate | undefined;
+    for (const name of methods) {
+      if (mergingOnly && name === "none") continue;
+      const method = methodByName(name);
+      for (const c of this.#plans(name, method, leftMs, q)) {
+        if (!fastest || c.plan.predictedMs < fastest.plan.predictedMs) fastest = c;
+        if (c.plan.fits && (!best || c.plan.expected > best.plan.expected)) best = c;
       }
     }
-    const named = method !== undefined || request.reduction !== undefined;
-    if (method !== "none" && (explain || named)) {
-      return {
-        job: { method: method ?? "tome", reduction: request.reduction ?? DEFAULT_REDUCTION },
-      };
+    if (!fastest) throw new NoPointsError("explain needs a merge method");
+    return best ?? fastest;
+  }
+
+  /** `method`'s plans: a planned schedule, or for adaptive methods their table points. */
+  #plans(name: string, method: MergeMethod | undefined, leftMs: number, q: number): Candidate[] {
+    const model = this.planModel(name, q);
+    if (!method?.adaptive) {
+      const tau = method?.delayed ? this.options.tau ?? 0 : 0;
+      return [{
+        method,
+        plan: planRest(this.config, method, model, startOf(this.config), leftMs, tau),
+      }];
     }
-    const point = this.#unmerged;
-    return {
-      job: this.#jobAt(point, pixels),
-      point,
-      predicted: this.latency.total(point, pixels, this.inference.backlog()),
-    };
-  }
-
-  /** The job of a table point: its schedule, predicted service time, and batch key. */
-  #jobAt(point: OperatingPoint, pixels: number): JobPlan {
-    return {
-      method: point.method,
-      schedule: point.schedule,
-      theta: point.theta,
-      serviceTime: this.latency.serviceTime(point, pixels),
-      // Adaptive methods merge a batch at its smallest r, so they run alone.
-      ...(!methodByName(point.method)?.adaptive && { batchKey: pointKey(point) }),
-    };
-  }
-
-  /** Learns from an answered job that ran `point` (and what was predicted for it, if anything). */
-  observe(
-    point: OperatingPoint,
-    result: ClassifyResult,
-    totalMs: number,
-    pixels: number,
-    predicted?: TotalEstimate,
-  ): void {
-    if (result.coldStart) return;
-    this.#lastObservation = performance.now();
-    this.latency.observe({
-      point: { ...point, gmacs: result.gmacs },
-      pixels,
-      decodeMs: result.decodeMs,
-      inferMs: result.inferMs,
-      overheadMs: Math.max(0, totalMs - result.queueMs - result.decodeMs - result.inferMs),
-      batch: result.batch,
-      totalMs,
-      predicted,
+    return this.table.points.filter((p) => p.method === name).map((p) => {
+      const predictedMs = this.pointMs(p);
+      return {
+        method,
+        theta: p.theta,
+        plan: {
+          schedule: p.schedule,
+          predictedMs,
+          expected: p.top1 ?? 0,
+          gmacs: p.gmacs,
+          fits: predictedMs * model.factor <= leftMs,
+        },
+      };
     });
   }
 
+  /** What the timing model has learnt (for `/v1/models`). */
+  describeTiming() {
+    const t = this.timing;
+    const names = [
+      "ms_per_gmac",
+      "ms_per_block",
+      "ms_per_merging_block",
+      "embed_ms",
+      "head_ms",
+      "run_ms",
+    ];
+    return {
+      segments_seen: t.observations,
+      coefficients: Object.fromEntries(t.coefficients.map((c, i) => [names[i], +c.toFixed(4)])),
+      tail_factor: { dispatch: t.factor(DISPATCH_QUANTILE), in_flight: t.factor(FLIGHT_QUANTILE) },
+      decode_ms_per_megapixel_p50: +t.decode(1e6).toFixed(2),
+      overhead_ms_p90: +t.overhead(SIDE_QUANTILE).toFixed(2),
+    };
+  }
+
   /**
-   * Starts every method's sessions, then runs every point `runs` times (most expensive first)
-   * on the calibration image.
+   * Median inference time of a table point (its mean GMACs, its merging blocks), run in one
+   * piece as adaptive points are (they cannot be re-planned, so they are not segmented).
+   */
+  pointMs(p: OperatingPoint): number {
+    const ends = startOf(this.config).gmacs;
+    return this.timing.segment({
+      gmacs: Math.max(0, p.gmacs - ends),
+      blocks: this.config.depth,
+      merging: p.schedule.filter((r) => r > 0).length,
+      embed: true,
+      head: true,
+      runs: 1,
+    });
+  }
+
+  /** The least time a job of `pixels` takes from start to answer (median, fastest plan). */
+  leastMs(pixels: number): number {
+    const fastest = this.#best(this.accuracy.methods, 0, 0.5, false);
+    return this.timing.decode(pixels) + fastest.plan.predictedMs + this.timing.overhead(0.5);
+  }
+
+  /**
+   * How `request` runs. With a budget: a deadline, and the decision deferred to when a worker
+   * takes it (`decide`); refused at once (`BudgetMissError`) when it asked to be and even an
+   * idle machine could not make it. Without: a named method at its reduction, or unmerged.
+   */
+  admit(request: RunRequest): JobPlan {
+    const { budgetMs, method, explain } = request;
+    if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
+    if (budgetMs === undefined && request.schedule) {
+      const { schedule, theta } = request;
+      return { method: method ?? "tome", schedule, ...(theta !== undefined && { theta }) };
+    }
+    if (budgetMs === undefined) {
+      const named = method !== undefined || request.reduction !== undefined;
+      if (method !== "none" && (explain || named)) {
+        return { method: method ?? "tome", reduction: request.reduction ?? DEFAULT_REDUCTION };
+      }
+      return { method: "none", schedule: Array(this.config.depth).fill(0) };
+    }
+    const methods = this.#candidates(method);
+    const elapsed = this.#now() - request.arrived;
+    const deadline = this.#epoch() - elapsed + budgetMs;
+    const least = this.leastMs(request.pixels);
+    const backlog = this.inference.backlog();
+    const waits = backlog.running.length >= backlog.workers || backlog.queued.length > 0
+      ? (backlog.running.reduce(
+        (s, r) => s + Math.max(0, (r.serviceMs ?? least) - r.elapsedMs),
+        0,
+      ) +
+        backlog.queued.reduce((s, q) => s + (q.serviceMs ?? least), 0)) / backlog.workers
+      : 0;
+    if (request.onMiss === "reject" && budgetMs - elapsed < least + waits) {
+      throw new BudgetMissError(budgetMs, least + waits + elapsed);
+    }
+    return {
+      method: "",
+      deadline,
+      serviceMs: least,
+      decide: () => this.#decide(request, methods, deadline),
+    };
+  }
+
+  /** The plan for the time left now (see `admit`). */
+  #decide(request: RunRequest, methods: string[], deadline: number): Decided | Error {
+    const left = deadline - this.#epoch();
+    const side = this.timing.decodeAt(request.pixels, SIDE_QUANTILE) +
+      this.timing.overhead(SIDE_QUANTILE);
+    const least = this.leastMs(request.pixels);
+    if (left < least) {
+      if (request.onMiss === "reject") {
+        return new BudgetMissError(request.budgetMs!, request.budgetMs! - left + least);
+      }
+      const cheapest = this.#best(methods, 0, 0.5, Boolean(request.explain));
+      return this.#decided(cheapest, least, true);
+    }
+    const chosen = this.#best(methods, left - side, DISPATCH_QUANTILE, Boolean(request.explain));
+    return this.#decided(
+      chosen,
+      this.timing.decode(request.pixels) + chosen.plan.predictedMs +
+        this.timing.overhead(0.5),
+      !chosen.plan.fits && left < least,
+    );
+  }
+
+  #decided(c: Candidate, predictedMs: number, hopeless: boolean): Decided {
+    const name = c.method?.name ?? "none";
+    const control: RunControl | undefined = c.method && !c.method.adaptive
+      ? {
+        model: this.planModel(name, FLIGHT_QUANTILE),
+        tau: c.method.delayed ? this.options.tau ?? 0 : 0,
+        reserveMs: this.timing.overhead(SIDE_QUANTILE),
+      }
+      : undefined;
+    return {
+      method: name,
+      schedule: c.plan.schedule,
+      ...(c.theta !== undefined && { theta: c.theta }),
+      ...(control && { control }),
+      predictedMs,
+      ...(hopeless && { hopeless }),
+    };
+  }
+
+  /** Expected top-1 of a run of `method` that cost `gmacs`. */
+  expected(method: string, gmacs: number): number {
+    return this.accuracy.expected(method, gmacs);
+  }
+
+  /** Learns from an answered job (`totalMs`: from arrival to the answer). */
+  observe(result: ClassifyResult, pixels: number, totalMs: number): void {
+    if (result.coldStart || result.batch !== 1) return;
+    this.timing.observeDecode(pixels, result.decodeMs);
+    const { tokens } = result;
+    for (const s of result.segments) {
+      let gmacs = 0, merging = 0;
+      for (let l = s.from; l < s.to; l++) {
+        gmacs += blockGmacs(this.config, tokens[l], tokens[l + 1]);
+        if (tokens[l + 1] < tokens[l]) merging++;
+      }
+      this.timing.observeSegment({
+        gmacs,
+        blocks: s.to - s.from,
+        merging,
+        embed: s.from === 0,
+        head: s.to === this.config.depth,
+        runs: 1,
+        ms: s.ms,
+      });
+    }
+    this.timing.observeOverhead(totalMs - result.queueMs - result.decodeMs - result.inferMs);
+  }
+
+  /**
+   * Starts the session, then runs every point `runs` times (most expensive first) and a spread
+   * of ToMe rates, on the calibration image: the timing model sees every kind of run before
+   * `/readyz` says ready.
    */
   async calibrate(runs = 3, onPoint?: (done: number) => void): Promise<void> {
     const points = [...this.table.points].sort((a, b) => b.gmacs - a.gmacs);
     await this.inference.warm([...new Set(points.map((p) => p.method))]);
+    const image = this.#image ??= calibrationImage();
+    const pixels = CALIBRATION_SIDE * CALIBRATION_SIDE;
     for (const [i, point] of points.entries()) {
-      for (let k = 0; k < runs; k++) await this.#measure(point, false);
+      for (let k = 0; k < runs; k++) {
+        const t0 = performance.now();
+        // In segments, as budgeted requests run: the model sees segments of every kind.
+        const result = await this.inference.classify({
+          method: point.method,
+          schedule: point.schedule,
+          theta: point.theta,
+          topK: 1,
+          image,
+          segmented: true,
+          batchKey: pointKey(point),
+        });
+        this.observe(result, pixels, performance.now() - t0);
+      }
       onPoint?.(i + 1);
     }
     this.#calibrated = true;
-  }
-
-  /** Runs `point` on the calibration image and learns from it (its prediction error too). */
-  async #measure(point: OperatingPoint, withError: boolean): Promise<void> {
-    const pixels = CALIBRATION_SIDE * CALIBRATION_SIDE;
-    const predicted = withError
-      ? this.latency.total(point, pixels, this.inference.backlog())
-      : undefined;
-    const t0 = performance.now();
-    const result = await this.inference.classify({
-      method: point.method,
-      schedule: point.schedule,
-      theta: point.theta,
-      topK: 1,
-      image: this.#image ??= calibrationImage(),
-    });
-    this.observe(point, result, performance.now() - t0, pixels, predicted);
-  }
-
-  /**
-   * Refusals teach the model nothing, so an estimate inflated by a slow spell (a noisy
-   * neighbour, a replaced worker) could otherwise keep refusing for good: while refusing, an
-   * idle service re-measures its cheapest point, at most once per `PROBE_EVERY_MS`.
-   */
-  #probe(): void {
-    const { running, queued } = this.inference.backlog();
-    if (!this.#calibrated || this.#probing || running.length > 0 || queued.length > 0) return;
-    if (performance.now() - this.#lastObservation < PROBE_EVERY_MS) return;
-    this.#probing = true;
-    const cheapest = this.table.points.reduce((a, b) => (b.gmacs < a.gmacs ? b : a));
-    this.#measure(cheapest, true)
-      .catch((e) => console.error(`edgemerge: latency probe failed: ${(e as Error).message}`))
-      .finally(() => this.#probing = false);
   }
 }

@@ -4,7 +4,7 @@
  * ones as flags.
  * @module
  */
-import { ON_MISS, type OnMiss } from "../budget/choose.ts";
+import { ON_MISS, type OnMiss } from "../budget/errors.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
 import {
@@ -13,6 +13,7 @@ import {
   OptionError,
   parseNumber,
   parseOption,
+  type StringOption,
 } from "./spec.ts";
 
 /** Latency budget. */
@@ -51,6 +52,34 @@ export const REDUCTION: NumberOption = {
   description: "Target GMACs reduction of the method (not with budget_ms).",
 };
 
+/** An explicit merge schedule (what a budgeted answer reports it ran, to explain it). */
+export const SCHEDULE: StringOption = {
+  kind: "string",
+  name: "schedule",
+  metavar: "R,R,...",
+  description:
+    "Tokens merged per block, one integer per block, comma-separated (not with budget_ms or reduction).",
+};
+
+/** One block's entry of `schedule`. */
+const MERGES: NumberOption = {
+  kind: "number",
+  name: "schedule",
+  min: 0,
+  max: 100_000,
+  integer: true,
+  description: "",
+};
+
+/** AdaMerge's similarity threshold. */
+export const THETA: NumberOption = {
+  kind: "number",
+  name: "theta",
+  min: -1,
+  max: 1,
+  description: "AdaMerge's similarity threshold (adaptive methods; default: the method's).",
+};
+
 /** Classes in the answer. */
 export const TOP_K: NumberOption = {
   kind: "number",
@@ -63,7 +92,15 @@ export const TOP_K: NumberOption = {
 };
 
 /** Every request option, in the order the API documents them. */
-export const REQUEST_OPTIONS = [BUDGET_MS, ON_MISS_OPTION, METHOD, REDUCTION, TOP_K] as const;
+export const REQUEST_OPTIONS = [
+  BUDGET_MS,
+  ON_MISS_OPTION,
+  METHOD,
+  REDUCTION,
+  SCHEDULE,
+  THETA,
+  TOP_K,
+] as const;
 
 /** A request's options, validated. */
 export interface RequestOptions {
@@ -72,6 +109,9 @@ export interface RequestOptions {
   method?: string;
   /** Only when given (a method's default reduction applies otherwise). */
   reduction?: number;
+  /** `r` per block, when given. */
+  schedule?: number[];
+  theta?: number;
   topK: number;
 }
 
@@ -88,10 +128,15 @@ export function parseRequestOptions(
     onMiss: parseOption(ON_MISS_OPTION, raw(ON_MISS_OPTION))!,
     method: parseOption(METHOD, raw(METHOD)),
     reduction: given(REDUCTION, raw(REDUCTION)),
+    schedule: raw(SCHEDULE)?.split(",").map((v) => parseNumber(MERGES, v)),
+    theta: given(THETA, raw(THETA)),
     topK: parseOption(TOP_K, raw(TOP_K))!,
   };
   if (options.budgetMs !== undefined && options.reduction !== undefined) {
     throw new OptionError("reduction", "give budget_ms or reduction, not both");
+  }
+  if (options.schedule && (options.budgetMs !== undefined || options.reduction !== undefined)) {
+    throw new OptionError("schedule", "give schedule without budget_ms and reduction");
   }
   return options;
 }

@@ -1,28 +1,76 @@
 /**
  * How the API gets images classified: one interface, two implementations. `WorkerPool`
- * (`workers/pool.ts`) runs jobs in Web Workers behind a bounded queue; `LocalInference` runs
- * them in-process (tests, single-threaded edge runtimes). Both run a job with `runJob`.
+ * (`workers/pool.ts`) runs jobs in Web Workers behind a deadline queue; `LocalInference` runs
+ * them in-process (tests, single-threaded edge runtimes). Both run a job with `runBatch`: a
+ * budgeted job runs in segments and, between them, re-plans the rest of its schedule from the
+ * time left.
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import type { Prediction } from "./classifier.ts";
+import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
+import { blockGmacs, endsGmacs, gmacs } from "../merge/cost.ts";
+import type { MergeMethod } from "../merge/step.ts";
+import type { Classifier, Prediction, SegmentState } from "./classifier.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
 import { explainMerges } from "./explain.ts";
 import type { Engine } from "./engine.ts";
 
-/** A prediction in milliseconds. */
-export interface Estimate {
-  mean: number;
-  upper: number;
+/** Work ahead of a new job: the least time each running and queued job still needs. */
+export interface Backlog {
+  /** Each running job (or batch): how long it has run, and its predicted service time. */
+  running: { elapsedMs: number; serviceMs?: number }[];
+  /** Each waiting job's least service time, if known. */
+  queued: { serviceMs?: number }[];
+  workers: number;
 }
 
-/** Work ahead of a new job. */
-export interface Backlog {
-  /** Each running job (or batch): how long it has run, and its predicted service time if known. */
-  running: { elapsedMs: number; serviceTime?: Estimate }[];
-  /** Each waiting job's predicted service time, if known. */
-  queued: { serviceTime?: Estimate }[];
-  workers: number;
+/** What planning needs of the timing and accuracy models, as plain data (it crosses to workers). */
+export interface PlanModel {
+  /** Timing coefficients (see `lib/budget/timing.ts`). */
+  coef: readonly number[];
+  /** Tail multiplier on predicted time. */
+  factor: number;
+  /** The method's accuracy curve: `(gmacs, top1)` by increasing GMACs. */
+  curve: readonly (readonly [number, number])[];
+  /** Blocks per segment (each segment is one session run). */
+  segment: number;
+}
+
+/** Where a run is: the next block, the tokens entering it, the GMACs spent so far. */
+export interface Progress {
+  block: number;
+  tokens: number;
+  gmacs: number;
+}
+
+/** How a job re-plans between segments (sent with it to the worker). */
+export interface RunControl {
+  model: PlanModel;
+  /** No merging before this block (delayed methods). */
+  tau: number;
+  /** Kept for what follows inference (messages, HTTP, serialisation), ms. */
+  reserveMs: number;
+}
+
+/** The rest of a run's schedule, from where it is and the ms left; undefined: keep the plan. */
+export type Replanner = (
+  config: ViTConfig,
+  method: MergeMethod | undefined,
+  control: RunControl,
+  progress: Progress,
+  leftMs: number,
+) => number[] | undefined;
+
+/** How a budgeted job runs, decided when a worker takes it. */
+export interface Decided {
+  method: string;
+  schedule: number[];
+  theta?: number;
+  control?: RunControl;
+  /** Predicted time from now to the answer (median). */
+  predictedMs: number;
+  /** Not even the cheapest schedule is predicted to make the deadline. */
+  hopeless?: boolean;
 }
 
 /** One image to classify. */
@@ -42,24 +90,55 @@ export interface ClassifyJob {
    * point (adaptive methods merge a batch at its smallest `r`, so they run alone).
    */
   batchKey?: string;
-  /** Predicted decode + inference time (what later requests will queue behind). */
-  serviceTime?: Estimate;
+  /** The least service time it will need (what later requests queue behind). */
+  serviceMs?: number;
+  /** Epoch ms by which the answer is due (budgeted requests). */
+  deadline?: number;
+  /**
+   * Budgeted jobs: how it runs, from the time left when a worker takes it (main thread; never
+   * sent to a worker), or the error to answer instead.
+   */
+  decide?: () => Decided | Error;
+  /** Re-plan between segments (set by `decide`; needs `deadline`). */
+  control?: RunControl;
+  /** Run in segments, as budgeted jobs do, even without re-planning (calibration). */
+  segmented?: boolean;
+}
+
+/** One segment as run. */
+export interface SegmentRun {
+  /** Blocks `from .. to-1`. */
+  from: number;
+  to: number;
+  ms: number;
 }
 
 /** What a job returns. */
 export interface ClassifyResult {
   top: Prediction[];
+  method: string;
+  /** The schedule as run (after any re-planning). */
   schedule: number[];
+  /** The schedule planned when the job started. */
+  planned: number[];
+  /** Re-plans that changed the schedule, and how many merges they added (+) or removed (-). */
+  replans: number;
+  replanDelta: number;
   tokens: number[];
   gmacs: number;
   backend: string;
   decodeMs: number;
   inferMs: number;
+  segments: SegmentRun[];
+  /** AdaMerge's threshold, when the job set one. */
+  theta?: number;
   /** Time spent waiting for a worker. */
   queueMs: number;
+  /** What the budget predicted from the worker taking it to the answer (budgeted jobs). */
+  predictedMs?: number;
   /** Images in the batch this job ran in. */
   batch: number;
-  /** The job waited for its method's session to start (not a latency sample). */
+  /** The job waited for the session to start (not a latency sample). */
   coldStart: boolean;
   explainPng?: Uint8Array;
 }
@@ -80,13 +159,95 @@ export interface Inference {
   drain(): Promise<void>;
 }
 
+/** What `runBatch` needs besides the engine. */
+export interface RunOptions {
+  /** Re-plans budgeted jobs between segments (none: their schedule stays as decided). */
+  replan?: Replanner;
+  /** Epoch ms now (a fake clock in tests). */
+  clock?: () => number;
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/** GMACs of the embedding, the head and the blocks a segment state has run. */
+function progressOf(classifier: Classifier, state: SegmentState): Progress {
+  const { config } = classifier.bundle;
+  let gmacs = endsGmacs(config);
+  for (let l = 0; l + 1 < state.tokens.length; l++) {
+    gmacs += blockGmacs(config, state.tokens[l], state.tokens[l + 1]);
+  }
+  return { block: state.block, tokens: state.tokens.at(-1) ?? tokenCount(config), gmacs };
+}
+
+/**
+ * One budgeted image in segments: after each, what is left of the time re-plans the rest of the
+ * schedule (the last segment runs as planned).
+ */
+async function runSegments(
+  classifier: Classifier,
+  method: MergeMethod | undefined,
+  job: ClassifyJob,
+  input: Float32Array,
+  planned: number[],
+  feeds: Record<string, HostTensor>,
+  options: RunOptions,
+) {
+  const clock = options.clock ?? epochNow;
+  const { depth } = classifier.bundle.config;
+  const length = classifier.segmentLength;
+  let schedule = [...planned];
+  let from: Float32Array[] | SegmentState = [input];
+  let replans = 0, replanDelta = 0;
+  const segments: SegmentRun[] = [];
+  for (let start = 0; start < depth;) {
+    const end = Math.min(depth, start + length);
+    const t0 = clock();
+    const result = await classifier.runSegment(from, end, schedule, feeds, method);
+    segments.push({ from: start, to: end, ms: clock() - t0 });
+    if (end === depth) {
+      return {
+        logits: result.logits![0],
+        tokens: result.state.tokens,
+        schedule,
+        segments,
+        replans,
+        replanDelta,
+      };
+    }
+    const { control, deadline } = job;
+    const rest = control && deadline !== undefined
+      ? options.replan?.(
+        classifier.bundle.config,
+        method,
+        control,
+        progressOf(classifier, result.state),
+        deadline - clock() - control.reserveMs,
+      )
+      : undefined;
+    if (rest) {
+      const next = [...schedule.slice(0, end), ...rest.slice(end)];
+      const delta = next.slice(end).reduce((s, r, i) => s + r - schedule[end + i], 0);
+      if (next.some((r, l) => r !== schedule[l])) {
+        replans++;
+        replanDelta += delta;
+      }
+      schedule = next;
+    }
+    from = result.state;
+    start = end;
+  }
+  throw new Error("unreachable: a run ends at the last block");
+}
+
 /**
  * Runs jobs sharing an operating point (the first job's) as one batch: decode, preprocess,
- * schedule, inference. A job whose image fails gets its error; the others still run.
+ * schedule, inference. A budgeted job (one at a time) runs in segments and re-plans between
+ * them. A job whose image fails gets its error; the others still run.
  */
 export async function runBatch(
   engine: Engine,
   jobs: ClassifyJob[],
+  options: RunOptions = {},
 ): Promise<(ClassifyResult | Error)[]> {
   const [first] = jobs;
   const coldStart = !engine.started();
@@ -96,14 +257,26 @@ export async function runBatch(
     jobs.map((job) => classifier.prepare(job.image).catch((e: Error) => e)),
   );
   const t1 = performance.now();
-  const schedule = first.schedule ??
+  const planned = first.schedule ??
     classifier.scheduleFor(first.reduction ?? DEFAULT_REDUCTION, {}, method);
   const feeds: Record<string, HostTensor> = first.theta === undefined
     ? {}
     : { theta: { data: Float32Array.of(first.theta), dims: [1] } };
   const decoded = inputs.filter((x): x is Float32Array => !(x instanceof Error));
-  const outs = decoded.length > 0 ? await classifier.run(decoded, schedule, feeds, method) : [];
+  const budgeted = first.control !== undefined && first.deadline !== undefined;
+  const segmented = jobs.length === 1 && decoded.length === 1 && (budgeted || first.segmented) &&
+    classifier.segmentLength > 0 && !method?.adaptive;
+  const run = segmented
+    ? await runSegments(classifier, method, first, decoded[0], planned, feeds, options)
+    : undefined;
+  const outs = run
+    ? [{ logits: run.logits, tokens: run.tokens }]
+    : decoded.length > 0
+    ? await classifier.run(decoded, planned, feeds, method)
+    : [];
   const t2 = performance.now();
+  const schedule = run?.schedule ?? planned;
+  const { depth } = classifier.bundle.config;
   let k = 0;
   return await Promise.all(jobs.map(async (job, i) => {
     const input = inputs[i];
@@ -112,14 +285,21 @@ export async function runBatch(
     const explainPng = job.explain
       ? await explainMerges(await engine.runner(first.method, true), job.image, schedule, feeds)
       : undefined;
+    const tokens = out.tokens;
     return {
       top: classifier.predictions(out.logits, job.topK),
+      method: first.method,
+      ...(first.theta !== undefined && { theta: first.theta }),
       schedule,
-      tokens: out.tokens,
-      gmacs: out.gmacs,
+      planned,
+      replans: run?.replans ?? 0,
+      replanDelta: run?.replanDelta ?? 0,
+      tokens,
+      gmacs: gmacs(classifier.bundle.config, tokens),
       backend: classifier.session.backend,
       decodeMs: t1 - t0,
       inferMs: t2 - t1,
+      segments: run?.segments ?? [{ from: 0, to: depth, ms: t2 - t1 }],
       queueMs: 0,
       batch: jobs.length,
       coldStart,
@@ -129,8 +309,12 @@ export async function runBatch(
 }
 
 /** Runs one job (a batch of one); throws its error. */
-export async function runJob(engine: Engine, job: ClassifyJob): Promise<ClassifyResult> {
-  const [result] = await runBatch(engine, [job]);
+export async function runJob(
+  engine: Engine,
+  job: ClassifyJob,
+  options: RunOptions = {},
+): Promise<ClassifyResult> {
+  const [result] = await runBatch(engine, [job], options);
   if (result instanceof Error) throw result;
   return result;
 }

@@ -1,6 +1,7 @@
 /**
  * In-process inference: jobs run one at a time on this thread (tests, single-threaded edge
- * runtimes). The worker pool (`workers/pool.ts`) is the other `Inference`.
+ * runtimes), from the same deadline queue as the worker pool (`workers/pool.ts`), the other
+ * `Inference`.
  * @module
  */
 import type { Engine } from "./engine.ts";
@@ -10,23 +11,35 @@ import {
   type ClassifyResult,
   type Inference,
   runJob,
+  type RunOptions,
 } from "./jobs.ts";
+import { DeadlineQueue } from "./queue.ts";
+
+interface Handle {
+  resolve: (r: ClassifyResult) => void;
+  reject: (e: Error) => void;
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
 
 /** In-process inference, one job at a time. */
 export class LocalInference implements Inference {
-  #chain: Promise<unknown> = Promise.resolve();
-  #waiting: ClassifyJob[] = [];
+  #queue: DeadlineQueue<Handle>;
   #current?: { job: ClassifyJob; started: number };
+  #idle: (() => void)[] = [];
   readonly workers = 1;
 
-  constructor(readonly engine: Engine) {}
+  /** `options`: the re-planner of budgeted jobs, and the clock (both for `runBatch`). */
+  constructor(readonly engine: Engine, readonly options: RunOptions = {}) {
+    this.#queue = new DeadlineQueue(options.clock ?? epochNow);
+  }
 
   get backend(): string {
     return this.engine.options.backend ?? "auto";
   }
 
   get queueDepth(): number {
-    return this.#waiting.length;
+    return this.#queue.length;
   }
 
   get running(): number {
@@ -36,10 +49,8 @@ export class LocalInference implements Inference {
   backlog(): Backlog {
     const c = this.#current;
     return {
-      running: c
-        ? [{ elapsedMs: performance.now() - c.started, serviceTime: c.job.serviceTime }]
-        : [],
-      queued: this.#waiting.map((job) => ({ serviceTime: job.serviceTime })),
+      running: c ? [{ elapsedMs: performance.now() - c.started, serviceMs: c.job.serviceMs }] : [],
+      queued: this.#queue.items.map((w) => ({ serviceMs: w.job.serviceMs })),
       workers: 1,
     };
   }
@@ -49,24 +60,38 @@ export class LocalInference implements Inference {
   }
 
   classify(job: ClassifyJob): Promise<ClassifyResult> {
-    const enqueued = performance.now();
-    this.#waiting.push(job);
-    const result = this.#chain.then(async () => {
-      this.#waiting.splice(this.#waiting.indexOf(job), 1);
-      this.#current = { job, started: performance.now() };
-      const queueMs = performance.now() - enqueued;
-      try {
-        return { ...await runJob(this.engine, job), queueMs };
-      } finally {
-        this.#current = undefined;
-      }
+    return new Promise((resolve, reject) => {
+      this.#queue.push(job, { resolve, reject });
+      void this.#pump();
     });
-    this.#chain = result.catch(() => {});
-    return result;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#current) return;
+    const { next, refused } = this.#queue.take();
+    for (const r of refused) r.handle.reject(r.error);
+    if (!next) {
+      this.#idle.splice(0).forEach((f) => f());
+      return;
+    }
+    const job = { ...next.job, ...next.decided, decide: undefined };
+    this.#current = { job, started: performance.now() };
+    const queueMs = (this.options.clock ?? epochNow)() - next.arrived;
+    try {
+      const result = await runJob(this.engine, job, this.options);
+      next.handle.resolve({ ...result, queueMs, predictedMs: next.decided?.predictedMs });
+    } catch (e) {
+      next.handle.reject(e as Error);
+    } finally {
+      this.#current = undefined;
+    }
+    await this.#pump();
   }
 
   async drain(): Promise<void> {
-    await this.#chain;
+    while (this.#current || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
     await this.engine.close();
   }
 }

@@ -1,13 +1,13 @@
 /**
- * `POST /v1/classify` and `POST /v1/explain`: read and check the image, let the budget decide
- * how it runs, run it, learn from the timings. Errors are thrown to the app's one error handler.
+ * `POST /v1/classify` and `POST /v1/explain`: read and check the image, let the budget admit
+ * the request (a deadline; how it runs is decided when a worker takes it), run it, learn from
+ * the timings. Errors are thrown to the app's one error handler.
  * @module
  */
 import { Hono } from "hono";
 import { checkImage } from "../image/decode.ts";
 import type { RequestOptions } from "../options/request.ts";
 import type { ClassifyResult } from "../runtime/jobs.ts";
-import type { Decision } from "../budget/budget.ts";
 import type { ServedModel, ServerContext } from "./context.ts";
 import { readImage, readRequest } from "./params.ts";
 
@@ -15,8 +15,8 @@ import { readImage, readRequest } from "./params.ts";
 interface Answer {
   model: ServedModel;
   options: RequestOptions;
-  decision: Decision;
   result: ClassifyResult;
+  readMs: number;
   totalMs: number;
   /** Null without a budget. */
   budgetMet: boolean | null;
@@ -24,7 +24,7 @@ interface Answer {
 
 /**
  * Runs one request and records what it taught. The clock starts with the handler, so the body
- * read counts towards the budget too.
+ * read counts towards the budget; the timing model learns only what follows it.
  */
 async function answer(
   ctx: ServerContext,
@@ -34,51 +34,52 @@ async function answer(
   const t0 = performance.now();
   const { model, options } = readRequest(c, ctx);
   const image = await readImage(c);
+  const readMs = performance.now() - t0;
   const { width, height } = checkImage(image);
   const pixels = width * height;
-  const decision = model.budget.decide({ ...options, pixels, explain });
-  const result = await model.inference.classify({
-    ...decision.job,
-    image,
-    topK: options.topK,
-    explain,
-  });
+  const job = model.budget.admit({ ...options, pixels, explain, arrived: t0 });
+  const result = await model.inference.classify({ ...job, image, topK: options.topK, explain });
   const totalMs = performance.now() - t0;
-  const point = decision.point ??
-    { method: decision.job.method, schedule: result.schedule, gmacs: result.gmacs, reduction: 0 };
-  if (!explain) model.budget.observe(point, result, totalMs, pixels, decision.predicted);
+  if (!explain) model.budget.observe(result, pixels, totalMs - readMs);
   const { tokens } = result;
   ctx.metrics.tokensMerged(tokens[0] - tokens[tokens.length - 1]);
+  ctx.metrics.replans(result.replans, result.replanDelta);
   const budgetMet = options.budgetMs === undefined ? null : totalMs <= options.budgetMs;
-  if (budgetMet !== null) ctx.metrics.budget(budgetMet);
-  return { model, options, decision, result, totalMs, budgetMet };
+  if (options.budgetMs !== undefined) ctx.metrics.budget(options.budgetMs - totalMs);
+  return { model, options, result, readMs, totalMs, budgetMet };
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-/** The JSON body of a classify answer. */
-function classifyBody({ model, options, decision, result, totalMs, budgetMet }: Answer) {
-  const { job, point, predicted } = decision;
+/** The JSON body of a classify answer (`serializeMs`: what the previous stringify took). */
+function classifyBody(
+  { model, options, result, readMs, totalMs, budgetMet }: Answer,
+  serializeMs?: number,
+) {
   const unmerged = model.budget.table.points.find((p) => p.method === "none")!;
   return {
     model: model.config.name,
     top_k: result.top,
     operating_point: {
-      method: job.method,
+      method: result.method,
       schedule: result.schedule,
-      ...(job.theta !== undefined && { theta: job.theta }),
+      planned_schedule: result.planned,
+      replans: result.replans,
+      ...(result.theta !== undefined && { theta: result.theta }),
       tokens: result.tokens,
       gmacs: result.gmacs,
       reduction: 1 - result.gmacs / unmerged.gmacs,
-      ...(point?.top1 !== undefined && { expected_top1: point.top1 }),
+      expected_top1: model.budget.expected(result.method, result.gmacs),
     },
     timings: {
+      read_ms: round(readMs),
       queue_ms: round(result.queueMs),
       decode_ms: round(result.decodeMs),
       infer_ms: round(result.inferMs),
+      segments: result.segments.map((s) => ({ blocks: [s.from, s.to], ms: round(s.ms) })),
+      ...(serializeMs !== undefined && { serialize_ms: round(serializeMs) }),
       total_ms: round(totalMs),
-      predicted_ms: predicted ? round(predicted.mean) : null,
-      predicted_upper_ms: predicted ? round(predicted.upper) : null,
+      predicted_ms: result.predictedMs === undefined ? null : round(result.predictedMs),
     },
     budget_ms: options.budgetMs ?? null,
     budget_met: budgetMet,
@@ -90,11 +91,16 @@ function classifyBody({ model, options, decision, result, totalMs, budgetMet }: 
 export function classifyRoutes(ctx: ServerContext): Hono {
   const app = new Hono();
 
-  app.post("/v1/classify", async (c) => c.json(classifyBody(await answer(ctx, c, false))));
+  app.post("/v1/classify", async (c) => {
+    const done = await answer(ctx, c, false);
+    const t0 = performance.now();
+    JSON.stringify(classifyBody(done));
+    return c.json(classifyBody(done, performance.now() - t0));
+  });
 
   app.post("/v1/explain", async (c) => {
-    const { decision, result } = await answer(ctx, c, true);
-    c.header("X-Edgemerge-Method", decision.job.method);
+    const { result } = await answer(ctx, c, true);
+    c.header("X-Edgemerge-Method", result.method);
     c.header("X-Edgemerge-Schedule", result.schedule.join(","));
     c.header("X-Edgemerge-Tokens", result.tokens.join(","));
     c.header("X-Edgemerge-Top1", encodeURIComponent(result.top[0].label));

@@ -3,7 +3,8 @@
  * budget state), the metrics, and facts about the deployment for `/v1/models`.
  * @module
  */
-import { Budget } from "../budget/budget.ts";
+import { Budget, type BudgetOptions } from "../budget/budget.ts";
+import { DEFAULT_SEGMENT } from "../vit/graph.ts";
 import { defaultPoints, type PointsTable } from "../budget/points.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 import { type ChoiceOption, parseChoice } from "../options/spec.ts";
@@ -40,8 +41,10 @@ export function servedModel(
   config: ViTConfig,
   inference: Inference,
   table: PointsTable = defaultPoints(config),
+  options: Partial<BudgetOptions> = {},
 ): ServedModel {
-  return { config, inference, budget: new Budget(table, inference) };
+  const budget = new Budget(config, table, inference, { segment: DEFAULT_SEGMENT, ...options });
+  return { config, inference, budget };
 }
 
 /** A context over `models` (at least one). */

@@ -38,7 +38,8 @@ const PAGE = `<!doctype html>
   <table id="top5"><thead><tr><th>class</th><th>score</th></tr></thead><tbody></tbody></table>
   <h2>Operating point</h2>
   <p id="point"></p>
-  <p>Schedule (tokens merged per block): <code id="schedule"></code><br>
+  <p>Schedule run (tokens merged per block; <mark>marked</mark>: changed in flight): <code id="schedule"></code><br>
+     Schedule planned when a worker took it: <code id="planned"></code> <span id="replans"></span><br>
      Tokens entering each block: <code id="tokens"></code></p>
   <h2>Timings</h2>
   <p id="timings"></p>
@@ -71,16 +72,20 @@ async function run() {
   const op = body.operating_point;
   $("point").textContent = op.method + ", " + op.gmacs.toFixed(3) + " GMACs (" + (100 * op.reduction).toFixed(1) +
     " % fewer)" + (op.expected_top1 ? ", expected top-1 " + (100 * op.expected_top1).toFixed(1) + " %" : "");
-  $("schedule").textContent = op.schedule.join(" ");
+  $("schedule").innerHTML = op.schedule.map((r, l) => r === op.planned_schedule[l] ? String(r) : "<mark>" + r + "</mark>").join(" ");
+  $("planned").textContent = op.planned_schedule.join(" ");
+  $("replans").textContent = op.replans ? "(" + op.replans + " re-plan" + (op.replans > 1 ? "s" : "") + " in flight)" : "(run as planned)";
   $("tokens").textContent = op.tokens.join(" ");
   const t = body.timings;
-  $("timings").textContent = "queue " + t.queue_ms + " ms, decode " + t.decode_ms + " ms, inference " + t.infer_ms +
-    " ms, total " + t.total_ms + " ms" + (t.predicted_ms !== null ? " (predicted " + t.predicted_ms + " ms)" : "") +
+  const segments = t.segments.length > 1 ? " [segments: " + t.segments.map((s) => "blocks " + s.blocks[0] + "-" + (s.blocks[1] - 1) + " " + s.ms + " ms").join(", ") + "]" : "";
+  $("timings").textContent = "read " + t.read_ms + " ms, queue " + t.queue_ms + " ms, decode " + t.decode_ms + " ms, inference " + t.infer_ms +
+    " ms" + segments + ", total " + t.total_ms + " ms" + (t.predicted_ms !== null ? " (predicted from the worker taking it: " + t.predicted_ms + " ms; actual after queueing: " + (t.total_ms - t.queue_ms - t.read_ms).toFixed(1) + " ms)" : "") +
     (body.budget_ms !== null ? "; budget " + body.budget_ms + " ms " + (body.budget_met ? "met" : "missed") : "");
   $("result").hidden = false;
-  const method = op.method === "none" ? "tome" : op.method;
-  const ex = await fetch("/v1/explain?" + new URLSearchParams({ method, reduction: String(Math.max(op.reduction, 0.33).toFixed(2)) }),
-    { method: "POST", body: image, headers: { "content-type": image.type } });
+  // The picture of the point that ran: its method and schedule as run (unmerged: no groups).
+  const q2 = new URLSearchParams({ method: op.method === "none" ? "tome" : op.method, schedule: op.schedule.join(",") });
+  if (op.theta !== undefined) q2.set("theta", String(op.theta));
+  const ex = await fetch("/v1/explain?" + q2, { method: "POST", body: image, headers: { "content-type": image.type } });
   if (ex.ok) $("explain").src = URL.createObjectURL(await ex.blob());
   else $("error").textContent = "explain: " + (await ex.json()).error.message;
 }

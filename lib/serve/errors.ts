@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { BudgetMissError, NoPointsError } from "../budget/choose.ts";
+import { BudgetMissError, NoPointsError } from "../budget/errors.ts";
 import { UserError } from "../errors.ts";
 import { ImageError } from "../image/decode.ts";
 import { OptionError } from "../options/spec.ts";

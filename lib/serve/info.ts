@@ -33,15 +33,13 @@ function describe(ctx: ServerContext, { config, budget, inference }: ServedModel
     calibrated: budget.calibrated,
     operating_points: {
       source: budget.table.source,
-      points: budget.table.points.map((p) => {
-        const predicted = budget.latency.infer(p);
-        return {
-          ...p,
-          expected_accuracy: expectedAccuracy(p),
-          predicted_infer_ms: predicted ? Math.round(predicted.mean * 100) / 100 : null,
-        };
-      }),
+      points: budget.table.points.map((p) => ({
+        ...p,
+        expected_accuracy: expectedAccuracy(p),
+        predicted_infer_ms: Math.round(budget.pointMs(p) * 100) / 100,
+      })),
     },
+    timing: budget.describeTiming(),
   };
 }
 

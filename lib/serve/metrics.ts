@@ -4,6 +4,9 @@
  * @module
  */
 
+/** Upper bounds (ms) of the deadline slack histogram: budget minus answer time. */
+const SLACK_BUCKETS = [-50, -20, -10, -5, 0, 5, 10, 20, 50, 100, 200];
+
 /** Upper bounds (seconds) of the latency histogram buckets. */
 const BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -21,6 +24,8 @@ export class Metrics {
   #requests = new Map<string, number>();
   #latency = new Map<string, Histogram>();
   #budget = { met: 0, missed: 0 };
+  #slack: Histogram = { counts: SLACK_BUCKETS.map(() => 0), sum: 0, count: 0 };
+  #replans = { jobs: 0, changed: 0, merges: 0 };
   #tokensMerged = 0;
   #replacements = 0;
 
@@ -35,9 +40,19 @@ export class Metrics {
     h.count++;
   }
 
-  /** A request with a budget was answered inside it or not. */
-  budget(met: boolean): void {
-    this.#budget[met ? "met" : "missed"]++;
+  /** A request with a budget was answered with `slackMs` to spare (negative: late). */
+  budget(slackMs: number): void {
+    this.#budget[slackMs >= 0 ? "met" : "missed"]++;
+    SLACK_BUCKETS.forEach((b, i) => slackMs <= b && this.#slack.counts[i]++);
+    this.#slack.sum += slackMs;
+    this.#slack.count++;
+  }
+
+  /** A job ran with `changed` re-plans that added `merges` merges in all (negative: removed). */
+  replans(changed: number, merges: number): void {
+    this.#replans.jobs++;
+    if (changed > 0) this.#replans.changed++;
+    this.#replans.merges += Math.abs(merges);
   }
 
   /** Tokens one image lost to merging (tokens in minus tokens out). */
@@ -75,6 +90,31 @@ export class Metrics {
     const total = this.#budget.met + this.#budget.missed;
     family("edgemerge_budget_met_ratio", "gauge", "Share of budgeted requests inside budget.");
     out.push(`edgemerge_budget_met_ratio ${total ? this.#budget.met / total : 1}`);
+    family(
+      "edgemerge_deadline_slack_ms",
+      "histogram",
+      "Budget minus answer time of budgeted requests (negative: late).",
+    );
+    SLACK_BUCKETS.forEach((b, i) =>
+      out.push(`edgemerge_deadline_slack_ms_bucket{le="${b}"} ${this.#slack.counts[i]}`)
+    );
+    out.push(`edgemerge_deadline_slack_ms_bucket{le="+Inf"} ${this.#slack.count}`);
+    out.push(`edgemerge_deadline_slack_ms_sum ${this.#slack.sum}`);
+    out.push(`edgemerge_deadline_slack_ms_count ${this.#slack.count}`);
+    family("edgemerge_replanned_jobs_total", "counter", "Jobs whose schedule a re-plan changed.");
+    out.push(`edgemerge_replanned_jobs_total ${this.#replans.changed}`);
+    family("edgemerge_replan_ratio", "gauge", "Share of jobs whose schedule changed in flight.");
+    out.push(
+      `edgemerge_replan_ratio ${
+        this.#replans.jobs ? this.#replans.changed / this.#replans.jobs : 0
+      }`,
+    );
+    family(
+      "edgemerge_replanned_merges_total",
+      "counter",
+      "Merges added or removed by in-flight re-plans (absolute, summed).",
+    );
+    out.push(`edgemerge_replanned_merges_total ${this.#replans.merges}`);
     family("edgemerge_queue_depth", "gauge", "Jobs waiting for a worker.");
     out.push(`edgemerge_queue_depth ${gauges.queueDepth}`);
     family("edgemerge_jobs_running", "gauge", "Jobs running on workers.");

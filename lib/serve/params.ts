@@ -6,6 +6,7 @@
  */
 import type { Context } from "hono";
 import { parseRequestOptions, type RequestOptions } from "../options/request.ts";
+import { OptionError } from "../options/spec.ts";
 import { headerOf, type OptionSpec } from "../options/spec.ts";
 import { ApiError } from "./errors.ts";
 import { findModel, modelOption, type ServedModel, type ServerContext } from "./context.ts";
@@ -33,10 +34,16 @@ export function readRequest(
   c: Context,
   ctx: ServerContext,
 ): { model: ServedModel; options: RequestOptions } {
-  return {
-    model: findModel(ctx, raw(c, modelOption(ctx))),
-    options: parseRequestOptions((spec) => raw(c, spec)),
-  };
+  const model = findModel(ctx, raw(c, modelOption(ctx)));
+  const options = parseRequestOptions((spec) => raw(c, spec));
+  const { depth } = model.config;
+  if (options.schedule && options.schedule.length !== depth) {
+    throw new OptionError(
+      "schedule",
+      `schedule needs ${depth} values (one per block of ${model.config.name}), got ${options.schedule.length}`,
+    );
+  }
+  return { model, options };
 }
 
 /** The image bytes of a request: a raw JPEG/PNG body or the multipart field `image`. */

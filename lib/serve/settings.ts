@@ -3,7 +3,12 @@
  * variable (the flag wins), and `--help` is generated from them.
  * @module
  */
-import { argValue, type NumberOption, type OptionSpec } from "../options/spec.ts";
+import {
+  argValue,
+  type ChoiceOption,
+  type NumberOption,
+  type OptionSpec,
+} from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
 
 /** Inference workers. */
@@ -55,6 +60,17 @@ export const MAX_BATCH: NumberOption = {
     "answers later than a single run; raise it for throughput without budgets).",
 };
 
+/** In-flight re-planning of budgeted requests. */
+export const REPLAN: ChoiceOption<"on" | "off"> = {
+  kind: "choice",
+  name: "replan",
+  choices: ["on", "off"],
+  default: "on",
+  env: "EDGEMERGE_REPLAN",
+  description: "Budgeted requests re-plan their schedule between segments (off: only to " +
+    "measure what it brings).",
+};
+
 /** Every setting, in help order. */
 export const SERVER_SETTINGS: readonly OptionSpec[] = [
   MODEL_DIR,
@@ -65,6 +81,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   QUEUE,
   JOB_TIMEOUT_MS,
   MAX_BATCH,
+  REPLAN,
 ];
 
 /** The settings, from `parseArgs` values and the environment. */
@@ -78,5 +95,6 @@ export function readSettings(values: Record<string, unknown>) {
     queue: argValue(QUEUE, values)!,
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
+    replan: argValue(REPLAN, values) === "on",
   };
 }

@@ -1,0 +1,71 @@
+/**
+ * Expected accuracy of any schedule: top-1 as a function of method and GMACs, interpolated
+ * (piecewise linear) between the points `eval` measured for that method, with the unmerged
+ * point at the full cost. The controller maximises this, not only speed.
+ *
+ * @example
+ * ```ts
+ * const accuracy = AccuracyModel.fromTable(table);
+ * accuracy.expected("tome", 0.9); // between ToMe's 23 % and 33 % points
+ * ```
+ * @module
+ */
+import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./points.ts";
+
+/** `(gmacs, top1)` knots of one method, by increasing GMACs. */
+export type Curve = readonly (readonly [number, number])[];
+
+/** Expected top-1 per method and GMACs. */
+export class AccuracyModel {
+  private constructor(readonly curves: ReadonlyMap<string, Curve>) {}
+
+  /** The curves of a points table (methods without measured top-1 rank by reduction). */
+  static fromTable(table: PointsTable): AccuracyModel {
+    const unmerged = table.points.find((p) => p.method === "none");
+    const curves = new Map<string, Curve>();
+    const byMethod = Map.groupBy(table.points, (p: OperatingPoint) => p.method);
+    for (const [method, points] of byMethod) {
+      const knots: [number, number][] = [
+        ...points,
+        ...(method === "none" || !unmerged ? [] : [unmerged]),
+      ]
+        .map((p): [number, number] => [p.gmacs, expectedAccuracy(p)])
+        .sort((a, b) => a[0] - b[0]);
+      curves.set(method, knots);
+    }
+    return new AccuracyModel(curves);
+  }
+
+  /** Methods with a curve. */
+  get methods(): string[] {
+    return [...this.curves.keys()];
+  }
+
+  /**
+   * Expected top-1 of `method` at `gmacs`: linear between knots, extended below the cheapest
+   * knot along the last segment's slope (never below 0, never above that knot: merging more
+   * than anyone measured is assumed to cost accuracy), the unmerged value above.
+   */
+  expected(method: string, gmacs: number): number {
+    return expectedTop1(this.curves.get(method) ?? [], gmacs);
+  }
+}
+
+/** Expected top-1 at `gmacs` on one method's curve (see `AccuracyModel.expected`). */
+export function expectedTop1(curve: Curve, gmacs: number): number {
+  if (curve.length === 0) return 0;
+  if (gmacs <= curve[0][0]) {
+    if (curve.length === 1) return curve[0][1];
+    const [[g0, a0], [g1, a1]] = curve;
+    const slope = g1 === g0 ? 0 : Math.max(0, (a1 - a0) / (g1 - g0));
+    return Math.max(0, a0 - slope * (g0 - gmacs));
+  }
+  for (let i = 1; i < curve.length; i++) {
+    const [g1, a1] = curve[i];
+    if (gmacs <= g1) {
+      const [g0, a0] = curve[i - 1];
+      return g1 === g0 ? a1 : a0 + ((a1 - a0) * (gmacs - g0)) / (g1 - g0);
+    }
+  }
+  return curve[curve.length - 1][1];
+}

@@ -1,0 +1,97 @@
+/**
+ * The waiting room of an `Inference`: earliest deadline first (jobs without a budget count as
+ * due a minute after arrival, so they neither jump nor starve), and the decision of how a
+ * budgeted job runs is taken when a worker takes it, from the time left then. A job that can no
+ * longer make its deadline is answered at once when it asked to be refused, and otherwise runs
+ * (at its cheapest) only when no job that can still make it waits.
+ * @module
+ */
+import type { ClassifyJob, Decided } from "./jobs.ts";
+
+/** Jobs without a budget are due this long after they arrive. */
+const UNBUDGETED_MS = 60_000;
+
+/** A queued job and how to answer it. */
+export interface Waiting<T> {
+  job: ClassifyJob;
+  /** Epoch ms when it arrived. */
+  arrived: number;
+  /** The caller's handle (promise callbacks, attempts, ...). */
+  handle: T;
+}
+
+/** What taking from the queue gives: the job as it will run, or the ones answered instead. */
+export interface Taken<T> {
+  next?: Waiting<T> & { decided?: Decided };
+  /** Jobs refused on the way (hopeless, `on_miss=reject`), with why. */
+  refused: (Waiting<T> & { error: Error })[];
+}
+
+/** Earliest deadline first, deciding late. */
+export class DeadlineQueue<T> {
+  #items: Waiting<T>[] = [];
+
+  constructor(readonly clock: () => number) {}
+
+  get length(): number {
+    return this.#items.length;
+  }
+
+  /** The queued jobs, in the order they will be considered. */
+  get items(): readonly Waiting<T>[] {
+    return this.#items;
+  }
+
+  /** When `w` is due. */
+  #due(w: Waiting<T>): number {
+    return w.job.deadline ?? w.arrived + UNBUDGETED_MS;
+  }
+
+  /** Adds a job (`first`: at the head of its deadline, e.g. a retry). */
+  push(job: ClassifyJob, handle: T, first = false): void {
+    const w: Waiting<T> = { job, arrived: this.clock(), handle };
+    const due = this.#due(w);
+    let i = this.#items.findIndex((x) => first ? this.#due(x) >= due : this.#due(x) > due);
+    if (i < 0) i = this.#items.length;
+    this.#items.splice(i, 0, w);
+  }
+
+  /** Removes `handle`'s job (its client left); true if it was waiting. */
+  remove(handle: T): boolean {
+    const i = this.#items.findIndex((w) => w.handle === handle);
+    if (i >= 0) this.#items.splice(i, 1);
+    return i >= 0;
+  }
+
+  /**
+   * The next job to run: the first in deadline order whose decision is not hopeless; refuses
+   * hopeless jobs that asked for it on the way; when only hopeless best-effort jobs wait, the
+   * earliest of them.
+   */
+  take(): Taken<T> {
+    const refused: Taken<T>["refused"] = [];
+    let fallback: (Waiting<T> & { decided?: Decided }) | undefined;
+    for (let i = 0; i < this.#items.length;) {
+      const w = this.#items[i];
+      if (!w.job.decide) {
+        this.#items.splice(i, 1);
+        return { next: w, refused };
+      }
+      const decided = w.job.decide();
+      if (decided instanceof Error) {
+        this.#items.splice(i, 1);
+        refused.push({ ...w, error: decided });
+        continue;
+      }
+      if (decided.hopeless) {
+        fallback ??= { ...w, decided };
+        i++;
+        continue;
+      }
+      this.#items.splice(i, 1);
+      return { next: { ...w, decided }, refused };
+    }
+    if (fallback) this.remove(fallback.handle);
+    return { next: fallback, refused };
+  }
+}
