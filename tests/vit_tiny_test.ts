@@ -1,0 +1,20 @@
+// Pretrained ViT-Tiny against golden outputs; needs ../shared (skipped with a message otherwise).
+import assert from "node:assert/strict";
+import { Classifier } from "../lib/runtime/classifier.ts";
+import { assertGoldenDev48, goldenDev48, hasModel, VIT_TINY } from "./helpers/shared.ts";
+
+Deno.test({
+  name: "vit-tiny: own decode + preprocess (mean/std 0.5, crop 0.9) agrees with the golden run",
+  ignore: !hasModel(VIT_TINY),
+  async fn() {
+    const c = await Classifier.load({ model: VIT_TINY, backend: "wasm" });
+    assert.deepEqual(c.bundle.preprocess, {
+      inputSize: 224,
+      cropPct: 0.9,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+    });
+    await assertGoldenDev48(c, await goldenDev48("vit_tiny"));
+    await c.release();
+  },
+});
