@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import {
   argmax,
+  assertGoldenDev48,
   DEIT_TINY,
-  devImage,
   goldenDev48,
   HAS_SHARED,
   readLabels,
@@ -33,19 +33,7 @@ test("deit-tiny: reference input tensors give the golden logits (max abs diff <=
 });
 
 test("deit-tiny: own decode + preprocess agrees with the golden run on 48 images", async () => {
-  const c = await deit();
-  const golden = await goldenDev48();
-  let agree = 0, absSum = 0;
-  for (const image of golden) {
-    const [out] = await c.run([await c.prepare(await devImage(image.file))]);
-    if (argmax(out.logits) === image.top5[0]) agree++;
-    absSum += image.logits.reduce((a, v, i) => a + Math.abs(v - out.logits[i]), 0) /
-      image.logits.length;
-  }
-  const meanAbs = absSum / golden.length;
-  console.log(`top-1 agreement ${agree}/48, mean abs logit diff ${meanAbs.toFixed(4)}`);
-  assert.ok(agree >= 47, `top-1 agreement ${agree}/48`);
-  assert.ok(meanAbs <= 0.05, `mean abs logit diff ${meanAbs}`);
+  await assertGoldenDev48(await deit(), await goldenDev48("deit_tiny"));
 });
 
 test("deit-tiny: unmerged top-1 on all of imagenet-val-dev is within 0.5 pt of 81.39 %", async () => {

@@ -56,6 +56,7 @@ async function tinyFiles(): Promise<Map<string, Uint8Array>> {
 
 Deno.test("hub: timm repository names", () => {
   assert.equal(timmRepo("deit_tiny_patch16_224"), "timm/deit_tiny_patch16_224.fb_in1k");
+  assert.equal(timmRepo("vit_tiny_patch16_224"), "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k");
   assert.equal(
     timmRepo("timm/vit_small_patch16_224.augreg_in21k"),
     "timm/vit_small_patch16_224.augreg_in21k",

@@ -3,10 +3,23 @@ import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
 import { loadServiceData } from "../lib/kv/seed.ts";
+import { missingPriorMessage } from "../lib/kv/priors.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 const deit = ARCHITECTURES["deit_tiny_patch16_224"].vit;
+const vitTiny = ARCHITECTURES["vit_tiny_patch16_224"].vit;
+
+/** What `fn` wrote with console.error, and its result. */
+async function withErrors<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
+  const lines: string[] = [], original = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    return [await fn(), lines];
+  } finally {
+    console.error = original;
+  }
+}
 
 Deno.test("kv: the first start seeds KV from priors/; later starts keep what KV holds", async () => {
   const path = join(await Deno.makeTempDir(), "kv", "store.sqlite3");
@@ -45,4 +58,18 @@ Deno.test("kv: a model without a table gets the default; unreachable KV falls ba
   assert.match(fallback.source, /^files \(KV unavailable: /);
   assert.equal(fallback.prior?.model, "deit_tiny_patch16_224");
   assert.match(fallback.table.source, /^eval top-1/);
+});
+
+Deno.test("kv: ViT-Tiny does not get DeiT-Tiny's prior (same grid); the start log says so", async () => {
+  const path = join(await Deno.makeTempDir(), "kv.sqlite3");
+  const [data, log] = await withErrors(() => loadServiceData(vitTiny, path));
+  assert.equal(data.prior, undefined);
+  assert.deepEqual(data.priors, ["deit_tiny_patch16_224"]);
+  assert.equal(data.table.source, "default");
+  assert.deepEqual(log, [
+    `edgemerge: ${missingPriorMessage("vit_tiny_patch16_224", ["deit_tiny_patch16_224"])}`,
+  ]);
+  const [own, quiet] = await withErrors(() => loadServiceData(deit, path));
+  assert.equal(own.prior?.model, "deit_tiny_patch16_224");
+  assert.deepEqual(quiet, []);
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Classifier } from "../lib/runtime/classifier.ts";
-import { findPrior, priorFromKv, readPriorFile, savePriorToKv } from "../lib/kv/priors.ts";
+import {
+  findPrior,
+  missingPriorMessage,
+  priorFor,
+  priorFromKv,
+  readPriorFile,
+  savePriorToKv,
+} from "../lib/kv/priors.ts";
 import { sadtm } from "../lib/merge/sadtm.ts";
 import { PriorError } from "../lib/merge/step.ts";
 import {
@@ -14,6 +21,7 @@ import {
 } from "../lib/saliency/prior.ts";
 import { randn, rng } from "../lib/checkpoint/random.ts";
 import { tinyModel, writeImageFolder } from "./helpers/fixtures.ts";
+import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 Deno.test("prior: saliency map is the channel max of |grad|", () => {
   const grad = Float32Array.from([1, -5, 0, 2, /* ch1 */ -3, 1, 0.5, -2, /* ch2 */ 0, 4, -1, 1]);
@@ -64,12 +72,12 @@ Deno.test("prior: class-attention MSE curves and the suggested tau", () => {
   assert.equal(suggestTau([1, 1, 1]), 3);
 });
 
-function prior(model: string, grid: [number, number] = [8, 8]): SaliencyPrior {
+function prior(model: string): SaliencyPrior {
   return {
     model,
-    grid,
+    grid: [8, 8],
     patchSize: 4,
-    vector: Array.from({ length: grid[0] * grid[1] }, (_, i) => i / 64),
+    vector: Array.from({ length: 64 }, (_, i) => i / 64),
     images: 3,
     imageListHash: "x",
     classAttentionMse: [1, 0.5],
@@ -79,21 +87,30 @@ function prior(model: string, grid: [number, number] = [8, 8]): SaliencyPrior {
   };
 }
 
-Deno.test("priors: KV round trip, lookup by model then by grid, clear error when missing", async () => {
+Deno.test("priors: KV round trip, lookup by model only, clear error when missing", async () => {
   const kv = await Deno.openKv(":memory:");
   await savePriorToKv(kv, prior("alpha_model"));
-  assert.deepEqual(await priorFromKv(kv, "alpha_model", [8, 8]), prior("alpha_model"));
-  assert.equal((await priorFromKv(kv, "other_model", [8, 8]))?.model, "alpha_model");
-  assert.equal(await priorFromKv(kv, "other_model", [14, 14]), undefined);
-  const empty = await Deno.makeTempDir();
-  assert.equal((await findPrior("other_model", [8, 8], { kv, dir: empty })).model, "alpha_model");
+  assert.deepEqual(await priorFromKv(kv, "alpha_model"), prior("alpha_model"));
+  // Same grid, other model: no prior, in KV or in files (never another model's).
+  assert.equal(await priorFromKv(kv, "other_model"), undefined);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "beta.json"), JSON.stringify(prior("beta_model")));
+  assert.equal((await findPrior("alpha_model", { kv, dir })).model, "alpha_model");
+  assert.equal((await findPrior("beta_model", { kv, dir })).model, "beta_model");
   await assert.rejects(
-    findPrior("deit_x", [14, 14], { kv, dir: empty }),
+    findPrior("other_model", { kv, dir }),
     (e: Error) =>
-      e instanceof PriorError && /no saliency prior for deit_x \(grid 14x14\)/.test(e.message),
+      e instanceof PriorError &&
+      e.message === missingPriorMessage("other_model", ["beta_model"]) &&
+      /no saliency prior for other_model \(priors exist for: beta_model;/.test(e.message) &&
+      /SAD-TM methods are unavailable/.test(e.message),
   );
-  await Deno.writeTextFile(join(empty, "bad.json"), JSON.stringify({ model: "m", vector: [NaN] }));
-  await assert.rejects(readPriorFile(join(empty, "bad.json")), /not a valid saliency prior/);
+  const other = tinyConfig({ name: "other_model" });
+  assert.equal(await priorFor(other, undefined, { kv, dir }), undefined);
+  // Another model's prior only when the caller passes it.
+  assert.equal((await priorFor(other, join(dir, "beta.json"), { kv, dir }))?.model, "beta_model");
+  await Deno.writeTextFile(join(dir, "bad.json"), JSON.stringify({ model: "m", vector: [NaN] }));
+  await assert.rejects(readPriorFile(join(dir, "bad.json")), /not a valid saliency prior/);
   kv.close();
 });
 
@@ -141,7 +158,7 @@ Deno.test("cli: priors writes a valid prior file and stores it in KV", async () 
   assert.equal(written.vector.length, 64);
   assert.equal(written.classAttentionMse.length, 3);
   const kv = await Deno.openKv(kvPath);
-  assert.deepEqual(await priorFromKv(kv, "tiny_test_vit", [8, 8]), written);
+  assert.deepEqual(await priorFromKv(kv, "tiny_test_vit"), written);
   kv.close();
 });
 

@@ -84,6 +84,8 @@ Deno.test("configs: GMACs of the unmerged DeiT family match ALGORITHMS.md", () =
   }
 });
 
+const HALF = [0.5, 0.5, 0.5];
+
 Deno.test("configs: timm config.json is read, with built-in defaults and clear errors", () => {
   const { vit, preprocess } = configFromTimm({
     architecture: "vit_base_patch16_224",
@@ -91,7 +93,23 @@ Deno.test("configs: timm config.json is read, with built-in defaults and clear e
   });
   assert.equal(vit.embedDim, 768);
   assert.equal(preprocess.cropPct, 0.9);
-  assert.deepEqual(preprocess.mean, [0.5, 0.5, 0.5]);
+  assert.deepEqual(preprocess.mean, HALF);
+  const tiny = configFromTimm({ architecture: "vit_tiny_patch16_224" });
+  assert.deepEqual([tiny.vit.embedDim, tiny.vit.numHeads, tiny.vit.depth], [192, 3, 12]);
+  assert.deepEqual(tiny.preprocess, { inputSize: 224, cropPct: 0.9, mean: HALF, std: HALF });
+  const own = configFromTimm({
+    architecture: "vit_tiny_patch16_224",
+    pretrained_cfg: { interpolation: "bicubic", crop_mode: "center", crop_pct: 0.95 },
+  });
+  assert.equal(own.preprocess.cropPct, 0.95);
+  assert.throws(
+    () =>
+      configFromTimm({
+        architecture: "vit_tiny_patch16_224",
+        pretrained_cfg: { interpolation: "bilinear" },
+      }),
+    /pretrained_cfg.interpolation "bilinear" is not supported \(bicubic\)/,
+  );
   const mae = configFromTimm({ architecture: "vit_huge_patch14_224_mae" }).vit;
   assert.equal(mae.patchSize, 14);
   assert.equal(mae.globalPool, "avg");

@@ -69,6 +69,7 @@ export const ARCHITECTURES: Readonly<Record<string, Architecture>> = Object.from
     arch("deit_tiny_patch16_224", { patch: 16, dim: 192, depth: 12, heads: 3 }, "deit"),
     arch("deit_small_patch16_224", { patch: 16, dim: 384, depth: 12, heads: 6 }, "deit"),
     arch("deit_base_patch16_224", { patch: 16, dim: 768, depth: 12, heads: 12 }, "deit"),
+    arch("vit_tiny_patch16_224", { patch: 16, dim: 192, depth: 12, heads: 3 }, "vit"),
     arch("vit_base_patch16_224", { patch: 16, dim: 768, depth: 12, heads: 12 }, "vit"),
     arch("vit_base_patch16_224_mae", { patch: 16, dim: 768, depth: 12, heads: 12 }, "mae"),
     arch("vit_large_patch16_224_mae", { patch: 16, dim: 1024, depth: 24, heads: 16 }, "mae"),
@@ -117,7 +118,21 @@ function triple(obj: Json, key: string, fallback: [number, number, number]) {
   return v as [number, number, number];
 }
 
-/** Reads a timm hub `config.json` (architecture, model_args, pretrained_cfg). */
+/** Refuses a `pretrained_cfg` string other than the one preprocessing implements. */
+function only(obj: Json, key: string, supported: string): void {
+  const v = obj[key];
+  if (v !== undefined && v !== supported) {
+    throw new ConfigError(
+      `config.json: pretrained_cfg.${key} ${JSON.stringify(v)} is not supported (${supported})`,
+    );
+  }
+}
+
+/**
+ * Reads a timm hub `config.json` (architecture, model_args, pretrained_cfg). Preprocessing comes
+ * from `pretrained_cfg` (crop_pct, mean, std; interpolation must be bicubic and crop_mode center),
+ * each missing value from the architecture's defaults.
+ */
 export function configFromTimm(json: Json): Architecture {
   const name = json.architecture;
   if (typeof name !== "string") throw new ConfigError("config.json: missing architecture");
@@ -156,6 +171,8 @@ export function configFromTimm(json: Json): Architecture {
   if (vit.imgSize % vit.patchSize !== 0) {
     throw new ConfigError(`config.json: img_size ${vit.imgSize} not divisible by patch_size`);
   }
+  only(pre, "interpolation", "bicubic");
+  only(pre, "crop_mode", "center");
   const preprocess: PreprocessConfig = {
     inputSize: inputSize ?? vit.imgSize,
     cropPct: num(pre, "crop_pct", b.preprocess.cropPct),

@@ -21,6 +21,7 @@ export function timmRepo(name: string): string {
     deit_tiny_patch16_224: "fb_in1k",
     deit_small_patch16_224: "fb_in1k",
     deit_base_patch16_224: "fb_in1k",
+    vit_tiny_patch16_224: "augreg_in21k_ft_in1k",
     vit_base_patch16_224: "augreg2_in21k_ft_in1k",
   };
   return name.includes(".") || !tags[name] ? `timm/${name}` : `timm/${name}.${tags[name]}`;

@@ -66,7 +66,7 @@ const PRIOR: StringOption = {
   kind: "string",
   name: "prior",
   metavar: "FILE",
-  description: "SAD-TM prior file (default: priors/ lookup by model, then by grid).",
+  description: "SAD-TM prior file, any model's (default: the model's own, from priors/).",
 };
 const CALIBRATION_IMAGES: NumberOption = {
   kind: "number",

@@ -1,41 +1,44 @@
 /**
- * Saliency priors in Deno KV (`["prior", "model", name]` and `["prior", "grid", "RxC", name]`)
- * and in `priors/*.json`, and the lookup SAD-TM uses: by model first, then any prior of the
- * same patch grid (cross-model use).
+ * Saliency priors in Deno KV (`["prior", "model", name]`) and in `priors/*.json`, and the lookup
+ * SAD-TM uses. A prior belongs to one model (its timm architecture name, `config.name`): the
+ * lookup is by that name only, so a model without its own prior gets none, never another model's
+ * of the same grid (SAD-TM is then unavailable for it). Using another model's prior is explicit:
+ * pass it (`priorFor`'s `path`, `eval --prior FILE`, `pipeline({ prior })`).
  * @module
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PriorError } from "../merge/step.ts";
 import { checkPrior, type SaliencyPrior } from "../saliency/prior.ts";
-import { patchGrid, type ViTConfig } from "../checkpoint/config.ts";
+import type { ViTConfig } from "../checkpoint/config.ts";
 
 /** The priors shipped with edgemerge. */
 export const SHIPPED_PRIORS = fileURLToPath(new URL("../../priors", import.meta.url));
 
-const gridKey = (grid: [number, number]) => `${grid[0]}x${grid[1]}`;
-
-/** Stores a prior under its model and its grid. */
+/** Stores a prior under its model. */
 export async function savePriorToKv(kv: Deno.Kv, prior: SaliencyPrior): Promise<void> {
-  const result = await kv.atomic()
-    .set(["prior", "model", prior.model], prior)
-    .set(["prior", "grid", gridKey(prior.grid), prior.model], prior)
-    .commit();
+  const result = await kv.atomic().set(["prior", "model", prior.model], prior).commit();
   if (!result.ok) throw new Error(`KV: storing the prior of ${prior.model} failed`);
 }
 
-/** The prior of `model`, else any prior with the same grid, from KV; undefined if none. */
+/** The prior of `model` from KV; undefined if it has none. */
 export async function priorFromKv(
   kv: Deno.Kv,
   model: string,
-  grid: [number, number],
 ): Promise<SaliencyPrior | undefined> {
   const own = await kv.get<SaliencyPrior>(["prior", "model", model]);
-  if (own.value) return checkPrior(own.value, `KV prior ${model}`);
-  for await (const entry of kv.list<SaliencyPrior>({ prefix: ["prior", "grid", gridKey(grid)] })) {
-    return checkPrior(entry.value, `KV prior ${entry.key.join("/")}`);
-  }
-  return undefined;
+  return own.value ? checkPrior(own.value, `KV prior ${model}`) : undefined;
+}
+
+/**
+ * Why `model` has no prior and what to do, given the models that have one: SAD-TM methods are
+ * unavailable for it until its own prior is computed.
+ */
+export function missingPriorMessage(model: string, withPriors: string[]): string {
+  return `no saliency prior for ${model} (priors exist for: ${
+    withPriors.join(", ") || "no model"
+  }; another model's prior is never used implicitly), so SAD-TM methods are unavailable for ` +
+    `it; compute its own with "deno task priors --model DIR --images DIR"`;
 }
 
 /** Reads and validates a prior file. */
@@ -78,31 +81,22 @@ export interface PriorSources {
 }
 
 /**
- * The prior for `model`: KV then files, own model first, then any of the same grid. Throws
- * `PriorError` naming the model and grid when there is none (SAD-TM has no silent fallback).
+ * The prior of `model`: KV first, then the files. Throws `PriorError` (`missingPriorMessage`)
+ * when neither holds one for that model.
  */
-export async function findPrior(
-  model: string,
-  grid: [number, number],
-  sources: PriorSources = {},
-): Promise<SaliencyPrior> {
-  const fromKv = sources.kv && await priorFromKv(sources.kv, model, grid);
-  if (fromKv?.model === model) return fromKv;
+export async function findPrior(model: string, sources: PriorSources = {}): Promise<SaliencyPrior> {
+  const fromKv = sources.kv && await priorFromKv(sources.kv, model);
+  if (fromKv) return fromKv;
   const files = await priorsInDir(sources.dir ?? SHIPPED_PRIORS);
-  const sameGrid = (p: SaliencyPrior) => gridKey(p.grid) === gridKey(grid);
-  const found = files.find((p) => p.model === model) ?? fromKv ?? files.find(sameGrid);
-  if (!found) {
-    throw new PriorError(
-      `no saliency prior for ${model} (grid ${gridKey(grid)}); compute one with ` +
-        `"deno task priors --model DIR --images DIR"`,
-    );
-  }
+  const found = files.find((p) => p.model === model);
+  if (!found) throw new PriorError(missingPriorMessage(model, files.map((p) => p.model)));
   return found;
 }
 
 /**
- * The prior to load `config` with: the file `path` when given, else `findPrior` over `sources`;
- * undefined when there is none (a method that needs one then says so when it starts).
+ * The prior to load `config` with: the file `path` when given (any model's: the caller's
+ * explicit choice), else the model's own through `findPrior` over `sources`; undefined when it
+ * has none (a method that needs one then says so when it starts).
  */
 export async function priorFor(
   config: ViTConfig,
@@ -111,7 +105,7 @@ export async function priorFor(
 ): Promise<SaliencyPrior | undefined> {
   if (path) return await readPriorFile(path);
   try {
-    return await findPrior(config.name, patchGrid(config), sources);
+    return await findPrior(config.name, sources);
   } catch (e) {
     if (e instanceof PriorError) return undefined;
     throw e;

@@ -2,7 +2,8 @@
  * What the service reads at start: the saliency prior and the operating points of its model.
  * Deno KV is the source; at first start it is seeded from the shipped `priors/` (entries already
  * in KV win, so `deno task priors` results are kept). When KV cannot be opened or read, the
- * service falls back to the `priors/` files and says so in `/v1/models`.
+ * service falls back to the `priors/` files and says so in `/v1/models`. A model without its own
+ * prior gets none (SAD-TM is unavailable for it), and the start log says so.
  * @module
  */
 import { defaultPoints, type PointsTable } from "../budget/points.ts";
@@ -10,11 +11,11 @@ import type { SaliencyPrior } from "../saliency/prior.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 import { openKv } from "./open.ts";
 import { pointsFromKv, pointsInDir, savePointsToKv } from "./points.ts";
-import { priorFor, priorsInDir, savePriorToKv } from "./priors.ts";
+import { missingPriorMessage, priorFor, priorsInDir, savePriorToKv } from "./priors.ts";
 
 /** The model's serving data and where it came from. */
 export interface ServiceData {
-  /** Undefined when no prior fits the model (SAD-TM methods then fail with a clear error). */
+  /** Undefined when the model has no prior of its own (SAD-TM methods then fail clearly). */
   prior?: SaliencyPrior;
   table: PointsTable;
   /** Models with a prior. */
@@ -43,8 +44,17 @@ async function fromFiles(config: ViTConfig, why: string): Promise<ServiceData> {
   return { prior, table, priors: priors.map((p) => p.model), source: why };
 }
 
-/** Opens KV at `kvPath`, seeds it, and reads the model's data (falling back to files). */
+/**
+ * Opens KV at `kvPath`, seeds it, and reads the model's data (falling back to files); logs when
+ * the model has no prior of its own.
+ */
 export async function loadServiceData(config: ViTConfig, kvPath?: string): Promise<ServiceData> {
+  const data = await readServiceData(config, kvPath);
+  if (!data.prior) console.error(`edgemerge: ${missingPriorMessage(config.name, data.priors)}`);
+  return data;
+}
+
+async function readServiceData(config: ViTConfig, kvPath?: string): Promise<ServiceData> {
   let kv: Deno.Kv | undefined;
   try {
     kv = await openKv(kvPath);
