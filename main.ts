@@ -5,7 +5,7 @@
  */
 import { WorkerPool } from "./workers/pool.ts";
 import { DEFAULT_THREADS } from "./lib/backend/session.ts";
-import { parseCommand, runMain } from "./lib/cli/args.ts";
+import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
 import { argsOptions, helpLines } from "./lib/options/spec.ts";
 import { createApp } from "./lib/serve/app.ts";
@@ -22,48 +22,67 @@ setting is a flag or an environment variable (the flag wins):
 
 ${helpLines(SERVER_SETTINGS)}`;
 
-async function main(args: string[]) {
-  const { values } = parseCommand(args, argsOptions(SERVER_SETTINGS), HELP);
-  const settings = readSettings(values);
-  const model = settings.model ?? defaultModelDir();
-  const { config } = await loadModelConfig(model);
+/** One model's worker pool and budget, as `ctx` serves it. */
+async function serveModel(dir: string, settings: ReturnType<typeof readSettings>, spin: boolean) {
+  const { config } = await loadModelConfig(dir);
   const data = await loadServiceData(config, settings.kv);
-  const metrics = new Metrics();
   const pool = await WorkerPool.start({
     size: settings.workers,
     queueLimit: settings.queue,
     jobTimeoutMs: settings.jobTimeoutMs,
     maxBatch: settings.maxBatch,
     init: {
-      model,
+      model: dir,
       backend: settings.backend,
       threads: settings.threads,
-      // Spinning pools only pay where every worker's threads have a core of their own.
-      spin:
-        settings.workers * (settings.threads ?? DEFAULT_THREADS) <= navigator.hardwareConcurrency,
+      spin,
       warm: ["none"],
       prior: data.prior,
       replan: settings.replan,
     },
     onReplace: (why) => {
       metrics.workerReplaced();
-      console.error(`edgemerge: worker replaced (${why})`);
+      console.error(`edgemerge: ${config.name}: worker replaced (${why})`);
     },
   });
   console.log(
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
       `${pool.backendReason})`,
   );
-  const served = servedModel(config, pool, data.table, { tau: data.prior?.suggestedTau });
-  const ctx = makeContext([served], {
+  return { served: servedModel(config, pool, data.table, { tau: data.prior?.suggestedTau }), data };
+}
+
+const metrics = new Metrics();
+
+async function main(args: string[]) {
+  const { values } = parseCommand(args, argsOptions(SERVER_SETTINGS), HELP);
+  const settings = readSettings(values);
+  const dirs = (settings.model ?? defaultModelDir()).split(",").map((d) => d.trim())
+    .filter(Boolean);
+  // Spinning pools only pay where every worker's threads have a core of their own.
+  const threads = dirs.length * settings.workers * (settings.threads ?? DEFAULT_THREADS);
+  const spin = threads <= navigator.hardwareConcurrency;
+  const models: Awaited<ReturnType<typeof serveModel>>[] = [];
+  for (const dir of dirs) models.push(await serveModel(dir, settings, spin));
+  const names = models.map((m) => m.served.config.name);
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated) throw new UsageError(`model ${repeated} is given twice`);
+  const ctx = makeContext(models.map((m) => m.served), {
     metrics,
-    info: { backendChoice: settings.backend, priors: data.priors, kv: data.source },
+    info: {
+      backendChoice: settings.backend,
+      priors: [...new Set(models.flatMap((m) => m.data.priors))],
+      kv: models[0].data.source,
+    },
   });
   const port = Number(Deno.env.get("PORT") ?? 8000);
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
   const server = Deno.serve({ port, hostname }, createApp(ctx).fetch);
   const t0 = performance.now();
-  served.budget.calibrate().then(
+  // One model at a time: calibrating them together would time each against the other's load.
+  (async () => {
+    for (const { served } of models) await served.budget.calibrate();
+  })().then(
     () =>
       console.log(
         `edgemerge: ready (latency model calibrated in ${Math.round(performance.now() - t0)} ms)`,
@@ -72,7 +91,7 @@ async function main(args: string[]) {
   );
   Deno.addSignalListener("SIGTERM", async () => {
     console.log("edgemerge: draining");
-    await pool.drain();
+    await Promise.all(models.map((m) => m.served.inference.drain()));
     await server.shutdown();
     Deno.exit(0);
   });

@@ -39,8 +39,8 @@ Deno.test({
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-      await page.waitForFunction(() => document.getElementById("model")!.textContent !== "");
-      assert.match(await page.textContent("#model") ?? "", /tiny_test_vit on wasm/);
+      await page.waitForFunction(() => document.getElementById("backend")!.textContent !== "");
+      assert.match(await page.textContent("#backend") ?? "", /tiny_test_vit on wasm/);
 
       const png = await new Image(64, 48).fill(0x3366ccff).encode();
       await page.setInputFiles("#file", {

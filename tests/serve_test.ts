@@ -7,6 +7,8 @@ import { LocalInference } from "../lib/runtime/local.ts";
 import { makeContext, servedModel } from "../lib/serve/context.ts";
 import { encodeBlankPng } from "./helpers/png.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
+import { loadModelBundle } from "../lib/checkpoint/bundle.ts";
+import { defaultPoints } from "../lib/budget/points.ts";
 
 const bundle = (await tinyModel()).bundle;
 const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
@@ -248,4 +250,51 @@ Deno.test("serve: an explicit schedule runs and explains the point a budgeted an
     assert.equal(body.error.parameter, "schedule");
     assert.match(body.error.message, message);
   }
+});
+
+Deno.test("serve: two models in one service, each with its own labels and points", async () => {
+  const { root, dir } = await tinyModel(9);
+  const configPath = `${dir}/config.json`;
+  const json = JSON.parse(await Deno.readTextFile(configPath));
+  json.architecture = "second_test_vit";
+  for (const k of Object.keys(json.label_descriptions)) {
+    json.label_descriptions[k] = `other ${json.label_descriptions[k]}`;
+  }
+  await Deno.writeTextFile(configPath, JSON.stringify(json));
+  const second = await loadModelBundle(dir);
+  const engine2 = new Engine(second, { backend: "wasm", threads: 1 });
+  const table = {
+    model: "second_test_vit",
+    source: "test",
+    points: defaultPoints(second.config).points.slice(0, 2),
+  };
+  const two = createApp(
+    makeContext([served, servedModel(second.config, new LocalInference(engine2), table)]),
+  );
+  const ask = (query: string) =>
+    two.request(`/v1/classify${query}`, {
+      method: "POST",
+      body: png as BodyInit,
+      headers: { "content-type": "image/png" },
+    });
+  const first = await (await ask("?top_k=1")).json();
+  assert.equal(first.model, "tiny_test_vit");
+  assert.match(first.top_k[0].label, /^class \d$/);
+  const other = await (await ask("?top_k=1&model=second_test_vit")).json();
+  assert.equal(other.model, "second_test_vit");
+  assert.match(other.top_k[0].label, /^other class \d$/);
+  const listed = (await (await two.request("/v1/models")).json()).models;
+  assert.deepEqual(listed.map((m: { name: string }) => m.name), [
+    "tiny_test_vit",
+    "second_test_vit",
+  ]);
+  assert.equal(listed[1].operating_points.points.length, 2);
+  assert.equal(listed[1].operating_points.source, "test");
+  const unknown = await ask("?model=resnet50");
+  assert.equal(unknown.status, 400);
+  const body = await unknown.json();
+  assert.equal(body.error.parameter, "model");
+  assert.match(body.error.message, /tiny_test_vit.*second_test_vit/);
+  await engine2.close();
+  await Deno.remove(root, { recursive: true });
 });

@@ -23,7 +23,8 @@ export const MODEL_DIR: StringOption = {
   name: "model",
   metavar: "DIR",
   env: "EDGEMERGE_MODEL",
-  description: "Model directory (config.json + model.safetensors); default: the hub cache.",
+  description:
+    "Model directory (config.json + model.safetensors); default: the hub cache. The service takes several, comma-separated (a request's model picks one; default the first).",
 };
 
 /** Deno KV location. */

@@ -24,11 +24,12 @@ const PAGE = `<!doctype html>
 </head>
 <body>
 <h1>edgemerge</h1>
-<p>Image classification inside a latency budget, by training-free token merging. <span id="model"></span></p>
+<p>Image classification inside a latency budget, by training-free token merging. <span id="backend"></span></p>
 <div id="drop">Drop a JPEG or PNG here, or <input id="file" type="file" accept="image/jpeg,image/png"></div>
 <div class="controls">
   <label>Budget <input id="budget" type="range" min="0" max="300" step="5" value="0">
     <output id="budget-value">none</output></label>
+  <label>Model <select id="model"></select></label>
   <label>Method <select id="method"><option value="">any (budget decides)</option></select></label>
   <button id="again" disabled>Run again</button>
 </div>
@@ -51,16 +52,22 @@ const $ = (id) => document.getElementById(id);
 let image;
 const budget = () => Number($("budget").value);
 $("budget").oninput = () => $("budget-value").textContent = budget() ? budget() + " ms" : "none";
-const models = await (await fetch("/v1/models")).json();
-const m = models.models[0];
-$("model").textContent = "Model " + m.name + " on " + m.backend + ".";
-for (const name of new Set(m.operating_points.points.map((p) => p.method))) {
-  $("method").append(new Option(name, name));
+const models = (await (await fetch("/v1/models")).json()).models;
+for (const m of models) $("model").append(new Option(m.name, m.name));
+function pickModel() {
+  const m = models.find((x) => x.name === $("model").value);
+  $("backend").textContent = "Model " + m.name + " on " + m.backend + ".";
+  $("method").length = 1;
+  for (const name of new Set(m.operating_points.points.map((p) => p.method))) {
+    $("method").append(new Option(name, name));
+  }
 }
+pickModel();
+$("model").onchange = () => { pickModel(); run(); };
 async function run() {
   if (!image) return;
   $("error").textContent = "";
-  const q = new URLSearchParams({ top_k: "5" });
+  const q = new URLSearchParams({ top_k: "5", model: $("model").value });
   if (budget()) q.set("budget_ms", String(budget()));
   if ($("method").value) q.set("method", $("method").value);
   const res = await fetch("/v1/classify?" + q, { method: "POST", body: image, headers: { "content-type": image.type } });
@@ -83,7 +90,7 @@ async function run() {
     (body.budget_ms !== null ? "; budget " + body.budget_ms + " ms " + (body.budget_met ? "met" : "missed") : "");
   $("result").hidden = false;
   // The picture of the point that ran: its method and schedule as run (unmerged: no groups).
-  const q2 = new URLSearchParams({ method: op.method === "none" ? "tome" : op.method, schedule: op.schedule.join(",") });
+  const q2 = new URLSearchParams({ model: $("model").value, method: op.method === "none" ? "tome" : op.method, schedule: op.schedule.join(",") });
   if (op.theta !== undefined) q2.set("theta", String(op.theta));
   const ex = await fetch("/v1/explain?" + q2, { method: "POST", body: image, headers: { "content-type": image.type } });
   if (ex.ok) $("explain").src = URL.createObjectURL(await ex.blob());
