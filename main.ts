@@ -69,6 +69,7 @@ async function main(args: string[]) {
   if (repeated) throw new UsageError(`model ${repeated} is given twice`);
   const ctx = makeContext(models.map((m) => m.served), {
     metrics,
+    limits: settings.limits,
     info: {
       backendChoice: settings.backend,
       priors: [...new Set(models.flatMap((m) => m.data.priors))],
@@ -90,8 +91,9 @@ async function main(args: string[]) {
     (e) => console.error(`edgemerge: calibration failed: ${(e as Error).message}`),
   );
   Deno.addSignalListener("SIGTERM", async () => {
-    console.log("edgemerge: draining");
-    await Promise.all(models.map((m) => m.served.inference.drain()));
+    console.log(`edgemerge: draining (at most ${settings.drainMs} ms)`);
+    ctx.draining = true;
+    await Promise.all(models.map((m) => m.served.inference.drain(settings.drainMs)));
     await server.shutdown();
     Deno.exit(0);
   });

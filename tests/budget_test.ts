@@ -303,7 +303,11 @@ Deno.test("budget: operating points from eval rows pool image sets; bad tables a
 class FakeInference implements Inference {
   readonly backend = "fake";
   readonly workers = 1;
+  readonly draining = false;
   readonly jobs: ClassifyJob[] = [];
+  refusal() {
+    return undefined;
+  }
   backlogNow: Backlog = { running: [], queued: [], workers: 1 };
   constructor(readonly config: ViTConfig, readonly coldStart = false) {}
   get queueDepth() {

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { JobError, PoolUnavailableError, QueueFullError } from "../lib/runtime/errors.ts";
+import {
+  ClientGoneError,
+  JobError,
+  JobTimeoutError,
+  PoolUnavailableError,
+  QueueFullError,
+  WorkerFaultError,
+} from "../lib/runtime/errors.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
 
@@ -8,12 +15,15 @@ const model = (await tinyModel()).dir;
 const image = await new Image(40, 40).fill(0x3366ccff).encode();
 const job = (method = "none") => ({ method, topK: 3, image });
 
-async function pool(options: Partial<Parameters<typeof WorkerPool.start>[0]> = {}) {
+async function pool(
+  options: Partial<Parameters<typeof WorkerPool.start>[0]> = {},
+  init: { fault?: "crash" } = {},
+) {
   return await WorkerPool.start({
     size: 2,
     queueLimit: 8,
     jobTimeoutMs: 20_000,
-    init: { model, backend: "wasm", threads: 1, warm: ["none"] },
+    init: { model, backend: "wasm", threads: 1, warm: ["none"], ...init },
     ...options,
   });
 }
@@ -50,22 +60,47 @@ Deno.test("pool: a full queue answers at once with retry-after; bad images are j
   await assert.rejects(p.classify(job()), PoolUnavailableError);
 });
 
-Deno.test("pool: a crashed or hung worker is replaced and its request retried once", async () => {
+Deno.test("pool: a crashed worker is replaced and its job retried once; a hung one's job is not", async () => {
   const replaced: string[] = [];
   const p = await pool({ size: 1, jobTimeoutMs: 3000, onReplace: (why) => replaced.push(why) });
   p.injectFault(0, "crash");
   const afterCrash = await p.classify(job());
   assert.equal(afterCrash.top.length, 3);
   p.injectFault(0, "hang");
-  const afterHang = await p.classify(job());
-  assert.equal(afterHang.top.length, 3);
+  await assert.rejects(p.classify(job()), JobTimeoutError);
   assert.equal(replaced.length, 2);
   assert.match(replaced[0], /crashed: .*injected crash/);
-  assert.equal(replaced[1], "hung");
+  assert.match(replaced[1], /hung: no answer in 3000 ms/);
   // The pool keeps working, with nothing left queued or running.
   await p.classify(job());
   assert.equal(p.queueDepth + p.running, 0);
   await p.drain();
+});
+
+Deno.test("pool: a job that crashes every worker is answered with an error after one retry", async () => {
+  const replaced: string[] = [];
+  const p = await pool({ size: 1, onReplace: (why) => replaced.push(why) }, { fault: "crash" });
+  await assert.rejects(p.classify(job()), WorkerFaultError);
+  assert.equal(replaced.length, 2);
+  await p.drain();
+});
+
+Deno.test("pool: a job whose client left is dropped unrun; drain has a deadline", async () => {
+  const p = await pool({ size: 1 });
+  const running = p.classify(job());
+  const gone = new AbortController();
+  const left = p.classify({ ...job(), signal: gone.signal });
+  gone.abort();
+  await running;
+  await assert.rejects(left, ClientGoneError);
+  const busy = [p.classify(job()), p.classify(job()), p.classify(job())];
+  busy.forEach((b) => b.catch(() => {}));
+  await p.drain(1);
+  const outcomes = await Promise.allSettled(busy);
+  assert.ok(
+    outcomes.some((o) => o.status === "rejected" && o.reason instanceof PoolUnavailableError),
+  );
+  assert.ok(p.refusal() instanceof PoolUnavailableError);
 });
 
 Deno.test("pool: queued jobs at one operating point run as a batch; a bad image fails alone", async () => {

@@ -4,6 +4,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import { UserError } from "../lib/errors.ts";
 import type {
   BatchMessage,
   InitMessage,
@@ -47,6 +48,7 @@ async function init(message: InitMessage) {
     for (const method of message.warm) await e.runner(method);
     engine = e;
     replanning = message.replan !== false;
+    fault ??= message.fault;
     post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
   } catch (e) {
@@ -70,7 +72,10 @@ async function run(batch: BatchMessage) {
   if (fault) return;
   const fail = (id: number, e: unknown) => {
     const err = e as Error & { code?: string };
-    post({ type: "error", id, name: err.name, code: err.code, message: err.message });
+    const user = e instanceof UserError;
+    // A bug's detail stays in this process's log; the client gets a generic 500.
+    if (!user) console.error(`edgemerge worker: job failed:`, e);
+    post({ type: "error", id, name: err.name, code: err.code, message: err.message, user });
   };
   try {
     const { runBatch } = await import("../lib/runtime/jobs.ts");

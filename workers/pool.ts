@@ -2,11 +2,20 @@
  * A pool of inference workers (Deno Web Workers, each with its own ORT session) behind a bounded
  * deadline queue (`lib/runtime/queue.ts`: earliest deadline first, budgeted jobs decided when a
  * worker takes them). Back-pressure: a full queue rejects at once (`QueueFullError`, HTTP 429).
- * A worker that crashes or exceeds the job timeout is terminated and replaced, and its job is
- * retried once on the new worker. `drain()` stops intake and waits for the work in hand.
+ * A worker that crashes or exceeds the job timeout is terminated and replaced. A job whose worker
+ * crashed is retried once, in its deadline's place (a second crash answers it with an error); a
+ * job that hung a worker is not retried, since it would hang the next one too. Jobs whose
+ * client left or whose deadline passed while queued are dropped. `drain()` stops intake and
+ * waits for the work in hand, up to a deadline.
  * @module
  */
-import { JobError, PoolUnavailableError, QueueFullError } from "../lib/runtime/errors.ts";
+import {
+  JobError,
+  JobTimeoutError,
+  PoolUnavailableError,
+  QueueFullError,
+  WorkerFaultError,
+} from "../lib/runtime/errors.ts";
 import type {
   Backlog,
   ClassifyJob,
@@ -120,13 +129,19 @@ export class WorkerPool implements Inference {
     return { running, queued, workers: this.options.size };
   }
 
+  refusal(): Error | undefined {
+    if (this.#draining) return new PoolUnavailableError("shutting down");
+    if (this.#queue.length >= this.options.queueLimit) {
+      return new QueueFullError(
+        Math.max(1, Math.ceil((this.#queue.length * 0.1) / this.options.size)),
+      );
+    }
+  }
+
   /** Queues a job; rejects at once when the queue is full or the pool is draining. */
   classify(job: ClassifyJob): Promise<ClassifyResult> {
-    if (this.#draining) return Promise.reject(new PoolUnavailableError("shutting down"));
-    if (this.#queue.length >= this.options.queueLimit) {
-      const seconds = Math.max(1, Math.ceil((this.#queue.length * 0.1) / this.options.size));
-      return Promise.reject(new QueueFullError(seconds));
-    }
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       this.#queue.push(job, { job, attempts: 0, enqueued: epochNow(), resolve, reject });
       this.#dispatch();
@@ -154,13 +169,38 @@ export class WorkerPool implements Inference {
     send(this.#slots[index].worker, { type: "fault", kind });
   }
 
-  /** Stops intake, waits for queued and running jobs, then stops the workers. */
-  async drain(): Promise<void> {
+  /** Whether `drain` was called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Stops intake, waits for queued and running jobs (at most `deadlineMs`: what is left then is
+   * answered unavailable), then stops the workers.
+   */
+  async drain(deadlineMs = Infinity): Promise<void> {
     this.#draining = true;
-    while (this.#queue.length > 0 || this.running > 0) {
-      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const finished = (async () => {
+      while (this.#queue.length > 0 || this.running > 0) {
+        await new Promise<void>((resolve) => this.#idle.push(resolve));
+      }
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => {
+      if (Number.isFinite(deadlineMs)) timer = setTimeout(resolve, deadlineMs);
+    });
+    await Promise.race([finished, late]);
+    clearTimeout(timer);
+    const cut = new PoolUnavailableError("shutting down: the drain deadline passed");
+    for (const w of [...this.#queue.items]) {
+      this.#queue.remove(w.handle);
+      w.handle.reject(cut);
     }
-    for (const s of this.#slots) s.worker.terminate();
+    for (const s of this.#slots) {
+      if (s.busy) clearTimeout(s.busy.timer);
+      for (const p of s.busy?.jobs.values() ?? []) p.reject(cut);
+      s.worker.terminate();
+    }
     this.#slots = [];
   }
 
@@ -194,7 +234,7 @@ export class WorkerPool implements Inference {
           if (m.type === "result") {
             pending.resolve(m.result);
           } else {
-            pending.reject(new JobError(m.name, m.message, m.code));
+            pending.reject(new JobError(m.name, m.message, m.code, m.user));
           }
           this.#dispatch();
         }
@@ -203,15 +243,15 @@ export class WorkerPool implements Inference {
         event.preventDefault();
         if (!s.ready) {
           reject(new PoolUnavailableError(`worker crashed while starting: ${event.message}`));
-        } else this.#replace(s, `crashed: ${event.message}`);
+        } else this.#replace(s, "crashed", event.message);
       };
       send(worker, { type: "init", ...this.options.init });
     });
   }
 
-  #replace(slot: Slot, reason: string): void {
+  #replace(slot: Slot, fault: "crashed" | "hung", detail: string): void {
     slot.worker.terminate();
-    this.options.onReplace?.(reason);
+    this.options.onReplace?.(`${fault}: ${detail}`);
     const busy = slot.busy;
     slot.busy = undefined;
     if (busy) clearTimeout(busy.timer);
@@ -220,8 +260,12 @@ export class WorkerPool implements Inference {
     slot.warming.clear();
     for (const pending of busy?.jobs.values() ?? []) {
       pending.attempts++;
-      if (pending.attempts < 2) this.#queue.push(pending.job, pending, true);
-      else pending.reject(new PoolUnavailableError(`the request failed twice (worker ${reason})`));
+      if (fault === "hung") {
+        pending.reject(
+          new JobTimeoutError(`the request took longer than ${this.options.jobTimeoutMs} ms`),
+        );
+      } else if (pending.attempts < 2) this.#queue.push(pending.job, pending);
+      else pending.reject(new WorkerFaultError("the request crashed a worker twice"));
     }
     this.#spawn(slot).catch((e) => {
       // A worker that cannot restart leaves the pool smaller; queued jobs go to the others.
@@ -271,10 +315,13 @@ export class WorkerPool implements Inference {
           ...pending,
           resolve: (r) => pending.resolve({ ...r, queueMs, predictedMs }),
         });
-        const { decide: _, ...job } = pending.job;
+        const { decide: _, signal: _signal, ...job } = pending.job;
         messages.push({ type: "job", id, ...job });
       }
-      const timer = setTimeout(() => this.#replace(slot, "hung"), this.options.jobTimeoutMs);
+      const timer = setTimeout(
+        () => this.#replace(slot, "hung", `no answer in ${this.options.jobTimeoutMs} ms`),
+        this.options.jobTimeoutMs,
+      );
       slot.busy = { jobs, timer, started: performance.now() };
       send(slot.worker, { type: "batch", jobs: messages });
     }

@@ -20,6 +20,8 @@ export interface InitMessage {
   warm: string[];
   /** The saliency prior for SAD-TM methods (read from KV by the main thread). */
   prior?: SaliencyPrior;
+  /** Fault injection (tests): every worker, replacements too, crashes on its first job. */
+  fault?: "crash";
 }
 
 /** A job as sent to a worker. */
@@ -56,4 +58,12 @@ export type WorkerMessage =
   | { type: "init_error"; message: string }
   | { type: "warmed"; id: number }
   | { type: "result"; id: number; result: ClassifyResult }
-  | { type: "error"; id: number; name: string; code?: string; message: string };
+  | {
+    type: "error";
+    id: number;
+    name: string;
+    code?: string;
+    message: string;
+    /** A `UserError` (bad input, method unavailable): its message is for the client. */
+    user: boolean;
+  };

@@ -54,6 +54,22 @@ export async function loadServiceData(config: ViTConfig, kvPath?: string): Promi
   return data;
 }
 
+/**
+ * What to show of a KV location: a URL's scheme and host (never its credentials or query), and
+ * of a file only that it is one.
+ */
+export function kvLabel(kvPath?: string): string {
+  if (kvPath === undefined) return "default";
+  if (kvPath === ":memory:") return kvPath;
+  try {
+    const url = new URL(kvPath);
+    if (url.protocol === "http:" || url.protocol === "https:") {
+      return `${url.protocol}//${url.host}`;
+    }
+  } catch { /* not a URL: a file */ }
+  return "file";
+}
+
 async function readServiceData(config: ViTConfig, kvPath?: string): Promise<ServiceData> {
   let kv: Deno.Kv | undefined;
   try {
@@ -63,11 +79,11 @@ async function readServiceData(config: ViTConfig, kvPath?: string): Promise<Serv
     const table = await pointsFromKv(kv, config.name) ?? defaultPoints(config);
     const priors: string[] = [];
     for await (const e of kv.list({ prefix: ["prior", "model"] })) priors.push(String(e.key[2]));
-    return { prior, table, priors, source: `kv ${kvPath ?? "default"}` };
+    return { prior, table, priors, source: `kv ${kvLabel(kvPath)}` };
   } catch (e) {
-    const why = `files (KV unavailable: ${(e as Error).message})`;
-    console.error(`edgemerge: ${why}`);
-    return await fromFiles(config, why);
+    // The detail (paths, hosts) goes to the log; what `/v1/models` shows names no path.
+    console.error(`edgemerge: KV unavailable, reading priors/: ${(e as Error).message}`);
+    return await fromFiles(config, `files (KV unavailable: ${(e as Error).name})`);
   } finally {
     kv?.close();
   }

@@ -103,6 +103,8 @@ export interface ClassifyJob {
   control?: RunControl;
   /** Run in segments, as budgeted jobs do, even without re-planning (calibration). */
   segmented?: boolean;
+  /** Aborts when the client leaves: a queued job is then dropped (main thread only). */
+  signal?: AbortSignal;
 }
 
 /** One segment as run. */
@@ -153,10 +155,17 @@ export interface Inference {
   readonly workers: number;
   /** What a new job would wait behind. */
   backlog(): Backlog;
+  /**
+   * The error a new job would be refused with now (queue full, draining), if any: checked before
+   * a request's body is read.
+   */
+  refusal(): Error | undefined;
+  /** `drain` was called. */
+  readonly draining: boolean;
   /** Starts the sessions of `methods` ahead of their first request. */
   warm(methods: string[]): Promise<void>;
-  /** Stops intake and finishes the work in hand. */
-  drain(): Promise<void>;
+  /** Stops intake and finishes the work in hand (within `deadlineMs`, if given). */
+  drain(deadlineMs?: number): Promise<void>;
 }
 
 /** What `runBatch` needs besides the engine. */

@@ -13,6 +13,7 @@ import {
   runJob,
   type RunOptions,
 } from "./jobs.ts";
+import { PoolUnavailableError, QueueFullError } from "./errors.ts";
 import { DeadlineQueue } from "./queue.ts";
 
 interface Handle {
@@ -27,11 +28,27 @@ export class LocalInference implements Inference {
   #queue: DeadlineQueue<Handle>;
   #current?: { job: ClassifyJob; started: number };
   #idle: (() => void)[] = [];
+  #draining = false;
   readonly workers = 1;
 
-  /** `options`: the re-planner of budgeted jobs, and the clock (both for `runBatch`). */
-  constructor(readonly engine: Engine, readonly options: RunOptions = {}) {
+  /**
+   * `options`: the re-planner of budgeted jobs and the clock (both for `runBatch`), and how many
+   * jobs may wait (default 16).
+   */
+  constructor(
+    readonly engine: Engine,
+    readonly options: RunOptions & { queueLimit?: number } = {},
+  ) {
     this.#queue = new DeadlineQueue(options.clock ?? epochNow);
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  refusal(): Error | undefined {
+    if (this.#draining) return new PoolUnavailableError("shutting down");
+    if (this.#queue.length >= (this.options.queueLimit ?? 16)) return new QueueFullError(1);
   }
 
   get backend(): string {
@@ -60,6 +77,8 @@ export class LocalInference implements Inference {
   }
 
   classify(job: ClassifyJob): Promise<ClassifyResult> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       this.#queue.push(job, { resolve, reject });
       void this.#pump();
@@ -89,6 +108,7 @@ export class LocalInference implements Inference {
   }
 
   async drain(): Promise<void> {
+    this.#draining = true;
     while (this.#current || this.#queue.length > 0) {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }

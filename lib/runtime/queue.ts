@@ -3,9 +3,11 @@
  * due a minute after arrival, so they neither jump nor starve), and the decision of how a
  * budgeted job runs is taken when a worker takes it, from the time left then. A job that can no
  * longer make its deadline is answered at once when it asked to be refused, and otherwise runs
- * (at its cheapest) only when no job that can still make it waits.
+ * (at its cheapest) only when no job that can still make it waits. Jobs whose client left, or
+ * that are already past their due time, are answered without running.
  * @module
  */
+import { ClientGoneError, ExpiredError } from "./errors.ts";
 import type { ClassifyJob, Decided } from "./jobs.ts";
 
 /** Jobs without a budget are due this long after they arrive. */
@@ -73,6 +75,16 @@ export class DeadlineQueue<T> {
     let fallback: (Waiting<T> & { decided?: Decided }) | undefined;
     for (let i = 0; i < this.#items.length;) {
       const w = this.#items[i];
+      const gone = w.job.signal?.aborted
+        ? new ClientGoneError("the client disconnected while the request was queued")
+        : this.clock() > this.#due(w)
+        ? new ExpiredError(this.clock() - w.arrived)
+        : undefined;
+      if (gone) {
+        this.#items.splice(i, 1);
+        refused.push({ ...w, error: gone });
+        continue;
+      }
       if (!w.job.decide) {
         this.#items.splice(i, 1);
         return { next: w, refused };

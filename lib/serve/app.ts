@@ -4,24 +4,29 @@
  * @module
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { classifyRoutes } from "./classify.ts";
 import { demoRoutes } from "./demo.ts";
 import { infoRoutes } from "./info.ts";
 import type { ServerContext } from "./context.ts";
 import { errorResponse } from "./errors.ts";
-import { MAX_BODY_BYTES } from "./params.ts";
 
-const ROUTES = new Set([
-  "/",
-  "/v1/classify",
-  "/v1/explain",
-  "/v1/models",
-  "/healthz",
-  "/readyz",
-  "/metrics",
-  "/openapi.json",
+/** Every route and its methods (a known path with another method: 405 with `Allow`). */
+const ROUTES = new Map<string, string[]>([
+  ["/", ["GET"]],
+  ["/v1/classify", ["POST"]],
+  ["/v1/explain", ["POST"]],
+  ["/v1/models", ["GET"]],
+  ["/healthz", ["GET"]],
+  ["/readyz", ["GET"]],
+  ["/metrics", ["GET"]],
+  ["/openapi.json", ["GET"]],
 ]);
+
+/**
+ * Longest URL answered (414 beyond). Deno's HTTP server resets connections whose request head
+ * is larger than its own limit before the app sees them; this answers the ones that get through.
+ */
+export const MAX_URL_CHARS = 8192;
 
 /** Builds the app. */
 export function createApp(ctx: ServerContext): Hono {
@@ -32,22 +37,32 @@ export function createApp(ctx: ServerContext): Hono {
     const route = ROUTES.has(c.req.path) ? c.req.path : "other";
     ctx.metrics.request(route, c.res.status, (performance.now() - t0) / 1000);
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        c.json({
-          error: { code: "body_too_large", message: `body exceeds ${MAX_BODY_BYTES} bytes` },
-        }, 413),
-    }),
-  );
+  app.use("*", async (c, next) => {
+    if (c.req.url.length > MAX_URL_CHARS) {
+      return c.json({
+        error: { code: "uri_too_long", message: `the URL exceeds ${MAX_URL_CHARS} characters` },
+      }, 414);
+    }
+    await next();
+  });
   app.route("/", classifyRoutes(ctx));
   app.route("/", infoRoutes(ctx));
   app.route("/", demoRoutes());
-  app.notFound((c) =>
-    c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` } }, 404)
-  );
+  app.notFound((c) => {
+    const allowed = ROUTES.get(c.req.path);
+    if (allowed) {
+      c.header("Allow", [...allowed, ...(allowed.includes("GET") ? ["HEAD"] : [])].join(", "));
+      return c.json({
+        error: {
+          code: "method_not_allowed",
+          message: `${c.req.path} takes ${allowed.join(", ")}, not ${c.req.method}`,
+        },
+      }, 405);
+    }
+    return c.json({
+      error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}` },
+    }, 404);
+  });
   app.onError((e, c) => errorResponse(c, e));
   return app;
 }

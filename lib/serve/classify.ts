@@ -4,12 +4,13 @@
  * the timings. Errors are thrown to the app's one error handler.
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { checkImage } from "../image/decode.ts";
 import type { RequestOptions } from "../options/request.ts";
 import type { ClassifyResult } from "../runtime/jobs.ts";
 import type { ServedModel, ServerContext } from "./context.ts";
-import { readImage, readRequest } from "./params.ts";
+import { ApiError } from "./errors.ts";
+import { bodyType, imageOf, readBody, readRequest } from "./params.ts";
 
 /** One answered request. */
 interface Answer {
@@ -23,22 +24,51 @@ interface Answer {
 }
 
 /**
+ * The image, within the upload limits: at most `maxUploads` bodies read at once (429 beyond,
+ * unread), each within `bodyTimeoutMs` and `MAX_BODY_BYTES`.
+ */
+async function readBounded(ctx: ServerContext, c: Context): Promise<Uint8Array> {
+  bodyType(c);
+  const { maxUploads, bodyTimeoutMs } = ctx.limits;
+  if (ctx.uploads >= maxUploads) {
+    throw new ApiError(429, "too_many_uploads", `${maxUploads} uploads are being read; retry`, {
+      retry_after_s: 1,
+    });
+  }
+  ctx.uploads++;
+  try {
+    return await imageOf(c, await readBody(c, bodyTimeoutMs));
+  } finally {
+    ctx.uploads--;
+  }
+}
+
+/**
  * Runs one request and records what it taught. The clock starts with the handler, so the body
  * read counts towards the budget; the timing model learns only what follows it.
  */
 async function answer(
   ctx: ServerContext,
-  c: Parameters<typeof readImage>[0],
+  c: Context,
   explain: boolean,
 ): Promise<Answer> {
   const t0 = performance.now();
   const { model, options } = readRequest(c, ctx);
-  const image = await readImage(c);
+  // Back-pressure before buffering: a request that would be refused is refused unread.
+  const refused = model.inference.refusal();
+  if (refused) throw refused;
+  const image = await readBounded(ctx, c);
   const readMs = performance.now() - t0;
   const { width, height } = checkImage(image);
   const pixels = width * height;
   const job = model.budget.admit({ ...options, pixels, explain, arrived: t0 });
-  const result = await model.inference.classify({ ...job, image, topK: options.topK, explain });
+  const result = await model.inference.classify({
+    ...job,
+    image,
+    topK: options.topK,
+    explain,
+    signal: c.req.raw.signal,
+  });
   const totalMs = performance.now() - t0;
   if (!explain) model.budget.observe(result, pixels, totalMs - readMs);
   const { tokens } = result;

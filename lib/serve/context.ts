@@ -3,6 +3,7 @@
  * budget state), the metrics, and facts about the deployment for `/v1/models`.
  * @module
  */
+import { BODY_TIMEOUT_MS, MAX_UPLOADS } from "./settings.ts";
 import { Budget, type BudgetOptions } from "../budget/budget.ts";
 import { DEFAULT_SEGMENT } from "../vit/graph.ts";
 import { defaultPoints, type PointsTable } from "../budget/points.ts";
@@ -28,12 +29,25 @@ export interface DeploymentInfo {
   kv: string;
 }
 
+/** What one client may hold of the server while its request is read. */
+export interface RequestLimits {
+  /** Bodies read at once (more: 429 before reading). */
+  maxUploads: number;
+  /** A body not read by then: 408. */
+  bodyTimeoutMs: number;
+}
+
 /** Everything a route needs. */
 export interface ServerContext {
   /** The served models; a request without `model` gets the first. */
   models: ServedModel[];
   metrics: Metrics;
   info: DeploymentInfo;
+  limits: RequestLimits;
+  /** Bodies being read now. */
+  uploads: number;
+  /** Set on SIGTERM: `/readyz` answers 503. */
+  draining: boolean;
 }
 
 /** A served model over `inference`, with the given (else default) operating points. */
@@ -50,13 +64,19 @@ export function servedModel(
 /** A context over `models` (at least one). */
 export function makeContext(
   models: ServedModel[],
-  options: { metrics?: Metrics; info?: Partial<DeploymentInfo> } = {},
+  options: { metrics?: Metrics; info?: Partial<DeploymentInfo>; limits?: RequestLimits } = {},
 ): ServerContext {
   if (models.length === 0) throw new Error("a server needs at least one model");
   return {
     models,
     metrics: options.metrics ?? new Metrics(),
     info: { backendChoice: "auto", priors: [], kv: "none", ...options.info },
+    limits: options.limits ?? {
+      maxUploads: MAX_UPLOADS.default!,
+      bodyTimeoutMs: BODY_TIMEOUT_MS.default!,
+    },
+    uploads: 0,
+    draining: false,
   };
 }
 

@@ -10,7 +10,14 @@ import { BudgetMissError, NoPointsError } from "../budget/errors.ts";
 import { UserError } from "../errors.ts";
 import { ImageError } from "../image/decode.ts";
 import { OptionError } from "../options/spec.ts";
-import { PoolUnavailableError, QueueFullError } from "../runtime/errors.ts";
+import {
+  ClientGoneError,
+  ExpiredError,
+  JobError,
+  JobTimeoutError,
+  PoolUnavailableError,
+  QueueFullError,
+} from "../runtime/errors.ts";
 
 const IMAGE_ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   empty: 400,
@@ -48,12 +55,17 @@ export function toApiError(e: unknown): ApiError | undefined {
       minimum_ms: Math.ceil(e.minimumMs),
     });
   }
-  // Errors from workers arrive as JobError with the original name and code.
+  if (e instanceof ExpiredError) return new ApiError(503, "deadline_passed", e.message);
+  if (e instanceof JobTimeoutError) return new ApiError(503, "job_timeout", e.message);
+  if (e instanceof ClientGoneError) return new ApiError(408, "client_gone", e.message);
+  // Errors from workers arrive as JobError with the original name and code; a fault of the
+  // server (not a user error) is a 500 whose detail the worker logged.
+  if (e instanceof JobError && !e.user) return undefined;
   const err = e as Error & { code?: string };
   if ((e instanceof ImageError || err.name === "ImageError") && err.code) {
     return new ApiError(IMAGE_ERROR_STATUS[err.code] ?? 422, err.code, err.message);
   }
-  if (e instanceof PoolUnavailableError || e instanceof UserError) {
+  if (e instanceof PoolUnavailableError || e instanceof UserError || e instanceof JobError) {
     return new ApiError(503, "unavailable", err.message);
   }
   return undefined;

@@ -53,7 +53,9 @@ export function infoRoutes(ctx: ServerContext): Hono {
   app.get(
     "/readyz",
     (c) =>
-      ready()
+      ctx.draining
+        ? c.json({ ready: false, reason: "draining for shutdown" }, 503)
+        : ready()
         ? c.json({ ready: true })
         : c.json({ ready: false, reason: "calibrating the latency model" }, 503),
   );

@@ -46,26 +46,85 @@ export function readRequest(
   return { model, options };
 }
 
-/** The image bytes of a request: a raw JPEG/PNG body or the multipart field `image`. */
-export async function readImage(c: Context): Promise<Uint8Array> {
-  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-  if (IMAGE_TYPES.includes(type)) return new Uint8Array(await c.req.arrayBuffer());
-  if (type === "multipart/form-data") {
-    let form: FormData;
-    try {
-      form = await c.req.formData();
-    } catch {
-      throw new ApiError(400, "bad_multipart", "the multipart body cannot be parsed");
+/**
+ * The body, read within `limits`: refused unread (413) when its declared length is too large,
+ * and cut off at `MAX_BODY_BYTES` (413) or after `timeoutMs` (408) however it arrives (a
+ * trickled or endless chunked upload holds nothing for long). Malformed chunking is a 400.
+ */
+export async function readBody(c: Context, timeoutMs: number): Promise<Uint8Array> {
+  const tooLarge = () =>
+    new ApiError(413, "body_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new ApiError(408, "body_timeout", `the body was not read within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), timeout]).catch((e) => {
+        if (e instanceof ApiError) throw e;
+        throw new ApiError(
+          400,
+          "bad_body",
+          "the request body could not be read (malformed upload)",
+        );
+      });
+      if (done) break;
+      size += value.length;
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(value);
     }
-    const file = form.get("image");
-    if (!(file instanceof File)) {
-      throw new ApiError(400, "missing_image", 'the multipart body has no file field "image"');
-    }
-    return new Uint8Array(await file.arrayBuffer());
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return body;
+}
+
+/** The request's content type, checked before its body is read (415 for anything else). */
+export function bodyType(c: Context): "image" | "multipart" {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (IMAGE_TYPES.includes(type)) return "image";
+  if (type === "multipart/form-data") return "multipart";
   throw new ApiError(
     415,
     "unsupported_media_type",
     `content-type must be ${IMAGE_TYPES.join(", ")} or multipart/form-data, got "${type}"`,
   );
+}
+
+/** The image bytes of a body: raw JPEG/PNG, or the multipart field `image`. */
+export async function imageOf(c: Context, body: Uint8Array): Promise<Uint8Array> {
+  if (bodyType(c) === "image") return body;
+  let form: FormData;
+  try {
+    form = await new Response(body as BodyInit, {
+      headers: { "content-type": c.req.header("content-type")! },
+    }).formData();
+  } catch {
+    throw new ApiError(400, "bad_multipart", "the multipart body cannot be parsed");
+  }
+  const file = form.get("image");
+  if (!(file instanceof File)) {
+    throw new ApiError(400, "missing_image", 'the multipart body has no file field "image"');
+  }
+  return new Uint8Array(await file.arrayBuffer());
 }

@@ -44,7 +44,44 @@ export const JOB_TIMEOUT_MS: NumberOption = {
   integer: true,
   default: 30_000,
   env: "EDGEMERGE_JOB_TIMEOUT_MS",
-  description: "A job running longer means a hung worker: it is replaced and the job retried once.",
+  description: "A job running longer means a hung worker: it is replaced and the job answered " +
+    "503 (not retried: it would hang the next worker too).",
+};
+
+/** Uploads read at once. */
+export const MAX_UPLOADS: NumberOption = {
+  kind: "number",
+  name: "max_uploads",
+  min: 1,
+  max: 10_000,
+  integer: true,
+  default: 16,
+  env: "EDGEMERGE_MAX_UPLOADS",
+  description: "Request bodies being read at once; more are answered 429 before reading.",
+};
+
+/** Body-read timeout. */
+export const BODY_TIMEOUT_MS: NumberOption = {
+  kind: "number",
+  name: "body_timeout_ms",
+  min: 100,
+  max: 600_000,
+  integer: true,
+  default: 10_000,
+  env: "EDGEMERGE_BODY_TIMEOUT_MS",
+  description: "A request body not read within this is answered 408.",
+};
+
+/** Shutdown drain deadline. */
+export const DRAIN_MS: NumberOption = {
+  kind: "number",
+  name: "drain_ms",
+  min: 0,
+  max: 600_000,
+  integer: true,
+  default: 20_000,
+  env: "EDGEMERGE_DRAIN_MS",
+  description: "On SIGTERM, time to finish the work in hand; what is left is answered 503.",
 };
 
 /** Batching of queued requests. */
@@ -82,6 +119,9 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   JOB_TIMEOUT_MS,
   MAX_BATCH,
   REPLAN,
+  MAX_UPLOADS,
+  BODY_TIMEOUT_MS,
+  DRAIN_MS,
 ];
 
 /** The settings, from `parseArgs` values and the environment. */
@@ -96,5 +136,10 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
+    limits: {
+      maxUploads: argValue(MAX_UPLOADS, values)!,
+      bodyTimeoutMs: argValue(BODY_TIMEOUT_MS, values)!,
+    },
+    drainMs: argValue(DRAIN_MS, values)!,
   };
 }
