@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
+import { checkKvUrl, KvUrlError } from "../lib/kv/open.ts";
 import { loadServiceData } from "../lib/kv/seed.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
@@ -45,4 +46,21 @@ Deno.test("kv: a model without a table gets the default; unreachable KV falls ba
   assert.match(fallback.source, /^files \(KV unavailable: /);
   assert.equal(fallback.prior?.model, "deit_tiny_patch16_224");
   assert.match(fallback.table.source, /^eval top-1/);
+});
+
+Deno.test("kv: an access token is never sent over plain http beyond this machine", () => {
+  for (const url of ["http://kv.example.com/api", "HTTP://10.0.0.2:4512", "http://127.0.0.2"]) {
+    assert.throws(
+      () => checkKvUrl(url, true),
+      (e: Error) => e instanceof KvUrlError && /over plain http to .*https:\/\//.test(e.message),
+      url,
+    );
+  }
+  for (const url of ["http://localhost:4512", "http://127.0.0.1:4512/", "http://[::1]:4512"]) {
+    assert.match(checkKvUrl(url, true)!, /plain http: the access token is sent unencrypted/);
+  }
+  assert.equal(checkKvUrl("https://kv.example.com", true), undefined);
+  assert.equal(checkKvUrl("http://kv.example.com", false), undefined); // no secret to leak
+  assert.equal(checkKvUrl(":memory:", true), undefined);
+  assert.equal(checkKvUrl("/tmp/kv.sqlite3", true), undefined);
 });
