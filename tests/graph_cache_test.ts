@@ -48,12 +48,12 @@ Deno.test("graph cache: keyed by config, weights, method and graph version; a hi
     assert.ok(files.some((f) => f.startsWith("tiny_test_vit-tome-")));
     for (const f of files) await Deno.stat(join(cache, `${f}.sha256`));
     // What is cached is what is used, if its checksum matches; else it is rebuilt.
-    const plain = join(cache, files.find((f) => f.startsWith("tiny_test_vit-none-"))!);
+    const plain = join(cache, graphFileName(a, "none"));
     await Deno.writeFile(plain, new Uint8Array([7, 7, 7]));
     assert.ok(sameBytes(await cachedGraph(a), buildViTGraph(a)));
     await Deno.writeFile(plain, new Uint8Array([7, 7, 7]));
     await Deno.writeTextFile(`${plain}.sha256`, await sha256Hex(new Uint8Array([7, 7, 7])));
-    assert.deepEqual(await cachedGraph(a), new Uint8Array([7, 7, 7]));
+    assert.ok(sameBytes(await cachedGraph(a), new Uint8Array([7, 7, 7])));
     // An edited config.json (same weights, other head count) gets its own graph.
     const dir = join(root, "a");
     const json = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
