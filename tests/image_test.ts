@@ -1,10 +1,23 @@
 import assert from "node:assert/strict";
 import { Image } from "imagescript";
-import { decodeImage, ImageError, probeImage, type RgbImage } from "../lib/image/decode.ts";
+import {
+  checkDecodedSize,
+  checkImage,
+  decodeImage,
+  ImageError,
+  MAX_ASPECT_RATIO,
+  probeImage,
+  type RgbImage,
+} from "../lib/image/decode.ts";
 import { resizeBicubic } from "../lib/image/resize.ts";
-import { imageToTensor, resizedSize } from "../lib/image/preprocess.ts";
+import {
+  imageToTensor,
+  MAX_RESIZE_PIXELS,
+  resizeAndCrop,
+  resizedSize,
+} from "../lib/image/preprocess.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
-import { encodePng } from "./helpers/png.ts";
+import { encodeBlankPng, encodePng } from "./helpers/png.ts";
 
 // Fixtures are encoded with imagescript's own encoders (native codecs: tests run with FFI).
 function gradient(width: number, height: number): Image {
@@ -57,6 +70,75 @@ Deno.test("image: bad input is a typed error naming the problem", async () => {
   assert.deepEqual(probeImage(png), { format: "png", width: 20000, height: 20000 });
   await rejects(png, "too_large", /20000x20000 image exceeds the 40000000-pixel limit/);
   await rejects(await gradient(10, 10).encode(), "too_large", /pixel limit/, 50);
+});
+
+/** A JPEG header only: SOI, then one SOF0 (8-bit, 3 components) per size, then SOS. */
+function jpegHeader(...sizes: [number, number][]): Uint8Array {
+  // Marker, length 17, precision, height, width, 3 components (id, sampling, table).
+  const sof = ([w, h]: [number, number]) => [
+    ...[0xff, 0xc0, 0x00, 0x11, 8, h >> 8, h & 0xff, w >> 8, w & 0xff, 3],
+    ...[1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1],
+  ];
+  return Uint8Array.from([0xff, 0xd8, ...sizes.flatMap(sof), 0xff, 0xda, 0x00, 0x02]);
+}
+
+function throwsImage(f: () => unknown, code: string, pattern: RegExp) {
+  assert.throws(
+    f,
+    (e: Error) => e instanceof ImageError && e.code === code && pattern.test(e.message),
+  );
+}
+
+Deno.test("image: thin strips are refused before decoding (aspect-ratio limit)", async () => {
+  // 1x40000 passes the 40-megapixel limit, but its resize would be 248 x 9.9 M pixels.
+  const tall = await encodeBlankPng(1, 40000);
+  await rejects(
+    tall,
+    "bad_aspect",
+    /1x40000 image exceeds the 20:1 aspect-ratio limit \(40000\.0:1\)/,
+  );
+  await rejects(await encodeBlankPng(40000, 1), "bad_aspect", /40000x1 .* 20:1 aspect-ratio limit/);
+  throwsImage(() => checkImage(jpegHeader([65535, 1])), "bad_aspect", /65535x1 .* 20:1/);
+  // At the limit is fine, and decodes.
+  const edge = await decodeImage(await encodeBlankPng(MAX_ASPECT_RATIO, 1));
+  assert.equal(edge.width, MAX_ASPECT_RATIO);
+  assert.deepEqual(checkImage(jpegHeader([200, 10])), { format: "jpeg", width: 200, height: 10 });
+});
+
+Deno.test("image: lying headers are corrupt (IHDR not first, two SOFs, decoded size)", async () => {
+  const png = await encodePng(2, 2, new Uint8Array(4));
+  // A tEXt chunk before IHDR: the fixed offsets would read its bytes as the size.
+  const text = Uint8Array.from([0, 0, 0, 4, 0x74, 0x45, 0x58, 0x74, 0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+  const moved = new Uint8Array(png.length + text.length);
+  moved.set(png.subarray(0, 8));
+  moved.set(text, 8);
+  moved.set(png.subarray(8), 8 + text.length);
+  throwsImage(() => probeImage(moved), "corrupt", /does not start with a 13-byte IHDR chunk/);
+  const badLength = png.slice();
+  badLength[11] = 14;
+  throwsImage(() => probeImage(badLength), "corrupt", /13-byte IHDR/);
+  throwsImage(() => probeImage(png.subarray(0, 28)), "corrupt", /PNG truncated/);
+  // A small first frame header and a huge second one: which one would the decoder use?
+  throwsImage(() => probeImage(jpegHeader([10, 10], [65535, 1])), "corrupt", /second frame header/);
+  throwsImage(() => probeImage(jpegHeader()), "corrupt", /no frame header/);
+  const info = probeImage(png);
+  checkDecodedSize(info, 2, 2);
+  throwsImage(
+    () => checkDecodedSize(info, 2, 3),
+    "corrupt",
+    /png decoded to 2x3, its header says 2x2/,
+  );
+});
+
+Deno.test("preprocess: the resize target is limited too", () => {
+  const cfg = ARCHITECTURES.deit_tiny_patch16_224.preprocess;
+  // An image that skipped the decode limits (1x40000) stops before any resize buffer exists.
+  const strip = { width: 1, height: 40000, data: new Uint8Array(40000 * 3) };
+  throwsImage(
+    () => resizeAndCrop(strip, cfg),
+    "resize_too_large",
+    new RegExp(`1x40000 image resizes to 256x10240000, beyond the ${MAX_RESIZE_PIXELS}-pixel`),
+  );
 });
 
 Deno.test("image: grey and palette PNGs become RGB", async () => {

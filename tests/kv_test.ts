@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
+import { checkKvUrl, KvUrlError } from "../lib/kv/open.ts";
 import { loadServiceData } from "../lib/kv/seed.ts";
 import { missingPriorMessage } from "../lib/kv/priors.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
@@ -72,4 +73,21 @@ Deno.test("kv: ViT-Tiny does not get DeiT-Tiny's prior (same grid); the start lo
   const [own, quiet] = await withErrors(() => loadServiceData(deit, path));
   assert.equal(own.prior?.model, "deit_tiny_patch16_224");
   assert.deepEqual(quiet, []);
+});
+
+Deno.test("kv: an access token is never sent over plain http beyond this machine", () => {
+  for (const url of ["http://kv.example.com/api", "HTTP://10.0.0.2:4512", "http://127.0.0.2"]) {
+    assert.throws(
+      () => checkKvUrl(url, true),
+      (e: Error) => e instanceof KvUrlError && /over plain http to .*https:\/\//.test(e.message),
+      url,
+    );
+  }
+  for (const url of ["http://localhost:4512", "http://127.0.0.1:4512/", "http://[::1]:4512"]) {
+    assert.match(checkKvUrl(url, true)!, /plain http: the access token is sent unencrypted/);
+  }
+  assert.equal(checkKvUrl("https://kv.example.com", true), undefined);
+  assert.equal(checkKvUrl("http://kv.example.com", false), undefined); // no secret to leak
+  assert.equal(checkKvUrl(":memory:", true), undefined);
+  assert.equal(checkKvUrl("/tmp/kv.sqlite3", true), undefined);
 });

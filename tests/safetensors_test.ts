@@ -89,3 +89,25 @@ Deno.test("safetensors: corrupt files name the file and the tensor", () => {
     assert.throws(fn, (e: Error) => e instanceof SafetensorsError && pattern.test(e.message));
   }
 });
+
+Deno.test("safetensors: overlapping or out-of-data byte ranges are refused", () => {
+  const f32 = (begin: number, end: number) => ({
+    dtype: "F32",
+    shape: [(end - begin) / 4],
+    data_offsets: [begin, end],
+  });
+  const data = new Uint8Array(16);
+  const read = (json: unknown) => () => readSafetensors(header(json, data), "m.safetensors");
+  const cases: [() => void, RegExp][] = [
+    [read({ a: f32(0, 8), b: f32(4, 12) }), /tensors a \[0, 8\) and b \[4, 12\) overlap/],
+    [read({ b: f32(8, 16), a: f32(0, 12) }), /tensors a \[0, 12\) and b \[8, 16\) overlap/],
+    [read({ a: f32(0, 16), b: f32(0, 4) }), /overlap/],
+    [read({ a: f32(8, 20) }), /tensor a: truncated \(needs byte 20, data has 16\)/],
+  ];
+  for (const [fn, pattern] of cases) {
+    assert.throws(fn, (e: Error) => e instanceof SafetensorsError && pattern.test(e.message));
+  }
+  // Adjacent ranges and empty tensors share no bytes.
+  const ok = readSafetensors(header({ a: f32(0, 8), e: f32(8, 8), b: f32(8, 16) }, data));
+  assert.deepEqual([...ok.keys()], ["a", "e", "b"]);
+});

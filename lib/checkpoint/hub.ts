@@ -1,9 +1,12 @@
 /**
  * Model download from the Hugging Face hub (timm repositories: `config.json` and
- * `model.safetensors`) into the edgemerge cache, resumable (HTTP Range on a `.part` file) and
- * checked (byte count against the server's size; the safetensors header is validated).
+ * `model.safetensors`) into the edgemerge cache, resumable (HTTP Range on a `.part` file, spliced
+ * only where the server's `Content-Range` says it starts) and checked (byte count against the
+ * server's size, sha256 against the hub's `X-Linked-Etag`/`ETag` when it is one, the safetensors
+ * header is validated). Repository names are validated before any file is touched.
  * @module
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
 import { hubCacheDir } from "./bundle.ts";
@@ -30,6 +33,43 @@ export function timmRepo(name: string): string {
 /** A download failed; the message names the URL and what went wrong. */
 export class DownloadError extends UserError {
   override name = "DownloadError";
+}
+
+/** One part of a repository name: letters, digits, `.`, `_`, `-`, and not `.` or `..`. */
+const NAME_PART = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
+
+/**
+ * Throws unless `repo` is `owner/name` with safe parts: it ends up in URLs and, as `name`, in
+ * a cache path, so `owner/..` must not name the cache's parent.
+ */
+export function checkRepoName(repo: string): void {
+  const parts = repo.split("/");
+  if (parts.length !== 2 || !parts.every((p) => NAME_PART.test(p))) {
+    throw new DownloadError(
+      `invalid repository name ${JSON.stringify(repo)}: expected owner/name, each of ` +
+        "letters, digits, '.', '_' or '-' (not '.' or '..')",
+    );
+  }
+}
+
+/** The sha256 hex digest an `X-Linked-Etag` or `ETag` value carries, if it is one. */
+export function etagSha256(etag: string | null): string | undefined {
+  const value = etag?.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1").toLowerCase();
+  return value && /^[0-9a-f]{64}$/.test(value) ? value : undefined;
+}
+
+/** The first byte of a `Content-Range: bytes START-END/TOTAL` header and its total. */
+function contentRange(header: string | null): { start: number; total?: number } | undefined {
+  const m = header?.match(/^bytes (\d+)-\d+\/(\d+|\*)$/);
+  return m ? { start: Number(m[1]), total: m[2] === "*" ? undefined : Number(m[2]) } : undefined;
+}
+
+/** sha256 hex of a file, read in chunks (model files are hundreds of MB). */
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
 }
 
 /** Progress callback: bytes so far and total (undefined when the server does not say). */
@@ -70,7 +110,17 @@ export async function download(
   }
   let total: number | undefined;
   if (response.status === 206) {
-    total = Number(response.headers.get("content-range")?.split("/")[1]) || undefined;
+    const range = contentRange(response.headers.get("content-range"));
+    if (range?.start !== have) {
+      // Appending bytes from elsewhere would splice a corrupt file: start over once.
+      await response.body?.cancel();
+      const got = response.headers.get("content-range");
+      if (have === 0) throw new DownloadError(`${url}: HTTP 206 with Content-Range ${got}`);
+      console.error(`${url}: asked for bytes ${have}-, got Content-Range ${got}; restarting`);
+      await Deno.remove(part);
+      return download(url, dest, onProgress);
+    }
+    total = range.total;
   } else {
     have = 0; // the server ignored the range: the whole file comes again
     total = Number(response.headers.get("content-length")) || undefined;
@@ -98,6 +148,18 @@ export async function download(
   if (total !== undefined && done !== total) {
     throw new DownloadError(`${url}: got ${done} of ${total} bytes (run again to resume)`);
   }
+  const expected = etagSha256(
+    response.headers.get("x-linked-etag") ?? response.headers.get("etag"),
+  );
+  if (expected) {
+    const got = await sha256File(part);
+    if (got !== expected) {
+      await Deno.remove(part);
+      throw new DownloadError(
+        `${url}: sha256 ${got} differs from the hub's ${expected}; the download was removed`,
+      );
+    }
+  }
   await Deno.rename(part, dest);
   return done;
 }
@@ -106,7 +168,7 @@ export async function download(
 export interface PullOptions {
   baseUrl?: string;
   cacheDir?: string;
-  /** Directory name in the cache (default: the model name). */
+  /** Directory name in the cache (default: the model name); letters, digits, `.`, `_`, `-`. */
   as?: string;
   onProgress?: OnProgress;
 }
@@ -115,7 +177,13 @@ export interface PullOptions {
 export async function pullModel(name: string, options: PullOptions = {}): Promise<string> {
   const base = (options.baseUrl ?? hubBaseUrl()).replace(/\/$/, "");
   const repo = timmRepo(name);
-  const dir = join(options.cacheDir ?? hubCacheDir(), options.as ?? name.replace(/.*\//, ""));
+  checkRepoName(repo);
+  const folder = options.as ?? name.replace(/.*\//, "");
+  if (!NAME_PART.test(folder)) {
+    throw new DownloadError(`invalid cache folder name ${JSON.stringify(folder)}`);
+  }
+  // One checked path segment: the folder removed on failure is the model's own, never above it.
+  const dir = join(options.cacheDir ?? hubCacheDir(), folder);
   await Deno.mkdir(dir, { recursive: true });
   for (const file of ["config.json", "model.safetensors"]) {
     const dest = join(dir, file);

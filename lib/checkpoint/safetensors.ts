@@ -1,7 +1,8 @@
 /**
  * Reading and writing the safetensors format: an 8-byte little-endian header length, a JSON
  * header (`{name: {dtype, shape, data_offsets}}`), then the raw tensor bytes. F32, F16 and BF16
- * are read as float32; everything in the header is validated before any data is used.
+ * are read as float32; everything in the header is validated before any data is used (dtype,
+ * shape, byte ranges inside the data section and disjoint).
  * @module
  */
 import { UserError } from "../errors.ts";
@@ -66,35 +67,69 @@ export function readSafetensors(bytes: Uint8Array, file = "<memory>"): Map<strin
     throw fail("header is not a JSON object");
   }
   const data = bytes.subarray(8 + headerLen);
+  const entries = Object.entries(header).filter(([name]) => name !== "__metadata__")
+    .map(([name, entry]) => checkEntry(name, entry, data.byteLength, fail));
+  checkDisjoint(entries, fail);
   const tensors = new Map<string, Tensor>();
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
-    if (typeof dtype !== "string" || !(dtype in ITEM_SIZE)) {
-      throw fail(`tensor ${name}: unsupported dtype ${JSON.stringify(dtype)} (F32, F16, BF16)`);
-    }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw fail(`tensor ${name}: invalid shape ${JSON.stringify(shape)}`);
-    }
-    if (
-      !Array.isArray(offsets) || offsets.length !== 2 ||
-      !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]
-    ) {
-      throw fail(`tensor ${name}: invalid data_offsets ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as [number, number];
-    const expected = shape.reduce((a: number, b: number) => a * b, 1) * ITEM_SIZE[dtype];
-    if (end - begin !== expected) {
-      throw fail(
-        `tensor ${name}: ${end - begin} bytes for ${dtype}[${shape}] (${expected} expected)`,
-      );
-    }
-    if (end > data.byteLength) {
-      throw fail(`tensor ${name}: truncated (needs byte ${end}, data has ${data.byteLength})`);
-    }
+  for (const { name, dtype, shape, begin, end } of entries) {
     tensors.set(name, { dims: shape, data: decode(dtype, data.subarray(begin, end)) });
   }
   return tensors;
+}
+
+/** A header entry checked against its dtype, shape and the data section's size. */
+interface Entry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function checkEntry(
+  name: string,
+  entry: unknown,
+  dataBytes: number,
+  fail: (what: string) => SafetensorsError,
+): Entry {
+  const { dtype, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
+  if (typeof dtype !== "string" || !(dtype in ITEM_SIZE)) {
+    throw fail(`tensor ${name}: unsupported dtype ${JSON.stringify(dtype)} (F32, F16, BF16)`);
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw fail(`tensor ${name}: invalid shape ${JSON.stringify(shape)}`);
+  }
+  if (
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]
+  ) {
+    throw fail(`tensor ${name}: invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  const expected = shape.reduce((a: number, b: number) => a * b, 1) * ITEM_SIZE[dtype];
+  if (end - begin !== expected) {
+    throw fail(
+      `tensor ${name}: ${end - begin} bytes for ${dtype}[${shape}] (${expected} expected)`,
+    );
+  }
+  if (end > dataBytes) {
+    throw fail(`tensor ${name}: truncated (needs byte ${end}, data has ${dataBytes})`);
+  }
+  return { name, dtype, shape, begin, end };
+}
+
+/** Throws if two tensors share bytes: a header that aliases weights is corrupt or hostile. */
+function checkDisjoint(entries: Entry[], fail: (what: string) => SafetensorsError): void {
+  const sorted = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    const [prev, next] = [sorted[i - 1], sorted[i]];
+    if (next.begin < prev.end) {
+      throw fail(
+        `tensors ${prev.name} [${prev.begin}, ${prev.end}) and ${next.name} ` +
+          `[${next.begin}, ${next.end}) overlap`,
+      );
+    }
+  }
 }
 
 function floatToHalf(v: number): number {

@@ -12,7 +12,13 @@ import jpegCodec from "imagescript/wasm/node/jpeg.js";
 import pngCodec from "imagescript/wasm/node/png.js";
 
 /** Why an image was refused; stable codes for API errors. */
-export type ImageErrorCode = "empty" | "unsupported_format" | "corrupt" | "too_large";
+export type ImageErrorCode =
+  | "empty"
+  | "unsupported_format"
+  | "corrupt"
+  | "too_large"
+  | "bad_aspect"
+  | "resize_too_large";
 
 /** The input is not an image edgemerge can use; `code` says why, the message names the problem. */
 export class ImageError extends UserError {
@@ -39,48 +45,92 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-/** Default pixel-count limit (40 megapixels). */
+/** Default pixel-count limit of a decoded image (40 megapixels). */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/**
+ * Largest long-to-short side ratio accepted (20:1). The short side is resized to the model's
+ * size, so the long side grows by the same factor: a 1x40000 strip would become 248 x 9.9 M
+ * pixels (7 GB). 20:1 keeps wide panoramas (typically <= 10:1) and bounds the resized image to
+ * 20 times the model's square.
+ */
+export const MAX_ASPECT_RATIO = 20;
 
-function jpegSize(b: Uint8Array): { width: number; height: number } | undefined {
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const IHDR = [0x49, 0x48, 0x44, 0x52];
+
+/** Width and height from IHDR, which the PNG spec requires as the first chunk (13 bytes). */
+function pngSize(b: Uint8Array): { width: number; height: number } {
+  // Signature (8), chunk length (4) and type (4), then the 13 IHDR bytes.
+  if (b.length < 29) throw new ImageError("corrupt", "PNG truncated inside its header");
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (view.getUint32(8) !== 13 || !IHDR.every((v, i) => b[12 + i] === v)) {
+    throw new ImageError("corrupt", "PNG does not start with a 13-byte IHDR chunk");
+  }
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): the frame header with the size. */
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+}
+
+/**
+ * The frame size from the one SOF before the first scan (SOS). A second SOF means the header
+ * lies about the size the decoder may use, so it is refused; a file cut after its SOF is left to
+ * the decoder to refuse.
+ */
+function jpegSize(b: Uint8Array): { width: number; height: number } {
+  let size: { width: number; height: number } | undefined;
   let i = 2;
-  while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return undefined;
+  while (i + 3 < b.length) {
+    if (b[i] !== 0xff) throw new ImageError("corrupt", `JPEG marker expected at byte ${i}`);
     const marker = b[i + 1];
     if (marker === 0xff) {
-      i++;
+      i++; // fill byte
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break; // SOS: entropy-coded data follows; EOI
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      i += 2; // TEM, RSTn, SOI: no length field
       continue;
     }
     const len = (b[i + 2] << 8) | b[i + 3];
-    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-      return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8] };
+    if (len < 2) throw new ImageError("corrupt", `JPEG segment at byte ${i} has length ${len}`);
+    if (isSof(marker)) {
+      if (size) throw new ImageError("corrupt", "JPEG has a second frame header (SOF)");
+      if (len < 8 || i + 9 > b.length) {
+        throw new ImageError("corrupt", "JPEG frame header (SOF) is truncated");
+      }
+      size = { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8] };
     }
     i += 2 + len;
   }
-  return undefined;
+  if (!size) throw new ImageError("corrupt", "JPEG has no frame header (truncated or corrupt)");
+  return size;
 }
 
 /** Reads format and size from the header; throws `ImageError` for anything else. */
 export function probeImage(bytes: Uint8Array): ImageInfo {
   if (bytes.length === 0) throw new ImageError("empty", "empty body: no image bytes");
-  if (PNG_SIGNATURE.every((v, i) => bytes[i] === v)) {
-    if (bytes.length < 24) throw new ImageError("corrupt", "PNG truncated inside its header");
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { format: "png", width: view.getUint32(16), height: view.getUint32(20) };
-  }
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    const size = jpegSize(bytes);
-    if (!size) throw new ImageError("corrupt", "JPEG has no frame header (truncated or corrupt)");
-    return { format: "jpeg", ...size };
-  }
+  if (PNG_SIGNATURE.every((v, i) => bytes[i] === v)) return { format: "png", ...pngSize(bytes) };
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return { format: "jpeg", ...jpegSize(bytes) };
   throw new ImageError("unsupported_format", "not a JPEG or PNG image");
 }
 
-async function decodePng(bytes: Uint8Array): Promise<RgbImage> {
+/** Throws unless the decoder produced the size the header promised (checked before copying). */
+export function checkDecodedSize(info: ImageInfo, width: number, height: number): void {
+  if (width !== info.width || height !== info.height) {
+    throw new ImageError(
+      "corrupt",
+      `${info.format} decoded to ${width}x${height}, its header says ${info.width}x${info.height}`,
+    );
+  }
+}
+
+async function decodePng(bytes: Uint8Array, info: ImageInfo): Promise<RgbImage> {
   const { width, height, framebuffer } = (await pngCodec.init()).decode(bytes);
+  checkDecodedSize(info, width, height);
   const data = new Uint8Array(width * height * 3);
   for (let p = 0, q = 0; q < data.length; p += 4, q += 3) {
     data[q] = framebuffer[p];
@@ -90,8 +140,9 @@ async function decodePng(bytes: Uint8Array): Promise<RgbImage> {
   return { width, height, data };
 }
 
-async function decodeJpeg(bytes: Uint8Array): Promise<RgbImage> {
+async function decodeJpeg(bytes: Uint8Array, info: ImageInfo): Promise<RgbImage> {
   const { width, height, format, buffer } = (await jpegCodec.init()).decode(bytes);
+  checkDecodedSize(info, width, height);
   const n = width * height;
   const data = new Uint8Array(n * 3);
   if (format === 1) {
@@ -108,7 +159,10 @@ async function decodeJpeg(bytes: Uint8Array): Promise<RgbImage> {
   return { width, height, data };
 }
 
-/** `probeImage` plus the checks made before decoding: a non-empty size within `maxPixels`. */
+/**
+ * `probeImage` plus the checks made before decoding: a non-empty size within `maxPixels` and
+ * `MAX_ASPECT_RATIO`.
+ */
 export function checkImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): ImageInfo {
   const info = probeImage(bytes);
   if (info.width === 0 || info.height === 0) {
@@ -120,6 +174,14 @@ export function checkImage(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): I
       `${info.width}x${info.height} image exceeds the ${maxPixels}-pixel limit`,
     );
   }
+  const ratio = Math.max(info.width, info.height) / Math.min(info.width, info.height);
+  if (ratio > MAX_ASPECT_RATIO) {
+    throw new ImageError(
+      "bad_aspect",
+      `${info.width}x${info.height} image exceeds the ${MAX_ASPECT_RATIO}:1 aspect-ratio limit ` +
+        `(${ratio.toFixed(1)}:1)`,
+    );
+  }
   return info;
 }
 
@@ -129,14 +191,10 @@ export async function decodeImage(
   maxPixels = DEFAULT_MAX_PIXELS,
 ): Promise<RgbImage> {
   const info = checkImage(bytes, maxPixels);
-  let image: RgbImage;
   try {
-    image = info.format === "png" ? await decodePng(bytes) : await decodeJpeg(bytes);
+    return info.format === "png" ? await decodePng(bytes, info) : await decodeJpeg(bytes, info);
   } catch (e) {
+    if (e instanceof ImageError) throw e;
     throw new ImageError("corrupt", `cannot decode ${info.format}: ${(e as Error).message}`);
   }
-  if (image.width !== info.width || image.height !== info.height) {
-    throw new ImageError("corrupt", `${info.format} decoded to an unexpected size`);
-  }
-  return image;
 }

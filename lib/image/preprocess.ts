@@ -3,7 +3,7 @@
  * centre crop `size x size`, scale to [0, 1], normalise by mean/std, lay out as CHW float32.
  * @module
  */
-import { decodeImage, DEFAULT_MAX_PIXELS, type RgbImage } from "./decode.ts";
+import { decodeImage, DEFAULT_MAX_PIXELS, ImageError, type RgbImage } from "./decode.ts";
 import { resizeBicubic } from "./resize.ts";
 
 /** How images are prepared for a model (timm `pretrained_cfg`). */
@@ -27,10 +27,31 @@ export function resizedSize(width: number, height: number, short: number): [numb
     : [Math.floor((short * width) / height), short];
 }
 
+/**
+ * Largest resized image (8 megapixels, 24 MB of RGB) before the centre crop. The decode limits
+ * (`DEFAULT_MAX_PIXELS`, `MAX_ASPECT_RATIO`) already bound it for a decoded image; this guards
+ * the resize itself, whatever image reaches it: a 256-pixel short side at 20:1 is 1.3 MP, and
+ * 8 MP leaves room for 512-pixel models at that ratio.
+ */
+export const MAX_RESIZE_PIXELS = 8_000_000;
+
+/** The short-side resize of `img` for `cfg`; throws `ImageError` beyond `MAX_RESIZE_PIXELS`. */
+export function resizeTarget(img: RgbImage, cfg: PreprocessConfig): [number, number] {
+  const [w, h] = resizedSize(img.width, img.height, Math.floor(cfg.inputSize / cfg.cropPct));
+  if (w * h > MAX_RESIZE_PIXELS) {
+    throw new ImageError(
+      "resize_too_large",
+      `${img.width}x${img.height} image resizes to ${w}x${h}, beyond the ${MAX_RESIZE_PIXELS}-pixel ` +
+        "resize limit",
+    );
+  }
+  return [w, h];
+}
+
 /** Resized and centre-cropped RGB image of `cfg.inputSize` squared. */
 export function resizeAndCrop(img: RgbImage, cfg: PreprocessConfig): RgbImage {
   const size = cfg.inputSize;
-  const [w, h] = resizedSize(img.width, img.height, Math.floor(size / cfg.cropPct));
+  const [w, h] = resizeTarget(img, cfg);
   const resized = resizeBicubic(img, w, h);
   const top = roundHalfEven((h - size) / 2);
   const left = roundHalfEven((w - size) / 2);

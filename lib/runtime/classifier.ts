@@ -22,7 +22,7 @@ import {
 import { loadModelBundle, type ModelBundle } from "../checkpoint/bundle.ts";
 import { tokenCount } from "../checkpoint/config.ts";
 import { segmentLength, uniqueSteps } from "../vit/graph.ts";
-import { cachedGraph } from "../vit/graph_cache.ts";
+import { withCachedGraph } from "../vit/graph_cache.ts";
 
 /** One class of a prediction. */
 export interface Prediction {
@@ -122,11 +122,10 @@ export class Classifier {
       if (done instanceof Error && methods.length === 1) throw done;
       prepared.set(m.name, done ?? { feeds: {} });
     }
-    const graph = await cachedGraph(bundle, options.method, {
+    const session = await withCachedGraph(bundle, options.method, {
       sources: options.sources,
       segments: options.segments,
-    });
-    const session = await createSession(graph, options);
+    }, (graph) => createSession(graph, options));
     // The session holds the weights now: keep the config, labels and preprocessing only.
     const light = { ...bundle, weights: new Map() };
     const length = options.segments ? segmentLength(bundle.config, options) : 0;

@@ -24,6 +24,8 @@ const IMAGE_ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   unsupported_format: 415,
   corrupt: 422,
   too_large: 413,
+  bad_aspect: 422,
+  resize_too_large: 413,
 };
 
 /** An error with its HTTP status and code. */
