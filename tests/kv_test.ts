@@ -3,13 +3,14 @@ import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
 import { checkKvUrl, KvUrlError } from "../lib/kv/open.ts";
-import { loadServiceData } from "../lib/kv/seed.ts";
+import { kvLabel, loadServiceData } from "../lib/kv/seed.ts";
 import { missingPriorMessage } from "../lib/kv/priors.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
 const deit = ARCHITECTURES["deit_tiny_patch16_224"].vit;
-const vitTiny = ARCHITECTURES["vit_tiny_patch16_224"].vit;
+/** A model of DeiT-Tiny's grid with no prior of its own shipped. */
+const unprimed = ARCHITECTURES["deit_small_patch16_224"].vit;
 
 /** What `fn` wrote with console.error, and its result. */
 async function withErrors<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
@@ -25,11 +26,11 @@ async function withErrors<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
 Deno.test("kv: the first start seeds KV from priors/; later starts keep what KV holds", async () => {
   const path = join(await Deno.makeTempDir(), "kv", "store.sqlite3");
   const first = await loadServiceData(deit, path);
-  assert.equal(first.source, `kv ${path}`);
+  assert.equal(first.source, "kv file"); // never the path
   assert.equal(first.prior?.model, "deit_tiny_patch16_224");
   assert.match(first.table.source, /^eval top-1/);
   assert.ok(first.table.points.some((p) => p.method === "sadtm-dm"));
-  assert.deepEqual(first.priors, ["deit_tiny_patch16_224"]);
+  assert.deepEqual(first.priors, ["deit_tiny_patch16_224", "vit_tiny_patch16_224"]);
 
   // An operator's own table in KV is not overwritten by the shipped one.
   const own: PointsTable = {
@@ -61,14 +62,14 @@ Deno.test("kv: a model without a table gets the default; unreachable KV falls ba
   assert.match(fallback.table.source, /^eval top-1/);
 });
 
-Deno.test("kv: ViT-Tiny does not get DeiT-Tiny's prior (same grid); the start log says so", async () => {
+Deno.test("kv: a model without a prior does not get DeiT-Tiny's (same grid); the start log says so", async () => {
   const path = join(await Deno.makeTempDir(), "kv.sqlite3");
-  const [data, log] = await withErrors(() => loadServiceData(vitTiny, path));
+  const [data, log] = await withErrors(() => loadServiceData(unprimed, path));
   assert.equal(data.prior, undefined);
-  assert.deepEqual(data.priors, ["deit_tiny_patch16_224"]);
+  assert.ok(data.priors.includes("deit_tiny_patch16_224"));
   assert.equal(data.table.source, "default");
   assert.deepEqual(log, [
-    `edgemerge: ${missingPriorMessage("vit_tiny_patch16_224", ["deit_tiny_patch16_224"])}`,
+    `edgemerge: ${missingPriorMessage("deit_small_patch16_224", data.priors)}`,
   ]);
   const [own, quiet] = await withErrors(() => loadServiceData(deit, path));
   assert.equal(own.prior?.model, "deit_tiny_patch16_224");
@@ -90,4 +91,14 @@ Deno.test("kv: an access token is never sent over plain http beyond this machine
   assert.equal(checkKvUrl("http://kv.example.com", false), undefined); // no secret to leak
   assert.equal(checkKvUrl(":memory:", true), undefined);
   assert.equal(checkKvUrl("/tmp/kv.sqlite3", true), undefined);
+});
+
+Deno.test("kv: what /v1/models shows of a KV location names no path and no credentials", () => {
+  assert.equal(
+    kvLabel("https://user:secret@kv.example.com:4512/db?token=x"),
+    "https://kv.example.com:4512",
+  );
+  assert.equal(kvLabel("/home/me/.cache/edgemerge/kv.sqlite3"), "file");
+  assert.equal(kvLabel(":memory:"), ":memory:");
+  assert.equal(kvLabel(undefined), "default");
 });
