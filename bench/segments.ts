@@ -47,6 +47,8 @@ async function main(args: string[]) {
         prior,
         method: Object.values(METHODS),
         segments,
+        // Several native sessions live here at once: spinning pools would steal each other's cores.
+        spin: false,
       });
     const plain = await build(false);
     const cut = await Promise.all(LENGTHS.map((n) => build(n)));
@@ -110,6 +112,7 @@ Command: \`deno task bench:segments --model ${model} --rounds ${rounds}\`. Every
 every method's step (as the server's does); "one run" runs the cut graph from block 0 to the
 end in one call, "N runs" stops after each segment and feeds the token state back in, as a
 budgeted request does. The ratio is the median of the per-round ratio to the unsegmented graph.
+Native sessions do not spin here (five are alive at once).
 
 ${md}`,
     );

@@ -28,7 +28,7 @@ import type {
   RunControl,
 } from "../lib/runtime/jobs.ts";
 import { runJob } from "../lib/runtime/jobs.ts";
-import { DeadlineQueue } from "../lib/runtime/queue.ts";
+import { DeadlineQueue, PATIENCE_MS } from "../lib/runtime/queue.ts";
 import { tokensPerBlock } from "../lib/merge/schedule.ts";
 import { encodePng } from "../lib/image/encode.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
@@ -161,7 +161,8 @@ Deno.test("budget: re-planned in flight, a late run merges more and an early one
 
 Deno.test("budget: runBatch re-plans between segments from the time left on its clock", async () => {
   const { bundle } = await tinyModel();
-  const engine = new Engine(bundle, { backend: "wasm" });
+  // Segments of 3 blocks: the tiny model's 4 blocks give one point to re-plan at.
+  const engine = new Engine(bundle, { backend: "wasm", segments: 3 });
   const image = encodePng(new Uint8Array(32 * 32 * 4).fill(200), 32, 32);
   const { config } = bundle;
   const full = gmacs(config, tokensPerBlock(config, undefined, Array(config.depth).fill(0)));
@@ -227,7 +228,6 @@ Deno.test("budget: the queue serves the earliest deadline first; unbudgeted jobs
   queue.push(job(1300), "b");
   queue.push(job(1200), "a2"); // same deadline: after the one that came first
   queue.push(job(1200), "retry", true); // a retry goes first among equals
-  now = 70_000;
   queue.push(job(62_000), "late-comer");
   const order: string[] = [];
   while (queue.length) order.push(queue.take().next!.handle);
@@ -236,6 +236,19 @@ Deno.test("budget: the queue serves the earliest deadline first; unbudgeted jobs
   assert.ok(queue.remove("gone"));
   assert.equal(queue.length, 0);
   assert.equal(queue.take().next, undefined);
+  // Nobody waits forever, and a job whose client left is not run.
+  const left = new AbortController();
+  queue.push({ ...job(), signal: left.signal }, "left");
+  queue.push(job(), "patient");
+  left.abort();
+  now += PATIENCE_MS + 1;
+  queue.push(job(), "fresh");
+  const taken = queue.take();
+  assert.equal(taken.next!.handle, "fresh");
+  assert.deepEqual(taken.refused.map((r) => [r.handle, r.error.name]), [
+    ["left", "ClientGoneError"],
+    ["patient", "ExpiredError"],
+  ]);
 });
 
 Deno.test("budget: a hopeless job is refused without running or waits behind feasible ones", () => {

@@ -19,7 +19,7 @@ const per = 3 * 32 * 32;
 const pixels = randomPixels(bundle.config, 2, 11);
 const images = [pixels.subarray(0, per), pixels.subarray(per)];
 const schedule = [6, 5, 0, 7];
-const engine = new Engine(bundle, { backend: "wasm", prior, alpha: 0.5 });
+const engine = new Engine(bundle, { backend: "wasm", prior, alpha: 0.5, segments: 3 });
 /** Adaptive methods run at a threshold that merges some tokens. */
 const thetaOf = (adaptive?: boolean): Record<string, HostTensor> =>
   adaptive ? { theta: { data: Float32Array.of(0.3), dims: [1] } } : {};

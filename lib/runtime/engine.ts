@@ -23,7 +23,13 @@ export class Engine {
   /** The bundle until the serving session holds its weights; then read again when needed. */
   #bundle?: ModelBundle;
 
-  constructor(bundle: ModelBundle, readonly options: SessionOptions & MethodOptions = {}) {
+  constructor(
+    bundle: ModelBundle,
+    readonly options: SessionOptions & MethodOptions & {
+      /** Blocks per segment of the serving graph (default `DEFAULT_SEGMENT`). */
+      segments?: number;
+    } = {},
+  ) {
     this.#bundle = bundle;
     this.dir = bundle.dir;
   }
@@ -52,7 +58,7 @@ export class Engine {
           ...this.options,
           method: Object.values(METHODS),
           sources: explain,
-          segments: !explain,
+          segments: explain ? false : this.options.segments ?? true,
         });
         // Holding the weights once they live in a session would cost their size in memory.
         if (!explain) this.#bundle = undefined;

@@ -38,11 +38,11 @@ export class ClientGoneError extends UserError {
   override name = "ClientGoneError";
 }
 
-/** The job waited past its deadline (budgeted) or past the queue's patience (unbudgeted). */
+/** The job waited in the queue longer than the queue's patience. */
 export class ExpiredError extends UserError {
   override name = "ExpiredError";
   constructor(readonly waitedMs: number) {
-    super(`the request waited ${Math.round(waitedMs)} ms in the queue, past its deadline`);
+    super(`the request waited ${Math.round(waitedMs)} ms in the queue without a worker`);
   }
 }
 

@@ -4,14 +4,17 @@
  * budgeted job runs is taken when a worker takes it, from the time left then. A job that can no
  * longer make its deadline is answered at once when it asked to be refused, and otherwise runs
  * (at its cheapest) only when no job that can still make it waits. Jobs whose client left, or
- * that are already past their due time, are answered without running.
+ * that waited longer than `PATIENCE_MS`, are answered without running.
  * @module
  */
 import { ClientGoneError, ExpiredError } from "./errors.ts";
 import type { ClassifyJob, Decided } from "./jobs.ts";
 
-/** Jobs without a budget are due this long after they arrive. */
-const UNBUDGETED_MS = 60_000;
+/**
+ * Jobs without a budget are due this long after they arrive, and no job waits longer: past it,
+ * it is answered without running (a best-effort job past its deadline still runs until then).
+ */
+export const PATIENCE_MS = 60_000;
 
 /** A queued job and how to answer it. */
 export interface Waiting<T> {
@@ -46,7 +49,7 @@ export class DeadlineQueue<T> {
 
   /** When `w` is due. */
   #due(w: Waiting<T>): number {
-    return w.job.deadline ?? w.arrived + UNBUDGETED_MS;
+    return w.job.deadline ?? w.arrived + PATIENCE_MS;
   }
 
   /** Adds a job (`first`: at the head of its deadline, e.g. a retry). */
@@ -77,7 +80,7 @@ export class DeadlineQueue<T> {
       const w = this.#items[i];
       const gone = w.job.signal?.aborted
         ? new ClientGoneError("the client disconnected while the request was queued")
-        : this.clock() > this.#due(w)
+        : this.clock() - w.arrived > PATIENCE_MS
         ? new ExpiredError(this.clock() - w.arrived)
         : undefined;
       if (gone) {

@@ -57,7 +57,7 @@ export function toApiError(e: unknown): ApiError | undefined {
       minimum_ms: Math.ceil(e.minimumMs),
     });
   }
-  if (e instanceof ExpiredError) return new ApiError(503, "deadline_passed", e.message);
+  if (e instanceof ExpiredError) return new ApiError(503, "queue_timeout", e.message);
   if (e instanceof JobTimeoutError) return new ApiError(503, "job_timeout", e.message);
   if (e instanceof ClientGoneError) return new ApiError(408, "client_gone", e.message);
   // Errors from workers arrive as JobError with the original name and code; a fault of the

@@ -419,7 +419,7 @@ export function segmentLength(config: ViTConfig, options: GraphOptions): number 
 }
 
 /** Blocks per segment when none is given (chosen by measurement, docs/PERFORMANCE.md). */
-export const DEFAULT_SEGMENT = 3;
+export const DEFAULT_SEGMENT = 6;
 
 /** A bool `[1]` as the scalar `If` takes. */
 function scalar(g: GraphBuilder, v: string): string {
@@ -474,7 +474,7 @@ export interface GraphOptions {
    * Run a range of blocks: inputs `start`, `end` (`[start, end)`, multiples of the segment
    * length or the depth) and, for `start > 0`, the token state (`x_in`, `size_in`, sums,
    * `source_map_in`); outputs that state after `end` (`x_out`, ...) and, when `end` is the
-   * depth, the logits (zeros otherwise). A number sets the segment length (default 3 blocks).
+   * depth, the logits (zeros otherwise). A number sets the segment length (default `DEFAULT_SEGMENT` blocks).
    */
   segments?: boolean | number;
 }
