@@ -130,6 +130,8 @@ Deno.test("budget: the planner merges only as much as the time left needs", () =
   const hopeless = planRest(deit, tome, model, start, 1);
   assert.equal(hopeless.fits, false); // the fastest spread, said not to fit
   assert.ok(hopeless.predictedMs <= tighter.predictedMs);
+  // Never cheaper than the cheapest measured point: below it accuracy is a guess.
+  assert.ok(hopeless.gmacs >= FULL / 2 - 1e-9 && hopeless.gmacs < FULL / 2 + 0.05);
   // A delayed method keeps the first tau blocks whole.
   const delayed = planRest(deit, tome, model, start, unmergedMs * 0.7, 4);
   assert.deepEqual(delayed.schedule.slice(0, 4), [0, 0, 0, 0]);

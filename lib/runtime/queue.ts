@@ -23,6 +23,11 @@ export interface Waiting<T> {
   arrived: number;
   /** The caller's handle (promise callbacks, attempts, ...). */
   handle: T;
+  /**
+   * Its decision once it was found hopeless: time only runs out, so it is not decided again
+   * (deciding every waiting job on every take would cost the main thread more as the queue grows).
+   */
+  hopeless?: Decided;
 }
 
 /** What taking from the queue gives: the job as it will run, or the ones answered instead. */
@@ -92,13 +97,14 @@ export class DeadlineQueue<T> {
         this.#items.splice(i, 1);
         return { next: w, refused };
       }
-      const decided = w.job.decide();
+      const decided = w.hopeless ?? w.job.decide();
       if (decided instanceof Error) {
         this.#items.splice(i, 1);
         refused.push({ ...w, error: decided });
         continue;
       }
       if (decided.hopeless) {
+        w.hopeless = decided;
         fallback ??= { ...w, decided };
         i++;
         continue;
