@@ -202,7 +202,9 @@ async function main(args: string[]) {
   if (!values["no-write"]) {
     await writeSection(
       fileURLToPath(new URL("../docs/PERFORMANCE.md", import.meta.url)),
-      "load",
+      `load-${values.backend}${values.workers ? `-w${values.workers}` : ""}${
+        values.threads ? `-t${values.threads}` : ""
+      }`,
       [
         `Command: \`deno task bench:load --model ${model} --seconds ${seconds}${
           values.backend !== "auto" ? ` --backend ${values.backend}` : ""

@@ -468,3 +468,23 @@ Deno.test("budget: on_miss=reject refuses only what no schedule can meet", async
   clock.now += least;
   assert.ok(waited.decide!() instanceof BudgetMissError);
 });
+
+Deno.test("budget: a job is asked to leave time for the deadlines waiting behind it", () => {
+  const queue = new DeadlineQueue<string>(() => 100);
+  const limits: (number | undefined)[] = [];
+  const base = { method: "", topK: 1, image: new Uint8Array() };
+  const decide = (limitMs?: number) => {
+    limits.push(limitMs);
+    return { method: "tome", schedule: [1], predictedMs: 1 };
+  };
+  queue.push({ ...base, deadline: 200, decide }, "first");
+  queue.push({ ...base, deadline: 250, serviceMs: 40, decide }, "second");
+  queue.push({ ...base, deadline: 400, serviceMs: 40, decide }, "third");
+  assert.equal(queue.take().next!.handle, "first");
+  // second: 250 - 100 - 40 = 110; third: 400 - 100 - 40 (second first) - 40 = 220.
+  assert.deepEqual(limits, [110]);
+  queue.take();
+  assert.deepEqual(limits, [110, 260]);
+  queue.take();
+  assert.deepEqual(limits, [110, 260, undefined]);
+});

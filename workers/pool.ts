@@ -332,6 +332,6 @@ export class WorkerPool implements Inference {
 /** A taken job as it will run: its decision applied (and not to be decided again on a retry). */
 function decided(w: Waiting<Pending> & { decided?: Decided }): ClassifyJob {
   if (!w.decided) return w.job;
-  const { method, schedule, theta, control } = w.decided;
-  return { ...w.job, method, schedule, theta, control, decide: undefined };
+  const { method, schedule, theta, control, deadline = w.job.deadline } = w.decided;
+  return { ...w.job, method, schedule, theta, control, deadline, decide: undefined };
 }

@@ -31,9 +31,9 @@ import { TimingModel } from "./timing.ts";
 /** Side of the synthetic calibration image. */
 const CALIBRATION_SIDE = 320;
 /** Tail quantile of the plan made when a worker takes a job (later segments correct it). */
-export const DISPATCH_QUANTILE = 0.75;
+export const DISPATCH_QUANTILE = 0.9;
 /** Tail quantile of the re-plans between segments (less room left to correct). */
-export const FLIGHT_QUANTILE = 0.9;
+export const FLIGHT_QUANTILE = 0.95;
 /** Tail quantile of decode and overhead time kept aside. */
 const SIDE_QUANTILE = 0.9;
 
@@ -262,16 +262,25 @@ export class Budget {
       method: "",
       deadline,
       serviceMs: least,
-      decide: () => this.#decide(request, methods, deadline),
+      decide: (limitMs) => this.#decide(request, methods, deadline, limitMs),
     };
   }
 
   /** The plan for the time left now (see `admit`). */
-  #decide(request: RunRequest, methods: string[], deadline: number): Decided | Error {
-    const left = deadline - this.#epoch();
+  #decide(
+    request: RunRequest,
+    methods: string[],
+    deadline: number,
+    limitMs?: number,
+  ): Decided | Error {
+    const now = this.#epoch();
+    const own = deadline - now;
     const side = this.timing.decodeAt(request.pixels, SIDE_QUANTILE) +
       this.timing.overhead(SIDE_QUANTILE);
     const least = this.leastMs(request.pixels);
+    // Hurry for the jobs behind when this one can still make it within their limit.
+    const limited = limitMs !== undefined && limitMs < own && limitMs >= least + side;
+    const left = limited ? limitMs : own;
     if (left < least) {
       if (request.onMiss === "reject") {
         return new BudgetMissError(request.budgetMs!, request.budgetMs! - left + least);
@@ -280,12 +289,14 @@ export class Budget {
       return this.#decided(cheapest, least, true);
     }
     const chosen = this.#best(methods, left - side, DISPATCH_QUANTILE, Boolean(request.explain));
-    return this.#decided(
-      chosen,
-      this.timing.decode(request.pixels) + chosen.plan.predictedMs +
-        this.timing.overhead(0.5),
-      !chosen.plan.fits && left < least,
-    );
+    return {
+      ...this.#decided(
+        chosen,
+        this.timing.decode(request.pixels) + chosen.plan.predictedMs + this.timing.overhead(0.5),
+        !chosen.plan.fits && left < least,
+      ),
+      ...(limited && { deadline: now + left }),
+    };
   }
 
   #decided(c: Candidate, predictedMs: number, hopeless: boolean): Decided {

@@ -71,6 +71,8 @@ export interface Decided {
   predictedMs: number;
   /** Not even the cheapest schedule is predicted to make the deadline. */
   hopeless?: boolean;
+  /** The deadline it runs to, when sooner than its own (to leave time for the jobs behind). */
+  deadline?: number;
 }
 
 /** One image to classify. */
@@ -96,9 +98,10 @@ export interface ClassifyJob {
   deadline?: number;
   /**
    * Budgeted jobs: how it runs, from the time left when a worker takes it (main thread; never
-   * sent to a worker), or the error to answer instead.
+   * sent to a worker), or the error to answer instead. `limitMs`: finish within this, if it can,
+   * so that the jobs waiting behind it can still make their deadlines.
    */
-  decide?: () => Decided | Error;
+  decide?: (limitMs?: number) => Decided | Error;
   /** Re-plan between segments (set by `decide`; needs `deadline`). */
   control?: RunControl;
   /** Run in segments, as budgeted jobs do, even without re-planning (calibration). */

@@ -16,6 +16,9 @@ import type { ClassifyJob, Decided } from "./jobs.ts";
  */
 export const PATIENCE_MS = 60_000;
 
+/** Jobs behind the next one whose deadlines it leaves room for. */
+const LOOKAHEAD = 4;
+
 /** A queued job and how to answer it. */
 export interface Waiting<T> {
   job: ClassifyJob;
@@ -74,6 +77,23 @@ export class DeadlineQueue<T> {
   }
 
   /**
+   * How soon the job at `i` must finish for the next few budgeted jobs behind it to still make
+   * their deadlines, each after the least service of those before it (undefined: none waits).
+   */
+  #limit(i: number): number | undefined {
+    const now = this.clock();
+    let limit: number | undefined, ahead = 0;
+    for (const w of this.#items.slice(i + 1, i + 1 + LOOKAHEAD)) {
+      if (w.job.deadline !== undefined && !w.hopeless) {
+        const room = w.job.deadline - now - ahead - (w.job.serviceMs ?? 0);
+        limit = Math.min(limit ?? Infinity, room);
+      }
+      ahead += w.job.serviceMs ?? 0;
+    }
+    return limit;
+  }
+
+  /**
    * The next job to run: the first in deadline order whose decision is not hopeless; refuses
    * hopeless jobs that asked for it on the way; when only hopeless best-effort jobs wait, the
    * earliest of them.
@@ -97,7 +117,7 @@ export class DeadlineQueue<T> {
         this.#items.splice(i, 1);
         return { next: w, refused };
       }
-      const decided = w.hopeless ?? w.job.decide();
+      const decided = w.hopeless ?? w.job.decide(this.#limit(i));
       if (decided instanceof Error) {
         this.#items.splice(i, 1);
         refused.push({ ...w, error: decided });
