@@ -46,7 +46,7 @@ const FULL = gmacs(deit, tokensPerBlock(deit, undefined, Array(12).fill(0)));
 /** ToMe's accuracy falls linearly from 0.8 unmerged to 0.6 at half the GMACs. */
 const curve = [[FULL / 2, 0.6], [FULL, 0.8]] as const;
 /** 10 ms per GMAC and nothing else: the unmerged run takes 10 * FULL ms. */
-const model: PlanModel = { coef: [10, 0, 0, 0, 0, 0], factor: 1, curve, segment: 3 };
+const model: PlanModel = { coef: [10, 0, 0, 0, 0, 0], factor: 1, ratios: [], curve, segment: 3 };
 const unmergedMs = 10 * (FULL - endsGmacs(deit));
 
 const point = (method: string, g: number, top1?: number): OperatingPoint => ({
@@ -139,6 +139,13 @@ Deno.test("budget: the planner merges only as much as the time left needs", () =
   const cautious = planRest(deit, tome, { ...model, factor: 1.3 }, start, unmergedMs * 0.9);
   assert.ok(cautious.predictedMs * 1.3 <= unmergedMs * 0.9);
   assert.equal(planRest(deit, undefined, model, start, 1).fits, false); // unmerged cannot merge
+  // With a spread of past ratios, a flat accuracy curve buys safety: fewer ms than fit barely.
+  const flat = [[FULL / 2, 0.79], [FULL, 0.8]] as const;
+  const ratios = Array.from({ length: 32 }, (_, i) => 0.8 + 0.4 * (i / 31));
+  const risky = planRest(deit, tome, { ...model, curve: flat }, start, unmergedMs * 0.8);
+  const safe = planRest(deit, tome, { ...model, curve: flat, ratios }, start, unmergedMs * 0.8);
+  assert.ok(safe.predictedMs < risky.predictedMs, `${safe.predictedMs} vs ${risky.predictedMs}`);
+  assert.ok(safe.score > 0.78 && safe.score <= safe.expected);
 });
 
 Deno.test("budget: re-planned in flight, a late run merges more and an early one less", () => {
@@ -157,7 +164,7 @@ Deno.test("budget: re-planned in flight, a late run merges more and an early one
   const onTime = replan(deit, tome, control, at, restMs * 1.0001)!;
   assert.ok(merges(late) > merges(planned), `late ${late} vs planned ${planned}`);
   assert.ok(merges(early) < merges(planned), `early ${early} vs planned ${planned}`);
-  assert.ok(merges(onTime) <= merges(planned));
+  assert.ok(merges(early) <= merges(onTime) && merges(onTime) <= merges(late));
   assert.deepEqual(late.slice(0, 6), Array(6).fill(0)); // blocks run are not planned again
 });
 
@@ -171,6 +178,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
   const tiny: PlanModel = {
     coef: [1000, 0, 0, 0, 0, 0],
     factor: 1,
+    ratios: [],
     curve: [[full / 2, 0.5], [full, 0.8]],
     segment: 3,
   };

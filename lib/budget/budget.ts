@@ -24,7 +24,7 @@ import type {
 } from "../runtime/jobs.ts";
 import { AccuracyModel } from "./accuracy.ts";
 import { BudgetMissError, NoPointsError, type OnMiss } from "./errors.ts";
-import { type Plan, planRest, startOf } from "./plan.ts";
+import { chanceOfFit, type Plan, planRest, startOf } from "./plan.ts";
 import { type OperatingPoint, pointKey, type PointsTable } from "./points.ts";
 import { TimingModel } from "./timing.ts";
 
@@ -124,6 +124,7 @@ export class Budget {
     return {
       coef: this.timing.coefficients,
       factor: this.timing.factor(q),
+      ratios: this.timing.ratioQuantiles(),
       curve: this.accuracy.curves.get(method) ?? [],
       segment: this.options.segment,
     };
@@ -149,7 +150,7 @@ export class Budget {
       const method = methodByName(name);
       for (const c of this.#plans(name, method, leftMs, q)) {
         if (!fastest || c.plan.predictedMs < fastest.plan.predictedMs) fastest = c;
-        if (c.plan.fits && (!best || c.plan.expected > best.plan.expected)) best = c;
+        if (c.plan.fits && (!best || c.plan.score > best.plan.score)) best = c;
       }
     }
     if (!fastest) throw new NoPointsError("explain needs a merge method");
@@ -168,13 +169,15 @@ export class Budget {
     }
     return this.table.points.filter((p) => p.method === name).map((p) => {
       const predictedMs = this.pointMs(p);
+      const expected = p.top1 ?? 0;
       return {
         method,
         theta: p.theta,
         plan: {
           schedule: p.schedule,
           predictedMs,
-          expected: p.top1 ?? 0,
+          expected,
+          score: expected * chanceOfFit(model, predictedMs, leftMs),
           gmacs: p.gmacs,
           fits: predictedMs * model.factor <= leftMs,
         },

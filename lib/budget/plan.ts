@@ -1,8 +1,9 @@
 /**
- * The schedule of the blocks still to run: of every way to spread `k` merges over them (as
- * `scheduleForReduction` spreads them, earlier blocks first), the one with the best expected
- * top-1 whose predicted time, times a tail factor, fits the time left; when none fits, the
- * fastest. Pure and serialisable (a `PlanModel` is plain data), so the worker re-plans between
+ * The schedule of the blocks still to run: of the ways to spread `k` merges over them (as
+ * `scheduleForReduction` spreads them, earlier blocks first) whose predicted time, times a tail
+ * factor, fits the time left, the one with the best expected top-1 times the chance (from the
+ * recent actual/predicted ratios) that it makes the time left: where accuracy barely falls with
+ * more merging, a safer plan wins. When none fits, the fastest. Pure and serialisable (a `PlanModel` is plain data), so the worker re-plans between
  * segments with the same code the dispatcher plans with.
  *
  * @example
@@ -27,6 +28,8 @@ export interface Plan {
   predictedMs: number;
   /** Expected top-1 of the whole run. */
   expected: number;
+  /** `expected` times the chance of making the time left (what plans are ranked by). */
+  score: number;
   /** GMACs of the whole run. */
   gmacs: number;
   /** Whether the predicted time times the factor fits. */
@@ -46,7 +49,7 @@ function spread(
   from: Progress,
   first: number,
   k: number,
-): Omit<Plan, "fits"> & { merged: number } {
+): Omit<Plan, "fits" | "score"> & { merged: number } {
   const { depth, prefixTokens } = config;
   const active = depth - first;
   const schedule = Array(depth).fill(0);
@@ -99,18 +102,16 @@ export function planRest(
   const first = Math.max(from.block, tau);
   const at = (k: number) => spread(config, method, model, from, first, k);
   const fits = (p: ReturnType<typeof at>) => p.predictedMs * model.factor <= leftMs;
-  const plan = (p: ReturnType<typeof at>, ok: boolean): Plan => ({
+  const plan = (p: ReturnType<typeof at>): Plan => ({
     schedule: p.schedule,
     predictedMs: p.predictedMs,
     expected: p.expected,
+    score: p.expected * chanceOfFit(model, p.predictedMs, leftMs),
     gmacs: p.gmacs,
-    fits: ok,
+    fits: fits(p),
   });
-  const none = at(0);
-  if (fits(none) || !method) return plan(none, fits(none));
-  // Accuracy falls as k grows, so the best plan that fits is the fewest merges that fit. Time
-  // falls with k too once every active block merges (below that, each merge step adds its own
-  // cost): a scan of those few k, then a binary search above them.
+  const none = plan(at(0));
+  if (!method) return none;
   const active = Math.max(0, config.depth - first);
   // No plan cheaper than the cheapest point eval measured for the method: below it the accuracy
   // is a guess, and front-loaded heavy merging can collapse it (SAD-TM at 70 % cut answered 14 %
@@ -121,8 +122,8 @@ export function planRest(
   for (let step = Math.max(1, active); at(most).merged >= most && allowed(at(most)); step *= 2) {
     most += step;
   }
-  // The most merges within the floor (gmacs falls as k grows): a binary search below `most`.
   if (!allowed(at(most))) {
+    // The most merges within the floor (GMACs fall as k grows).
     let lo = 0, hi = most;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
@@ -131,24 +132,28 @@ export function planRest(
     }
     most = lo;
   }
-  if (most === 0) return plan(none, false);
-  const fastest = at(most); // merges all it can (or may): more k changes nothing
-  for (let k = 1; k < Math.min(active, most); k++) {
-    const p = at(k);
-    if (fits(p)) return plan(p, true);
+  // Candidates: every k below one merge per active block (each merge step has its own cost),
+  // then a grid up to the most merges allowed.
+  const ks = new Set<number>();
+  for (let k = 1; k < Math.min(active, most); k++) ks.add(k);
+  const lo = Math.min(active, most);
+  for (let i = 0; i <= GRID; i++) ks.add(Math.round(lo + ((most - lo) * i) / GRID));
+  let best: Plan | undefined, fastest = none;
+  for (const p of [none, ...[...ks].filter((k) => k > 0).map((k) => plan(at(k)))]) {
+    if (p.predictedMs < fastest.predictedMs) fastest = p;
+    if (p.fits && (!best || p.score > best.score)) best = p;
   }
-  if (!fits(fastest)) {
-    const ramp = Array.from({ length: Math.min(active, most) }, (_, k) => at(k));
-    const quickest = ramp.reduce((a, b) => (b.predictedMs < a.predictedMs ? b : a), fastest);
-    return plan(quickest, false);
-  }
-  let lo = Math.min(active, most), hi = most; // at(hi) fits
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (fits(at(mid))) hi = mid;
-    else lo = mid + 1;
-  }
-  return plan(at(hi), true);
+  return best ?? fastest;
+}
+
+/** Merge counts tried between one merge per block and the most allowed. */
+const GRID = 48;
+
+/** The chance that a run predicted at `predictedMs` takes at most `leftMs` (see `PlanModel`). */
+export function chanceOfFit(model: PlanModel, predictedMs: number, leftMs: number): number {
+  if (model.ratios.length === 0) return predictedMs * model.factor <= leftMs ? 1 : 0;
+  const limit = leftMs / Math.max(1e-9, predictedMs);
+  return model.ratios.filter((r) => r <= limit).length / model.ratios.length;
 }
 
 /** The worker's re-planner between segments: `planRest` from the job's control data. */

@@ -187,6 +187,12 @@ export class TimingModel {
     return this.#ratios.quantile(q)!;
   }
 
+  /** `n` evenly spaced quantiles of actual/predicted time; empty until enough were seen. */
+  ratioQuantiles(n = 32): number[] {
+    if (this.#ratios.count < MIN_RATIOS) return [];
+    return Array.from({ length: n }, (_, i) => this.#ratios.quantile((i + 0.5) / n)!);
+  }
+
   /** Learns from a measured segment. */
   observeSegment(s: SegmentSample): void {
     const predicted = this.segment(s);

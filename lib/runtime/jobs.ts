@@ -28,8 +28,13 @@ export interface Backlog {
 export interface PlanModel {
   /** Timing coefficients (see `lib/budget/timing.ts`). */
   coef: readonly number[];
-  /** Tail multiplier on predicted time. */
+  /** Tail multiplier on predicted time (what "fits" means). */
   factor: number;
+  /**
+   * Recent actual/predicted time ratios, sorted (a few dozen quantiles): the chance a plan
+   * makes the time left. Empty until enough were seen (then `factor` alone decides).
+   */
+  ratios: readonly number[];
   /** The method's accuracy curve: `(gmacs, top1)` by increasing GMACs. */
   curve: readonly (readonly [number, number])[];
   /** Blocks per segment (each segment is one session run). */
