@@ -44,15 +44,18 @@ export class Window {
   get count(): number {
     return this.#values.length;
   }
+  /** The values sorted, kept until the next `add` (planning asks for many quantiles). */
+  #sorted?: number[];
   add(x: number): void {
     if (this.#values.length < this.size) this.#values.push(x);
     else this.#values[this.#next] = x;
     this.#next = (this.#next + 1) % this.size;
+    this.#sorted = undefined;
   }
   /** The `q`-quantile (nearest rank, rounded up); undefined when empty. */
   quantile(q: number): number | undefined {
     if (this.#values.length === 0) return undefined;
-    const sorted = [...this.#values].sort((a, b) => a - b);
+    const sorted = this.#sorted ??= [...this.#values].sort((a, b) => a - b);
     return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
   }
 }
