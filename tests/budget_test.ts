@@ -149,7 +149,7 @@ Deno.test("budget: the planner merges only as much as the time left needs", () =
 });
 
 Deno.test("budget: re-planned in flight, a late run merges more and an early one less", () => {
-  const control: RunControl = { model, tau: 0, reserveMs: 0 };
+  const control: RunControl = { model, tau: 0, reserveMs: 0, mayLighten: true };
   const planned = planRest(deit, tome, model, startOf(deit), unmergedMs * 0.8).schedule;
   // After 6 blocks as planned: where the run is, and what the rest would take as planned.
   const tokens = tokensPerBlock(deit, tome, planned);
@@ -184,7 +184,12 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
   };
   const lastBlockMs = 1000 * blockGmacs(config, 65, 65);
   /** A clock that jumps `segmentMs` during each segment (read before and after it). */
-  const run = async (schedule: number[], segmentMs: number, leftAfter: number) => {
+  const run = async (
+    schedule: number[],
+    segmentMs: number,
+    leftAfter: number,
+    mayLighten = true,
+  ) => {
     let now = 0, reads = 0;
     const clock = () => (reads++ % 3 === 1 ? (now += segmentMs) : now);
     const job: ClassifyJob = {
@@ -193,7 +198,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
       topK: 1,
       image,
       deadline: segmentMs + leftAfter,
-      control: { model: tiny, tau: 0, reserveMs: 0 },
+      control: { model: tiny, tau: 0, reserveMs: 0, mayLighten },
     };
     return await runJob(engine, job, { replan, clock });
   };
@@ -209,6 +214,9 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
   const early = await run([0, 0, 0, 20], 1, lastBlockMs * 3);
   assert.deepEqual(early.schedule, [0, 0, 0, 0]);
   assert.equal(early.replanDelta, -20);
+  // ... unless others waited when it started: their time is not spent on it.
+  const crowded = await run([0, 0, 0, 20], 1, lastBlockMs * 3, false);
+  assert.deepEqual(crowded.schedule, [0, 0, 0, 20]);
   // Without a re-planner the schedule stays as decided.
   const fixed = await runJob(engine, {
     method: "tome",
@@ -216,7 +224,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
     topK: 1,
     image,
     deadline: 1,
-    control: { model: tiny, tau: 0, reserveMs: 0 },
+    control: { model: tiny, tau: 0, reserveMs: 0, mayLighten: true },
   }, { clock: () => 1e9 });
   assert.deepEqual(fixed.schedule, [0, 0, 0, 0]);
   assert.equal(fixed.replans, 0);

@@ -297,18 +297,20 @@ export class Budget {
         chosen,
         this.timing.decode(request.pixels) + chosen.plan.predictedMs + this.timing.overhead(0.5),
         !chosen.plan.fits && left < least,
+        limitMs === undefined,
       ),
       ...(limited && { deadline: now + left }),
     };
   }
 
-  #decided(c: Candidate, predictedMs: number, hopeless: boolean): Decided {
+  #decided(c: Candidate, predictedMs: number, hopeless: boolean, mayLighten = false): Decided {
     const name = c.method?.name ?? "none";
     const control: RunControl | undefined = c.method && !c.method.adaptive
       ? {
         model: this.planModel(name, FLIGHT_QUANTILE),
         tau: c.method.delayed ? this.options.tau ?? 0 : 0,
         reserveMs: this.timing.overhead(SIDE_QUANTILE),
+        mayLighten,
       }
       : undefined;
     return {
