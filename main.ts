@@ -94,7 +94,8 @@ async function main(args: string[]) {
     console.log(`edgemerge: draining (at most ${settings.drainMs} ms)`);
     ctx.draining = true;
     await Promise.all(models.map((m) => m.served.inference.drain(settings.drainMs)));
-    await server.shutdown();
+    // Connections that never finish sending (a trickled upload) must not hold the exit.
+    await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, 1000))]);
     Deno.exit(0);
   });
 }
