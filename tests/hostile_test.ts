@@ -169,7 +169,8 @@ Deno.test({
       EDGEMERGE_GRAPH_CACHE: "off",
     });
     try {
-      for (let t0 = Date.now(); Date.now() - t0 < 120_000;) {
+      const t0 = Date.now();
+      while (Date.now() - t0 < 120_000) {
         const ready = await fetch(`${url}/readyz`).then(
           (r) => (r.body?.cancel(), r.ok),
           () => false,
