@@ -72,7 +72,9 @@ Deno.test({
       await page.waitForFunction(() =>
         /budget 300 ms (met|missed)/.test(document.getElementById("timings")!.textContent!)
       );
-      assert.doesNotMatch(await page.textContent("#schedule") ?? "", /^0 0 0 0$/);
+      // With 300 ms on a tiny model the best plan may merge nothing: it is ToMe's, planned and run.
+      assert.match(await page.textContent("#point") ?? "", /^tome,/);
+      assert.match(await page.textContent("#planned") ?? "", /^\d+ \d+ \d+ \d+$/);
       assert.equal(await page.textContent("#error"), "");
       assert.deepEqual(errors, []);
     } finally {

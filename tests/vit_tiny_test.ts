@@ -1,7 +1,7 @@
 // Pretrained ViT-Tiny against golden outputs; needs ../shared (skipped with a message otherwise).
 import assert from "node:assert/strict";
-import { pipeline } from "../lib/pipeline.ts";
-import { PriorError } from "../lib/merge/step.ts";
+import { loadModelConfig } from "../lib/checkpoint/bundle.ts";
+import { priorFor } from "../lib/kv/priors.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { assertGoldenDev48, goldenDev48, hasModel, VIT_TINY } from "./helpers/shared.ts";
 
@@ -24,14 +24,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "vit-tiny: SAD-TM does not borrow DeiT-Tiny's prior (same grid): a clear error",
+  name: "vit-tiny: SAD-TM gets ViT-Tiny's own prior (shipped in priors/), not DeiT-Tiny's",
   ignore: !HAS_VIT_TINY,
   async fn() {
-    await assert.rejects(
-      pipeline({ model: VIT_TINY, method: "sadtm", backend: "wasm" }),
-      (e) =>
-        e instanceof PriorError &&
-        /sadtm needs a saliency prior for vit_tiny_patch16_224 \(grid 14x14\)/.test(e.message),
-    );
+    const { config } = await loadModelConfig(VIT_TINY);
+    const prior = await priorFor(config);
+    assert.equal(prior?.model, "vit_tiny_patch16_224");
+    assert.equal(prior?.suggestedTau, 1);
   },
 });
