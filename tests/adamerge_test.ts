@@ -3,6 +3,7 @@ import { Classifier } from "../lib/runtime/classifier.ts";
 import { calibrateTheta, costAt } from "../lib/eval/calibrate.ts";
 import { adamerge } from "../lib/merge/adamerge.ts";
 import { METHODS } from "../lib/merge/methods.ts";
+import { scheduleForReduction } from "../lib/merge/schedule.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
 import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
 import { tinySession, tinyVit } from "./helpers/fixtures.ts";
@@ -11,23 +12,33 @@ const { config, weights } = tinyVit();
 const R_MAX = [24, 24, 24, 24];
 const per = 3 * config.imgSize ** 2;
 
-async function run(pixels: Float32Array, batch: number, theta: number, method = adamerge) {
-  const session = await tinySession(config, weights, { method, sources: true });
+/** AdaMerge's knobs other than theta: the salience damping and its share of the weights. */
+interface Knobs {
+  gamma: number;
+  salienceWeight: number;
+}
+const PAPER: Knobs = { gamma: 0.5, salienceWeight: 1 };
+const scalar = (v: number) => ({ data: new Float32Array([v]), dims: [1] });
+
+async function run(pixels: Float32Array, batch: number, theta: number, knobs = PAPER) {
+  const session = await tinySession(config, weights, { method: adamerge, sources: true });
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, 32, 32] },
     r: { data: BigInt64Array.from(R_MAX, BigInt), dims: [4] },
-    theta: { data: new Float32Array([theta]), dims: [1] },
+    theta: scalar(theta),
+    gamma: scalar(knobs.gamma),
+    salience_weight: scalar(knobs.salienceWeight),
   });
   await session.release();
   return out;
 }
 
 /** Reference run of one image with merges fixed to `rs` (and the count it wants at `probe`). */
-function reference(image: Float32Array, rs: number[], theta: number, probe = -1) {
+function reference(image: Float32Array, rs: number[], theta: number, probe = -1, knobs = PAPER) {
   let wanted = 0;
   const out = referenceForward(config, weights, image, {
     afterAttention: (block, x, size, keys) => {
-      const step = adamergeRef(keys, config.prefixTokens, theta);
+      const step = adamergeRef(keys, config.prefixTokens, theta, knobs.gamma, knobs.salienceWeight);
       if (block === probe) wanted = step.count;
       if (block >= rs.length) return undefined;
       return applyRef(x, size, step.plan(rs[block]));
@@ -73,6 +84,21 @@ Deno.test("adamerge: images of one batch choose different r; the batch merges th
   }
 });
 
+Deno.test("adamerge: without damping and salience weights it is ToMe with an adaptive count, as the reference", async () => {
+  const image = randomPixels(config, 1, 5);
+  const knobs = { gamma: 0, salienceWeight: 0 };
+  const rs: number[] = [];
+  for (let l = 0; l < config.depth; l++) {
+    rs.push(Math.min(R_MAX[l], reference(image, rs, 0.8, l, knobs).wanted));
+  }
+  const ref = reference(image, rs, 0.8, -1, knobs);
+  const paper = reference(image, rs, 0.8, -1, PAPER);
+  assert.ok(maxAbsDiff(ref.logits, paper.logits) > 1e-4, "the knobs should change the merge");
+  const out = await run(Float32Array.from(image), 1, 0.8, knobs);
+  assert.deepEqual(Array.from(out.tokens.data as BigInt64Array, Number), ref.tokens);
+  assert.ok(maxAbsDiff(out.logits.data as Float32Array, ref.logits) < 1e-3);
+});
+
 Deno.test("adamerge: theta = +inf is an exact no-op", async () => {
   const pixels = randomPixels(config, 2, 17);
   const merged = await run(pixels, 2, Infinity);
@@ -115,6 +141,9 @@ Deno.test("adamerge: calibration is monotone and meets the target mean reduction
   for (let i = 1; i < found.curve.length; i++) {
     assert.ok(found.curve[i][1] >= found.curve[i - 1][1] - 1e-12);
   }
+  // The ceiling r_max is the schedule of `ceiling` times the target (1.5 by default).
+  assert.deepEqual(c.scheduleFor(0.2), scheduleForReduction(config, adamerge, 0.3));
+  assert.deepEqual(c.scheduleFor(0.2, { ceiling: 2 }), scheduleForReduction(config, adamerge, 0.4));
   await c.release();
 });
 

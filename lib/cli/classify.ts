@@ -83,7 +83,7 @@ async function main(args: string[]) {
   const { config } = bundle;
   const schedule = method && r !== undefined
     ? constantSchedule(r, config.depth)
-    : classifier.scheduleFor(method ? target : 0);
+    : classifier.scheduleFor(method ? target : 0, { ceiling: knobs.ceiling });
   const reduction = reductionOf(config, method, schedule);
   let failed = 0;
   for (const file of positionals) {

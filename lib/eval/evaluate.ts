@@ -125,7 +125,11 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
     const method = methodByName(name)!;
     const c = await Classifier.fromBundle(bundle, { ...options, method });
     for (const target of options.reductions) {
-      const schedule = c.scheduleFor(target, { kind: options.schedule, tau: options.tau });
+      const schedule = c.scheduleFor(target, {
+        kind: options.schedule,
+        tau: options.tau,
+        ceiling: options.ceiling,
+      });
       const match = matchGmacs(bundle.config, method, schedule);
       if (!method.adaptive) {
         const run = await runSet(

@@ -3,7 +3,9 @@
  * centrality (`sigma = 1 - minmax(mean_i A_ij)`, hubs are redundant); ToMe's bipartite matching
  * with each A token's score damped by its salience (`S * (1 - gamma * sigma)`) and merge weights
  * `size * (1 + sigma)`; and a data-dependent `r`: `min(r_max, #{a : score_a > theta})`, decided
- * in the graph (`theta` is an input, `r [L]` carries `r_max`).
+ * in the graph (`theta` is an input, `r [L]` carries `r_max`). The damping `gamma` and the
+ * salience's share of the merge weights are inputs too, so that each part can be switched off
+ * (docs/RESULTS.md, the AdaMerge ablation).
  *
  * Batches: every image computes its own count, and the batch merges the smallest of them in
  * each block (tensors are not ragged). At batch 1 this is exactly per-image adaptive; the eval
@@ -15,9 +17,16 @@ import { fewestAbove, mergeableKeys, minMax, withPrefixValue } from "./ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
 /** Salience damping of the scores (below 1 so protected `-inf` scores stay `-inf`). */
-export const GAMMA = 0.5;
+export const DEFAULT_GAMMA = 0.5;
+/** Share of salience in the merge weights: `size * (1 + w * sigma)`. */
+export const DEFAULT_SALIENCE_WEIGHT = 1;
 /** Threshold used when none is given or calibrated. */
 export const DEFAULT_THETA = 0.8;
+/** The ceiling `r_max` is the schedule of this multiple of the target reduction. */
+export const DEFAULT_CEILING = 1.5;
+
+const scalar = (name: string) => ({ name, dtype: "float32" as const, dims: [1] });
+const feed = (v: number) => ({ data: new Float32Array([v]), dims: [1] });
 
 function plan(ctx: MergeContext): MergePlan {
   const { g } = ctx;
@@ -30,10 +39,14 @@ function plan(ctx: MergeContext): MergePlan {
     adjust: (best, inA) =>
       g.op("Mul", [
         best,
-        g.op("Sub", [g.constFloat(1), g.op("Mul", [inA(salience), g.constFloat(GAMMA)])]),
+        g.op("Sub", [g.constFloat(1), g.op("Mul", [inA(salience), "gamma"])]),
       ]),
     chooseR: (best, requested) => g.op("Min", [requested, fewestAbove(g, best, theta)]),
-    weight: withPrefixValue(ctx, g.op("Add", [salience, g.constFloat(1)]), 1),
+    weight: withPrefixValue(
+      ctx,
+      g.op("Add", [g.op("Mul", [salience, "salience_weight"]), g.constFloat(1)]),
+      1,
+    ),
   });
 }
 
@@ -46,9 +59,13 @@ export const adamerge: MergeMethod = {
   nextCount: (n, r) => n - r,
   matchMacs: (n, r, c, prefix) =>
     r > 0 ? (n - prefix) ** 2 * c + Math.ceil(n / 2) * Math.floor(n / 2) * c : 0,
-  inputs: () => [{ name: "theta", dtype: "float32", dims: [1] }],
+  inputs: () => [scalar("theta"), scalar("gamma"), scalar("salience_weight")],
   prepare: (_config, options) =>
     Promise.resolve({
-      feeds: { theta: { data: new Float32Array([options.theta ?? DEFAULT_THETA]), dims: [1] } },
+      feeds: {
+        theta: feed(options.theta ?? DEFAULT_THETA),
+        gamma: feed(options.gamma ?? DEFAULT_GAMMA),
+        salience_weight: feed(options.salienceWeight ?? DEFAULT_SALIENCE_WEIGHT),
+      },
     }),
 };

@@ -115,6 +115,12 @@ export interface MethodOptions {
   alpha?: number;
   /** AdaMerge's score threshold. */
   theta?: number;
+  /** AdaMerge's salience damping of the scores, in `[0, 1)`. */
+  gamma?: number;
+  /** AdaMerge: share of salience in merge weights (1: `size * (1 + sigma)`, 0: `size`). */
+  salienceWeight?: number;
+  /** Adaptive methods: the ceiling `r_max` is the schedule of this multiple of the target. */
+  ceiling?: number;
   /** SAD-TM: +1 merges low-outlierness (low `o`) patches first, as the paper; -1 the reverse. */
   priorSign?: 1 | -1;
   /** SAD-TM: share of the importance `m` in merge weights (1: `m * size`, 0: `size`). */

@@ -5,7 +5,12 @@
  * @module
  */
 import { BACKEND_CHOICES, type BackendChoice, DEFAULT_THREADS } from "../backend/session.ts";
-import { DEFAULT_THETA } from "../merge/adamerge.ts";
+import {
+  DEFAULT_CEILING,
+  DEFAULT_GAMMA,
+  DEFAULT_SALIENCE_WEIGHT,
+  DEFAULT_THETA,
+} from "../merge/adamerge.ts";
 import { DEFAULT_ALPHA, DEFAULT_IMPORTANCE_WEIGHT, DEFAULT_PRIOR_SIGN } from "../merge/sadtm.ts";
 import type { MethodOptions } from "../merge/step.ts";
 import {
@@ -98,8 +103,46 @@ export const THETA: NumberOption = {
   description: "AdaMerge: score threshold (higher merges less; the schedule is the ceiling).",
 };
 
+/** AdaMerge's salience damping. */
+export const GAMMA: NumberOption = {
+  kind: "number",
+  name: "gamma",
+  min: 0,
+  max: 0.99,
+  default: DEFAULT_GAMMA,
+  description: "AdaMerge: salience damping of the match scores, S * (1 - gamma * sigma).",
+};
+
+/** AdaMerge's share of salience in the merge weights. */
+export const SALIENCE_WEIGHT: NumberOption = {
+  kind: "number",
+  name: "salience_weight",
+  min: 0,
+  max: 1,
+  default: DEFAULT_SALIENCE_WEIGHT,
+  description: "AdaMerge: merge weights size * (1 + w * sigma); 0 is ToMe's size.",
+};
+
+/** The adaptive methods' ceiling. */
+export const CEILING: NumberOption = {
+  kind: "number",
+  name: "ceiling",
+  min: 1,
+  max: 4,
+  default: DEFAULT_CEILING,
+  description: "Adaptive methods: r_max is the schedule of this multiple of the target reduction.",
+};
+
 /** The method knobs, in help order. */
-export const METHOD_KNOBS: readonly OptionSpec[] = [ALPHA, PRIOR_SIGN, IMPORTANCE_WEIGHT, THETA];
+export const METHOD_KNOBS: readonly OptionSpec[] = [
+  ALPHA,
+  PRIOR_SIGN,
+  IMPORTANCE_WEIGHT,
+  THETA,
+  GAMMA,
+  SALIENCE_WEIGHT,
+  CEILING,
+];
 
 /** The method knobs given on a command line (absent ones keep the methods' defaults). */
 export function methodKnobs(values: Record<string, unknown>): MethodOptions {
@@ -110,5 +153,8 @@ export function methodKnobs(values: Record<string, unknown>): MethodOptions {
     priorSign: given(PRIOR_SIGN, () => argValue(PRIOR_SIGN, values) === "1" ? 1 : -1),
     importanceWeight: given(IMPORTANCE_WEIGHT, () => argValue(IMPORTANCE_WEIGHT, values)),
     theta: given(THETA, () => argValue(THETA, values)),
+    gamma: given(GAMMA, () => argValue(GAMMA, values)),
+    salienceWeight: given(SALIENCE_WEIGHT, () => argValue(SALIENCE_WEIGHT, values)),
+    ceiling: given(CEILING, () => argValue(CEILING, values)),
   };
 }

@@ -11,6 +11,7 @@ import {
   type SessionOptions,
 } from "../backend/session.ts";
 import { imageToTensor } from "../image/preprocess.ts";
+import { DEFAULT_CEILING } from "../merge/adamerge.ts";
 import { gmacs } from "../merge/cost.ts";
 import type { MergeMethod, MethodOptions, PreparedMethod } from "../merge/step.ts";
 import {
@@ -296,17 +297,18 @@ export class Classifier {
 
   /**
    * The schedule hitting a target GMACs reduction (delayed by `tau` for delayed methods). For
-   * adaptive methods it is the ceiling `r_max`: the schedule of 1.5x the target (at most 90 %),
-   * so that `theta` decides within a bounded worst case.
+   * adaptive methods it is the ceiling `r_max`: the schedule of `ceiling` times the target
+   * (default 1.5x, at most 90 %), so that `theta` decides within a bounded worst case.
    */
   scheduleFor(
     target: number,
-    options: TargetOptions = {},
+    options: TargetOptions & Pick<MethodOptions, "ceiling"> = {},
     method: MergeMethod | undefined = this.method,
   ): number[] {
     if (!method) return constantSchedule(0, this.bundle.config.depth);
     const delayed = method.delayed || options.kind === "delayed";
-    const goal = method.adaptive ? Math.min(0.9, 1.5 * target) : target;
+    const ceiling = options.ceiling ?? DEFAULT_CEILING;
+    const goal = method.adaptive ? Math.min(0.9, ceiling * target) : target;
     return scheduleForReduction(this.bundle.config, method, goal, {
       kind: delayed ? "delayed" : options.kind,
       tau: options.tau ?? (method.delayed ? this.suggestedTau(method) : 0),

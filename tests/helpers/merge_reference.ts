@@ -185,7 +185,13 @@ export function sadtmRef(
  * AdaMerge for one image: returns how many A scores exceed `theta` (its own choice of r) and
  * the plan for a given `r` (the batch's choice, capped like ToMe).
  */
-export function adamergeRef(keys: Mat, prefix: number, theta: number, gamma = 0.5) {
+export function adamergeRef(
+  keys: Mat,
+  prefix: number,
+  theta: number,
+  gamma = 0.5,
+  salienceWeight = 1,
+) {
   const m = normalize(keys.slice(prefix));
   const centrality = m.map((_, j) => m.reduce((s, mi) => s + dot(mi, m[j]), 0) / m.length);
   const lo = Math.min(...centrality), hi = Math.max(...centrality);
@@ -196,6 +202,6 @@ export function adamergeRef(keys: Mat, prefix: number, theta: number, gamma = 0.
   const { best, plan } = bipartiteRef(keys, prefix, (a, s) => s * (1 - gamma * salience[a]));
   return {
     count: best.filter((s) => s > theta).length,
-    plan: (r: number) => plan(r, salience.map((s) => 1 + s)),
+    plan: (r: number) => plan(r, salience.map((s) => 1 + salienceWeight * s)),
   };
 }
