@@ -21,7 +21,8 @@ import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
-  "[--backend B] [--workers N] [--threads T] [--policy NAME] [--trace FILE] [--no-write]";
+  "[--backend B] [--workers N] [--threads T] [--policy NAME] [--latency-ms L] [--trace FILE] " +
+  "[--no-write]";
 const HELP = `${USAGE}
 
 Starts the server (KV in memory), waits until it is calibrated, measures the unmerged latency L
@@ -30,6 +31,8 @@ per second for S seconds (default 20) per policy, each request with a budget in 
 and a labelled image.
   --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
   --backend B    the server's backend (default auto); --workers, --threads likewise
+  --latency-ms L use this L instead of measuring it (to compare worker and thread settings
+                 at the same offered rate and budgets)
   --trace FILE   also write every request (budget, client ms, the answer) as JSONL
   --policy NAME  only the policies whose name starts with NAME`;
 
@@ -73,6 +76,7 @@ async function main(args: string[]) {
     threads: { type: "string" },
     trace: { type: "string" },
     policy: { type: "string" },
+    "latency-ms": { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
@@ -105,7 +109,8 @@ async function main(args: string[]) {
   const policies = allPolicies.filter((p) => p.name.startsWith(values.policy ?? ""));
   if (policies.length === 0) throw new UserError(`no policy starts with ${values.policy}`);
   deprioritise();
-  let L = 0;
+  const given = numberOption(values["latency-ms"], "latency-ms", 1, 60_000);
+  let L = given ?? 0;
   const rows: (string | number)[][] = [];
   const groups = Map.groupBy(policies, (p: Policy) => JSON.stringify(p.env));
   for (const [env, group] of groups) {
@@ -208,10 +213,16 @@ async function main(args: string[]) {
       [
         `Command: \`deno task bench:load --model ${model} --seconds ${seconds}${
           values.backend !== "auto" ? ` --backend ${values.backend}` : ""
+        }${values.workers ? ` --workers ${values.workers}` : ""}${
+          values.threads ? ` --threads ${values.threads}` : ""
+        }${given === undefined ? "" : ` --latency-ms ${given}`}${
+          values.policy ? ` --policy "${values.policy}"` : ""
         }\` (${new Date().toISOString().slice(0, 10)}).`,
         `Open loop on loopback, ${seconds} s per cell after a ${WARM_UP_SECONDS} s warm-up at`,
         `70 %; Poisson arrivals at a share of 1000/L per second, where L = ${L.toFixed(1)} ms is`,
-        `the unmerged latency a client sees one request at a time (p50); budgets uniform in`,
+        given === undefined
+          ? `the unmerged latency a client sees one request at a time (p50); budgets uniform in`
+          : `given (--latency-ms: another configuration's measured L); budgets uniform in`,
         `[0.6 L, 1.5 L]; ${pictures.length} labelled ImageNet val images in turn; backend`,
         `${values.backend}, 1 worker unless said; the load generator shares the 2 cores at nice 10.`,
         `Client time runs from sending to the whole answer. "in budget" and "effective accuracy"`,
