@@ -1,8 +1,8 @@
 /**
- * `deno task bench:memory [--model DIR] [--requests N]`: resident memory of the server per
- * backend, ready (every method's session started and calibrated) and after N requests from 4
- * concurrent clients with budgets (so every operating point runs). Prints a table and writes it
- * to docs/PERFORMANCE.md.
+ * `deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K]`: resident memory
+ * of the server per backend (and per extra model), ready (every method's session started and
+ * calibrated) and after N requests from 4 concurrent clients with budgets (so every operating
+ * point runs), over several starts. Prints a table and writes it to docs/PERFORMANCE.md.
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -12,12 +12,16 @@ import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 
-const USAGE = "usage: deno task bench:memory [--model DIR] [--requests N] [--no-write]";
+const USAGE =
+  "usage: deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K] [--no-write]";
 const HELP = `${USAGE}
 
-Starts the server once per backend (wasm, native; 1 worker, KV in memory), reads its resident set
-(/proc/<pid>/status VmRSS: the process with its workers and onnxruntime's threads) when /readyz
-says ready and after N requests (default 200) with budgets of 20-120 ms from 4 clients.`;
+Starts the server K times (default 3) per backend (wasm, native; 1 worker per model, KV in
+memory) and reads its resident set (/proc/<pid>/status VmRSS: the process with its workers and
+onnxruntime's threads) when /readyz says ready and after N requests (default 200) with budgets of
+20-120 ms from 4 clients; reports the median and range over the starts. With several models it
+measures the first alone, then all of them (the cost of each extra model). It also lists the
+largest mappings of one ready server (/proc/<pid>/smaps), to show what holds the memory.`;
 
 const SAMPLES = fileURLToPath(new URL("../../shared/data/imagenet-val-dev", import.meta.url));
 
@@ -27,14 +31,36 @@ async function rssMb(pid: number): Promise<number> {
   return Number(status.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
 }
 
+/** The `n` largest mappings of `pid` by resident size: MB and what the mapping is. */
+async function largestMappings(pid: number, n: number): Promise<[number, string][]> {
+  const out: [number, string][] = [];
+  let name = "";
+  for (const line of (await Deno.readTextFile(`/proc/${pid}/smaps`)).split("\n")) {
+    const head = line.match(/^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/);
+    if (head) name = `${head[1]} ${head[2].split("/").pop() || "anonymous"}`;
+    const rss = line.match(/^Rss:\s+(\d+)/);
+    if (rss) out.push([Number(rss[1]) / 1024, name]);
+  }
+  return out.sort((a, b) => b[0] - a[0]).slice(0, n);
+}
+
+/** Median and range of `xs`, as "median (min-max)". */
+function spread(xs: number[]): string {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted[Math.floor(sorted.length / 2)];
+  return `${mid.toFixed(0)} (${sorted[0].toFixed(0)}-${sorted.at(-1)!.toFixed(0)})`;
+}
+
 async function main(args: string[]) {
   const { values } = parseCommand(args, {
     model: { type: "string" },
     requests: { type: "string" },
+    starts: { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
-  const model = values.model ?? defaultModelDir();
+  const models = (values.model ?? defaultModelDir()).split(",");
   const requests = numberOption(values.requests, "requests", 1, 100_000) ?? 200;
+  const starts = numberOption(values.starts, "starts", 1, 20) ?? 3;
   const pictures: Uint8Array[] = [];
   try {
     for await (const e of Deno.readDir(SAMPLES)) {
@@ -46,53 +72,83 @@ async function main(args: string[]) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
   if (pictures.length === 0) throw new UsageError(`bench:memory needs JPEGs in ${SAMPLES}`);
+  const served = models.length > 1 ? [models.slice(0, 1), models] : [models];
+  const name = (dir: string) => dir.replace(/\/+$/, "").split("/").pop();
   const rows: (string | number)[][] = [];
+  let mappings: [number, string][] = [];
   for (const backend of ["wasm", "native"]) {
-    const port = 19000 + Math.floor(Math.random() * 1000);
-    const url = `http://127.0.0.1:${port}`;
-    const server = spawnServer(model, port, { EDGEMERGE_BACKEND: backend });
-    try {
-      while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const ready = await rssMb(server.pid);
-      let sent = 0;
-      const client = async () => {
-        while (sent < requests) {
-          const k = sent++;
-          const r = await fetch(`${url}/v1/classify?budget_ms=${20 + (k % 11) * 10}`, {
-            method: "POST",
-            body: pictures[k % pictures.length] as Uint8Array<ArrayBuffer>,
-            headers: { "content-type": "image/jpeg" },
-          });
-          await r.body?.cancel();
+    for (const set of served) {
+      const ready: number[] = [], loaded: number[] = [];
+      for (let k = 0; k < starts; k++) {
+        const port = 19000 + Math.floor(Math.random() * 1000);
+        const url = `http://127.0.0.1:${port}`;
+        const server = spawnServer(set.join(","), port, { EDGEMERGE_BACKEND: backend });
+        try {
+          while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          ready.push(await rssMb(server.pid));
+          if (backend === "wasm" && set.length === 1 && k === 0) {
+            mappings = await largestMappings(server.pid, 8);
+          }
+          let sent = 0;
+          const client = async () => {
+            while (sent < requests) {
+              const i = sent++;
+              const r = await fetch(`${url}/v1/classify?budget_ms=${20 + (i % 11) * 10}`, {
+                method: "POST",
+                body: pictures[i % pictures.length] as Uint8Array<ArrayBuffer>,
+                headers: { "content-type": "image/jpeg" },
+              });
+              await r.body?.cancel();
+            }
+          };
+          await Promise.all([client(), client(), client(), client()]);
+          loaded.push(await rssMb(server.pid));
+          console.error(
+            `${backend} ${set.map(name).join("+")} start ${k + 1}: ready ${
+              ready.at(-1)!.toFixed(0)
+            } MB, after ${requests} requests ${loaded.at(-1)!.toFixed(0)} MB`,
+          );
+        } finally {
+          server.kill("SIGTERM");
+          await server.status;
         }
-      };
-      await Promise.all([client(), client(), client(), client()]);
-      const loaded = await rssMb(server.pid);
-      rows.push([backend, ready.toFixed(0), loaded.toFixed(0)]);
-      console.error(
-        `${backend}: ready ${ready.toFixed(0)} MB, after ${requests} ${loaded.toFixed(0)} MB`,
-      );
-    } finally {
-      server.kill("SIGTERM");
-      await server.status;
+      }
+      rows.push([backend, set.map(name).join(" + "), spread(ready), spread(loaded)]);
     }
   }
-  const md = table(["backend", "RSS ready (MB)", `RSS after ${requests} requests (MB)`], rows);
-  console.log(md);
+  const md = table([
+    "backend",
+    "models",
+    "RSS ready (MB)",
+    `RSS after ${requests} requests (MB)`,
+  ], rows);
+  const maps = table(
+    ["MB resident", "mapping (perms, file)"],
+    mappings.map(([mb, what]) => [mb.toFixed(1), what]),
+  );
+  console.log(`${md}\n\n${maps}`);
   if (!values["no-write"]) {
     await writeSection(
       "docs/PERFORMANCE.md",
       "memory",
-      `### Server memory (deit_tiny_patch16_224, 1 worker, every method ready, ${
+      `### Server memory (1 worker per model, every method ready, ${
         new Date().toISOString().slice(0, 10)
       })
 
-Command: \`deno task bench:memory --model ${model} --requests ${requests}\`. VmRSS of the server
-process (main thread, the worker, onnxruntime's threads).
+Command: \`deno task bench:memory --model ${
+        models.join(",")
+      } --requests ${requests} --starts ${starts}\`.
+VmRSS of the server process (main thread, the workers, onnxruntime's threads): median (range) over
+${starts} starts.
 
-${md}`,
+${md}
+
+The largest mappings of one ready WASM server with ${name(models[0])} (anonymous ones are the
+WASM memory, malloc arenas and V8 heaps; the deno binary is file-backed):
+
+${maps}`,
     );
   }
 }
