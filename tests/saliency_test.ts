@@ -9,9 +9,10 @@ import {
   readPriorFile,
   savePriorToKv,
 } from "../lib/kv/priors.ts";
-import { sadtm } from "../lib/merge/sadtm.ts";
+import { sadtm, sadtmDm } from "../lib/merge/sadtm.ts";
 import { PriorError } from "../lib/merge/step.ts";
 import {
+  checkPrior,
   classAttentionMse,
   classAttentionRelativeMse,
   patchOutlierness,
@@ -133,6 +134,9 @@ Deno.test("cli: priors writes a valid prior file and stores it in KV", async () 
   const { root, dir: model } = await tinyModel();
   const images = await writeImageFolder(join(root, "images"), 5);
   const out = join(root, "prior.json"), kvPath = join(root, "kv.sqlite3");
+  // A recomputed prior keeps the settings chosen for its model.
+  const settings = { sadtm: { alpha: 0.5, priorSign: -1 } };
+  await Deno.writeTextFile(out, JSON.stringify({ ...prior("tiny_test_vit"), settings }));
   const run = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -157,6 +161,7 @@ Deno.test("cli: priors writes a valid prior file and stores it in KV", async () 
   assert.equal(written.images, 5);
   assert.equal(written.vector.length, 64);
   assert.equal(written.classAttentionMse.length, 3);
+  assert.deepEqual(written.settings, settings);
   const kv = await Deno.openKv(kvPath);
   assert.deepEqual(await priorFromKv(kv, "tiny_test_vit"), written);
   kv.close();
@@ -177,4 +182,37 @@ Deno.test("sadtm: prior sign -1 is the same as the negated prior", async () => {
   const run = (prior: typeof p, priorSign: 1 | -1) => logits({ prior, priorSign, alpha: 0.5 });
   assert.deepEqual(await run(p, -1), await run(negated, 1));
   assert.notDeepEqual(await run(p, 1), await run(negated, 1));
+});
+
+Deno.test("sadtm: a prior's settings replace the defaults; explicit options replace them", async () => {
+  const { bundle } = await tinyModel();
+  const p = prior("tiny_test_vit");
+  const x = new Float32Array(3 * 32 * 32).map((_, i) => Math.cos(i / 5));
+  const run = async (prior: SaliencyPrior, options: { alpha?: number; priorSign?: 1 | -1 }) => {
+    const c = await Classifier.fromBundle(bundle, {
+      backend: "wasm",
+      method: sadtmDm,
+      prior,
+      ...options,
+    });
+    const [out] = await c.run([x], c.scheduleFor(0.3));
+    const tau = c.suggestedTau();
+    await c.release();
+    return { logits: out.logits, tau };
+  };
+  const tuned = { ...p, settings: { "sadtm-dm": { alpha: 0.5, priorSign: 1 as const, tau: 2 } } };
+  const fromSettings = await run(tuned, {});
+  assert.equal(fromSettings.tau, 2);
+  assert.notEqual(p.suggestedTau, 2, "the fixture's own suggestion should differ");
+  // The settings are the explicit options (and the delay) they name...
+  const delayed = { ...p, suggestedTau: 2 };
+  assert.deepEqual(fromSettings.logits, (await run(delayed, { alpha: 0.5, priorSign: 1 })).logits);
+  assert.notDeepEqual(fromSettings.logits, (await run(delayed, {})).logits, "they should matter");
+  // ...and options given explicitly win over them.
+  const overridden = await run(tuned, { alpha: 1 });
+  assert.deepEqual(overridden.logits, (await run(delayed, { alpha: 1 })).logits);
+  assert.throws(
+    () => checkPrior({ ...p, settings: { sadtm: { alpha: 2 } } }, "bad.json"),
+    /settings of sadtm: alpha must be in \[0, 1\]/,
+  );
 });

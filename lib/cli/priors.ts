@@ -7,6 +7,7 @@ import { readLabelsCsv } from "../eval/dataset.ts";
 import { openKv } from "../kv/open.ts";
 import { savePriorToKv, SHIPPED_PRIORS } from "../kv/priors.ts";
 import { computePrior } from "../saliency/calibrate.ts";
+import { checkPrior, type SaliencyPrior } from "../saliency/prior.ts";
 import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
 import { progressBar } from "./progress.ts";
@@ -49,6 +50,9 @@ async function main(args: string[]) {
     labels: values["own-labels"] ? Array(n).fill(-1) : labels.slice(0, n),
   }, { batch: numberOption(values.batch, "batch", 1, 256), onProgress: progressBar() });
   const out = values.out ?? join(SHIPPED_PRIORS, `${bundle.config.name}.json`);
+  // Settings chosen by experiment on this model outlive a recomputed prior.
+  const settings = await previousSettings(out);
+  if (settings) prior.settings = settings;
   await Deno.writeTextFile(out, JSON.stringify(prior, null, 1) + "\n");
   const kv = await openKv(values.kv);
   await savePriorToKv(kv, prior);
@@ -63,6 +67,16 @@ async function main(args: string[]) {
     `relative MSE: ${prior.classAttentionRelativeMse.map((v) => v.toFixed(3)).join(" ")}`,
   );
   console.log(`suggested tau: ${prior.suggestedTau}`);
+}
+
+/** The `settings` of the prior file at `path`, if there is one. */
+async function previousSettings(path: string): Promise<SaliencyPrior["settings"]> {
+  try {
+    return checkPrior(JSON.parse(await Deno.readTextFile(path)), path).settings;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
 }
 
 if (import.meta.main) await runMain(() => main(Deno.args), USAGE);

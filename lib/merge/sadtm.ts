@@ -141,16 +141,18 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
           `prior of ${prior.model} has grid ${prior.grid.join("x")}, model ${grid}`,
         );
       }
+      const own = prior.settings?.[name] ?? {};
+      const sign = options.priorSign ?? own.priorSign ?? DEFAULT_PRIOR_SIGN;
       return Promise.resolve({
         feeds: {
           prior: {
-            data: Float32Array.from(
-              prior.vector,
-              (v) => v * (options.priorSign ?? DEFAULT_PRIOR_SIGN),
-            ),
+            data: Float32Array.from(prior.vector, (v) => v * sign),
             dims: [prior.vector.length],
           },
-          alpha: { data: new Float32Array([options.alpha ?? DEFAULT_ALPHA]), dims: [1] },
+          alpha: {
+            data: new Float32Array([options.alpha ?? own.alpha ?? DEFAULT_ALPHA]),
+            dims: [1],
+          },
           importance_weight: {
             data: new Float32Array([options.importanceWeight ?? DEFAULT_IMPORTANCE_WEIGHT]),
             dims: [1],
@@ -159,7 +161,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
             theta: { data: new Float32Array([options.theta ?? -0.2]), dims: [1] },
           }),
         },
-        suggestedTau: prior.suggestedTau,
+        suggestedTau: own.tau ?? prior.suggestedTau,
       });
     },
   };

@@ -140,6 +140,19 @@ export interface PatchPrior {
   vector: readonly number[];
   /** Blocks to leave unmerged in delayed merging. */
   suggestedTau: number;
+  /**
+   * Settings measured best on this model, by method name (`sadtm`, `sadtm-dm`, ...); they
+   * replace the methods' defaults, and options given explicitly replace them.
+   */
+  settings?: Record<string, PriorSettings>;
+}
+
+/** A method's settings chosen by evidence on one model (docs/RESULTS.md). */
+export interface PriorSettings {
+  alpha?: number;
+  priorSign?: 1 | -1;
+  /** Delay for delayed merging, instead of the prior's `suggestedTau`. */
+  tau?: number;
 }
 
 /** A saliency prior is missing, malformed, or of another patch grid. */

@@ -107,6 +107,18 @@ export function checkPrior(value: unknown, source: string): SaliencyPrior {
     Array.isArray(p.vector) && p.vector.length === p.grid[0] * p.grid[1] &&
     p.vector.every(Number.isFinite) && Number.isInteger(p.suggestedTau);
   if (!ok) throw new PriorError(`${source}: not a valid saliency prior`);
+  for (const [method, s] of Object.entries(p.settings ?? {})) {
+    const valid = s && typeof s === "object" &&
+      (s.alpha === undefined || (typeof s.alpha === "number" && s.alpha >= 0 && s.alpha <= 1)) &&
+      (s.priorSign === undefined || s.priorSign === 1 || s.priorSign === -1) &&
+      (s.tau === undefined || (Number.isInteger(s.tau) && s.tau >= 0));
+    if (!valid) {
+      throw new PriorError(
+        `${source}: settings of ${method}: alpha must be in [0, 1], priorSign 1 or -1, tau an ` +
+          `integer >= 0`,
+      );
+    }
+  }
   return p;
 }
 
