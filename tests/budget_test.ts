@@ -291,26 +291,48 @@ Deno.test("budget: a hopeless job is refused without running or waits behind fea
   assert.equal(second.next!.decided!.hopeless, true);
 });
 
+const evalRow = (method: string, n: number, top1: number, schedule = [3]): EvalRow => ({
+  method,
+  target_reduction: 0.3,
+  schedule,
+  gmacs: 0.7,
+  match_gmacs: 0,
+  reduction: 0.3,
+  top1,
+  top5: 1,
+  agree_top1: 1,
+  kl: 0,
+  latency_ms_p50: 1,
+  n,
+  gmacs_p5: 0.7,
+  gmacs_p50: 0.7,
+  gmacs_p95: 0.7,
+});
+
+Deno.test("cli: points pools files; METHODS=FILE takes only those methods' rows", async () => {
+  const dir = await Deno.makeTempDir();
+  const none = { ...evalRow("none", 100, 0.8, [0]), gmacs: 1, reduction: 0 };
+  const shipped = `${dir}/shipped.json`, variant = `${dir}/variant.json`, out = `${dir}/p.json`;
+  await Deno.writeTextFile(shipped, JSON.stringify([none, evalRow("sadtm", 100, 0.5)]));
+  await Deno.writeTextFile(variant, JSON.stringify([none, evalRow("sadtm", 100, 0.7)]));
+  const points = async (...files: string[]) => {
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "lib/cli/points.ts", "--model", "m", "--out", out, ...files],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    const table = JSON.parse(await Deno.readTextFile(out));
+    return table.points.find((p: { method: string }) => p.method === "sadtm").top1;
+  };
+  assert.ok(Math.abs(await points(shipped, variant) - 0.6) < 1e-12, "both pooled");
+  assert.ok(Math.abs(await points(`none=${shipped}`, variant) - 0.7) < 1e-12, "only the variant");
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("budget: operating points from eval rows pool image sets; bad tables are refused", () => {
-  const row = (method: string, n: number, top1: number, schedule = [3]): EvalRow => ({
-    method,
-    target_reduction: 0.3,
-    schedule,
-    gmacs: 0.7,
-    match_gmacs: 0,
-    reduction: 0.3,
-    top1,
-    top5: 1,
-    agree_top1: 1,
-    kl: 0,
-    latency_ms_p50: 1,
-    n,
-    gmacs_p5: 0.7,
-    gmacs_p50: 0.7,
-    gmacs_p95: 0.7,
-  });
-  const none = { ...row("none", 100, 0.8, [0]), gmacs: 1, reduction: 0 };
-  const t = pointsFromEval("m", [none, row("tome", 100, 0.7), none, row("tome", 300, 0.9)]);
+  const none = { ...evalRow("none", 100, 0.8, [0]), gmacs: 1, reduction: 0 };
+  const t = pointsFromEval("m", [none, evalRow("tome", 100, 0.7), none, evalRow("tome", 300, 0.9)]);
   assert.equal(t.points.length, 2);
   const tome = t.points.find((p) => p.method === "tome")!;
   assert.ok(Math.abs(tome.top1! - 0.85) < 1e-12);

@@ -9,13 +9,15 @@ import { POINTS_DIR } from "../kv/points.ts";
 import type { EvalRow } from "../eval/evaluate.ts";
 import { parseCommand, runMain, UsageError } from "./args.ts";
 
-const USAGE = "usage: deno task points --model NAME [--out FILE] RESULTS.json...";
+const USAGE = "usage: deno task points --model NAME [--out FILE] [METHODS=]RESULTS.json...";
 const HELP = `
 ${USAGE}
 
 Builds the operating-points table of a model (method, schedule, theta, GMACs and measured
 top-1 per point) from eval results. Rows of the same point from several image sets are pooled,
 weighted by image count. The service seeds Deno KV with the tables in priors/points/.
+A file given as METHODS=FILE (comma-separated methods) contributes only those methods' rows, so
+that rows run with other settings of the same method are not pooled.
 
   --model NAME   model name as in its config (e.g. deit_tiny_patch16_224)
   --out FILE     default priors/points/<NAME>.json
@@ -29,7 +31,18 @@ async function main(args: string[]) {
   if (!values.model) throw new UsageError("--model NAME is required");
   if (positionals.length === 0) throw new UsageError("give at least one eval results file");
   const rows: EvalRow[] = [];
-  for (const file of positionals) rows.push(...JSON.parse(await Deno.readTextFile(file)));
+  for (const arg of positionals) {
+    const cut = arg.indexOf("=");
+    const only = cut > 0 ? arg.slice(0, cut).split(",") : undefined;
+    const file = cut > 0 ? arg.slice(cut + 1) : arg;
+    let loaded: EvalRow[];
+    try {
+      loaded = JSON.parse(await Deno.readTextFile(file));
+    } catch (e) {
+      throw new UsageError(`${file}: ${(e as Error).message}`);
+    }
+    rows.push(...loaded.filter((r) => !only || only.includes(r.method)));
+  }
   const table = pointsFromEval(values.model, rows);
   const out = values.out ?? join(POINTS_DIR, `${values.model}.json`);
   await Deno.writeTextFile(out, JSON.stringify(table, null, 1) + "\n");
