@@ -1,15 +1,17 @@
 /**
- * `deno run -A bench/side_by_side.ts NAME=ROWS.json NAME=ROWS.json...`: one markdown table with
+ * `deno run -A bench/side_by_side.ts NAME=ROWS.json[,ROWS.json...] ...`: one markdown table with
  * the same methods and targets of several models (or settings) side by side: per column group the
- * top-1, its change against that file's unmerged row, agreement and KL. Rows are matched by method
- * and target; a cell is `-` where a file has no such row.
+ * top-1, its change against the group's unmerged row, agreement and KL. Rows are matched by method
+ * and target; a cell is `-` where a group has no such row. A group of several files takes each
+ * row from the last file that has it (e.g. one method re-run with the model's own settings).
  * @module
  */
 import { parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import type { EvalRow } from "../lib/eval/evaluate.ts";
 import { table } from "./report.ts";
 
-const USAGE = "usage: deno run -A bench/side_by_side.ts NAME=ROWS.json NAME=ROWS.json...";
+const USAGE =
+  "usage: deno run -A bench/side_by_side.ts NAME=ROWS.json[,ROWS.json...] NAME=ROWS.json...";
 
 /** A column group: a name and its eval rows. */
 interface Group {
@@ -56,19 +58,29 @@ async function main(args: string[]) {
     {},
     `${USAGE}
 
-Each argument is NAME=FILE (an eval --out file); the table has one column group per argument.`,
+Each argument is NAME=FILE[,FILE...] (eval --out files); the table has one column group per
+argument, and a row of a later file of a group replaces the same method and target before it.`,
   );
   if (positionals.length === 0) throw new UsageError("no NAME=ROWS.json given");
   const groups: Group[] = [];
   for (const arg of positionals) {
     const cut = arg.indexOf("=");
     if (cut <= 0) throw new UsageError(`${arg}: expected NAME=FILE`);
-    const file = arg.slice(cut + 1);
-    try {
-      groups.push({ name: arg.slice(0, cut), rows: JSON.parse(await Deno.readTextFile(file)) });
-    } catch (e) {
-      throw new UsageError(`${file}: ${(e as Error).message}`);
+    const rows: EvalRow[] = [];
+    for (const file of arg.slice(cut + 1).split(",")) {
+      let loaded: EvalRow[];
+      try {
+        loaded = JSON.parse(await Deno.readTextFile(file));
+      } catch (e) {
+        throw new UsageError(`${file}: ${(e as Error).message}`);
+      }
+      for (const r of loaded) {
+        const at = rows.findIndex((x) => key(x) === key(r));
+        if (at >= 0) rows[at] = r;
+        else rows.push(r);
+      }
     }
+    groups.push({ name: arg.slice(0, cut), rows });
   }
   console.log(sideBySide(groups));
 }

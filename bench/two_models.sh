@@ -56,6 +56,20 @@ for part in $parts; do
       eval_ $model --images "$dev" --methods none,sadtm-dm --alpha 1 --tau $tau --reductions 0.33 \
         --out "$out/sadtm-tau$tau.json"
     done
+    # The delays that won at 33 %, at every cost and on both sets.
+    for set in "${sets[@]}"; do
+      for tau in 2 3; do
+        eval_ $model --images "$shared/data/$set" --methods none,sadtm-dm --tau $tau \
+          --out "$out/$set-sadtm-dm-tau$tau.json"
+      done
+    done
+    # Plain SAD-TM with the reversed prior at alpha 0.5 (the sweep's best), on both models and sets.
+    for m in "${models[@]}"; do
+      for set in "${sets[@]}"; do
+        eval_ "$m" --images "$shared/data/$set" --methods none,sadtm --alpha 0.5 --prior-sign=-1 \
+          --out "docs/results/$m/$set-sadtm-alpha0.5-sign-1.json"
+      done
+    done
     ;;
   cross)
     # One model's prior driving the other, at alpha 0.5 (the prior counts) and both signs; tau is

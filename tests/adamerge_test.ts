@@ -4,6 +4,8 @@ import { calibrateTheta, costAt } from "../lib/eval/calibrate.ts";
 import { adamerge } from "../lib/merge/adamerge.ts";
 import { METHODS } from "../lib/merge/methods.ts";
 import { scheduleForReduction } from "../lib/merge/schedule.ts";
+import type { MethodOptions } from "../lib/merge/step.ts";
+import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
 import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
 import { tinySession, tinyVit } from "./helpers/fixtures.ts";
@@ -173,4 +175,37 @@ Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the un
   const none = await runWith("sadtm-ada", Infinity);
   const zero = await runWith("sadtm-dm", 0, [0, 0, 0, 0]);
   assert.deepEqual(none.logits.data, zero.logits.data);
+});
+
+Deno.test("adamerge: the model's settings (stored with its prior) replace the defaults; options win", async () => {
+  const bundle: ModelBundle = {
+    config,
+    weights,
+    dir: "",
+    preprocess: { inputSize: 32, cropPct: 1, mean: [0, 0, 0], std: [1, 1, 1] },
+    labels: [],
+    descriptions: [],
+  };
+  const prior = {
+    model: config.name,
+    grid: [8, 8] as [number, number],
+    vector: Array(64).fill(0),
+    suggestedTau: 0,
+    settings: { adamerge: { gamma: 0, salienceWeight: 0 } },
+  };
+  const image = randomPixels(config, 1, 5);
+  const logits = async (options: MethodOptions) => {
+    const c = await Classifier.fromBundle(bundle, {
+      backend: "wasm",
+      method: adamerge,
+      ...options,
+    });
+    const [out] = await c.run([image], R_MAX, { theta: scalar(0.8) });
+    await c.release();
+    return out.logits;
+  };
+  const fromSettings = await logits({ prior });
+  assert.deepEqual(fromSettings, await logits({ gamma: 0, salienceWeight: 0 }));
+  assert.notDeepEqual(fromSettings, await logits({}), "the settings should matter");
+  assert.deepEqual(await logits({ prior, gamma: 0.5, salienceWeight: 1 }), await logits({}));
 });

@@ -60,12 +60,17 @@ export const adamerge: MergeMethod = {
   matchMacs: (n, r, c, prefix) =>
     r > 0 ? (n - prefix) ** 2 * c + Math.ceil(n / 2) * Math.floor(n / 2) * c : 0,
   inputs: () => [scalar("theta"), scalar("gamma"), scalar("salience_weight")],
-  prepare: (_config, options) =>
-    Promise.resolve({
+  prepare: (_config, options) => {
+    // The model's own settings, where its prior records them (docs/RESULTS.md, section 4).
+    const own = options.prior?.settings?.adamerge ?? {};
+    return Promise.resolve({
       feeds: {
         theta: feed(options.theta ?? DEFAULT_THETA),
-        gamma: feed(options.gamma ?? DEFAULT_GAMMA),
-        salience_weight: feed(options.salienceWeight ?? DEFAULT_SALIENCE_WEIGHT),
+        gamma: feed(options.gamma ?? own.gamma ?? DEFAULT_GAMMA),
+        salience_weight: feed(
+          options.salienceWeight ?? own.salienceWeight ?? DEFAULT_SALIENCE_WEIGHT,
+        ),
       },
-    }),
+    });
+  },
 };

@@ -141,18 +141,25 @@ export interface PatchPrior {
   /** Blocks to leave unmerged in delayed merging. */
   suggestedTau: number;
   /**
-   * Settings measured best on this model, by method name (`sadtm`, `sadtm-dm`, ...); they
-   * replace the methods' defaults, and options given explicitly replace them.
+   * Settings measured best on this model, by method name (`sadtm`, `adamerge`, ...); they
+   * replace the methods' defaults, and options given explicitly replace them. They live with the
+   * prior because the prior is what is stored per model (files and Deno KV).
    */
-  settings?: Record<string, PriorSettings>;
+  settings?: Record<string, MethodSettings>;
 }
 
 /** A method's settings chosen by evidence on one model (docs/RESULTS.md). */
-export interface PriorSettings {
+export interface MethodSettings {
+  /** SAD-TM. */
   alpha?: number;
+  /** SAD-TM. */
   priorSign?: 1 | -1;
-  /** Delay for delayed merging, instead of the prior's `suggestedTau`. */
+  /** Delayed methods: blocks before merging, instead of the prior's `suggestedTau`. */
   tau?: number;
+  /** AdaMerge. */
+  gamma?: number;
+  /** AdaMerge. */
+  salienceWeight?: number;
 }
 
 /** A saliency prior is missing, malformed, or of another patch grid. */

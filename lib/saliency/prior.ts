@@ -108,14 +108,16 @@ export function checkPrior(value: unknown, source: string): SaliencyPrior {
     p.vector.every(Number.isFinite) && Number.isInteger(p.suggestedTau);
   if (!ok) throw new PriorError(`${source}: not a valid saliency prior`);
   for (const [method, s] of Object.entries(p.settings ?? {})) {
-    const valid = s && typeof s === "object" &&
-      (s.alpha === undefined || (typeof s.alpha === "number" && s.alpha >= 0 && s.alpha <= 1)) &&
+    const within = (v: unknown, lo: number, hi: number) =>
+      v === undefined || (typeof v === "number" && v >= lo && v <= hi);
+    const valid = s && typeof s === "object" && within(s.alpha, 0, 1) &&
       (s.priorSign === undefined || s.priorSign === 1 || s.priorSign === -1) &&
-      (s.tau === undefined || (Number.isInteger(s.tau) && s.tau >= 0));
+      (s.tau === undefined || (Number.isInteger(s.tau) && s.tau >= 0)) &&
+      within(s.gamma, 0, 0.99) && within(s.salienceWeight, 0, 1);
     if (!valid) {
       throw new PriorError(
         `${source}: settings of ${method}: alpha must be in [0, 1], priorSign 1 or -1, tau an ` +
-          `integer >= 0`,
+          `integer >= 0, gamma in [0, 0.99], salienceWeight in [0, 1]`,
       );
     }
   }
