@@ -101,6 +101,11 @@ for part in $parts; do
       eval_ "$model" --images "$dev" --methods none,adamerge --calibration-images 256 \
         --out "$out/adamerge-cal256.json"
     done
+    # ViT-Tiny's own setting (no damping, from the ablation) on both sets.
+    for set in "${sets[@]}"; do
+      eval_ vit_tiny_patch16_224 --images "$shared/data/$set" --methods none,adamerge --gamma 0 \
+        --out "docs/results/vit_tiny_patch16_224/$set-adamerge-g0.json"
+    done
     ;;
   *)
     echo "unknown part $part (compare sadtm cross adamerge)" >&2
