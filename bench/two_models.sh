@@ -21,6 +21,7 @@ eval_() {
   npx -y deno@2.9.6 run --allow-read --allow-env --allow-write --allow-ffi lib/cli/eval.ts \
     --model "$shared/models/$model" "$@"
 }
+# The delay the prior's curve suggests (not a model's tuned setting).
 tau_of() { python3 -c "import json;print(json.load(open('priors/$1.json'))['suggestedTau'])"; }
 
 for part in $parts; do
@@ -30,11 +31,12 @@ for part in $parts; do
       out=docs/results/$model
       mkdir -p "$out"
       for set in "${sets[@]}"; do
-        eval_ "$model" --images "$shared/data/$set" --methods "$all" \
-          --out "$out/$set.json" --plot "$out/$set.svg"
+        # The same settings on both models (each model's own are in the per-model runs below).
+        eval_ "$model" --images "$shared/data/$set" --methods "$all" --alpha 1 --prior-sign=-1 \
+          --tau "$(tau_of "$model")" --gamma 0.5 --out "$out/$set.json" --plot "$out/$set.svg"
         # Deeper points for tight budgets (the operating-points table).
         eval_ "$model" --images "$shared/data/$set" --methods none,tome,pitome,sadtm-dm \
-          --reductions 0.55,0.65 --out "$out/$set-deep.json"
+          --reductions 0.55,0.65 --alpha 1 --tau "$(tau_of "$model")" --out "$out/$set-deep.json"
       done
     done
     ;;
@@ -44,12 +46,13 @@ for part in $parts; do
     model=vit_tiny_patch16_224
     out=docs/results/$model
     mkdir -p "$out"
+    tau=$(tau_of $model)
     for sign in 1 -1; do
       eval_ $model --images "$dev" --methods none,sadtm,sadtm-dm --alpha 0.5 --prior-sign=$sign \
-        --out "$out/sadtm-alpha0.5-sign$sign.json"
+        --tau "$tau" --out "$out/sadtm-alpha0.5-sign$sign.json"
       for alpha in 0 0.25 0.75; do
         eval_ $model --images "$dev" --methods none,sadtm,sadtm-dm --alpha $alpha --prior-sign=$sign \
-          --reductions 0.33 --out "$out/sadtm-alpha$alpha-sign$sign.json"
+          --tau "$tau" --reductions 0.33 --out "$out/sadtm-alpha$alpha-sign$sign.json"
       done
     done
     for tau in 0 1 2 3 4; do
@@ -99,7 +102,7 @@ for part in $parts; do
           --out "$out/adamerge-g$gamma-w$sw-c$ceiling.json"
       done
       eval_ "$model" --images "$dev" --methods none,adamerge --calibration-images 256 \
-        --out "$out/adamerge-cal256.json"
+        --gamma 0.5 --out "$out/adamerge-cal256.json"
     done
     # ViT-Tiny's own setting (no damping, from the ablation) on both sets.
     for set in "${sets[@]}"; do
