@@ -4,6 +4,7 @@
  * @module
  */
 import { WorkerPool } from "./workers/pool.ts";
+import { releaseFreedMemory } from "./lib/backend/memory.ts";
 import { DEFAULT_THREADS } from "./lib/backend/session.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
@@ -84,10 +85,15 @@ async function main(args: string[]) {
   (async () => {
     for (const { served } of models) await served.budget.calibrate();
   })().then(
-    () =>
+    () => {
+      // Loading left freed buffers in the allocator's arenas; hand them back before serving.
+      const trimmed = releaseFreedMemory() ? ", freed memory returned" : "";
       console.log(
-        `edgemerge: ready (latency model calibrated in ${Math.round(performance.now() - t0)} ms)`,
-      ),
+        `edgemerge: ready (latency model calibrated in ${
+          Math.round(performance.now() - t0)
+        } ms${trimmed})`,
+      );
+    },
     (e) => console.error(`edgemerge: calibration failed: ${(e as Error).message}`),
   );
   Deno.addSignalListener("SIGTERM", async () => {

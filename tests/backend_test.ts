@@ -2,6 +2,7 @@
 // needs; and (where the binding loads) native and WASM agree on DeiT-Tiny's golden images.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { releaseFreedMemory } from "../lib/backend/memory.ts";
 import { BackendError, createSession, resolveBackend } from "../lib/backend/session.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { CPU_BACKENDS } from "./helpers/fixtures.ts";
@@ -71,4 +72,25 @@ Deno.test({
     await wasm.release();
     await native.release();
   },
+});
+
+Deno.test("memory: freed memory is handed back where FFI and glibc allow; without FFI nothing happens", async () => {
+  // A deno built for linux-gnu runs on glibc, which has malloc_trim.
+  assert.equal(releaseFreedMemory(), Deno.build.os === "linux" && Deno.build.env === "gnu");
+  // A process without FFI permission (as on an edge runtime).
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    script,
+    `import { releaseFreedMemory } from "${
+      new URL("../lib/backend/memory.ts", import.meta.url).href
+    }";\nconsole.log(releaseFreedMemory());\n`,
+  );
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(script);
+  assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+  assert.equal(new TextDecoder().decode(run.stdout).trim(), "false");
 });
