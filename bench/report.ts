@@ -10,12 +10,22 @@ export function quantile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-/** A markdown table. */
+/**
+ * A markdown table, its columns padded as `deno fmt` pads them so a bench's docs stay formatted.
+ * @example
+ * ```ts
+ * table(["method", "ms"], [["tome", 12.5]]);
+ * // | method | ms   |\n| ------ | ---- |\n| tome   | 12.5 |
+ * ```
+ */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const width = rows.find((r) => r.length !== header.length);
-  if (width) throw new Error(`a row has ${width.length} cells, the header ${header.length}`);
-  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
-  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+  const ragged = rows.find((r) => r.length !== header.length);
+  if (ragged) throw new Error(`a row has ${ragged.length} cells, the header ${header.length}`);
+  const cells = [header, ...rows].map((row) => row.map(String));
+  const widths = header.map((_, i) => Math.max(3, ...cells.map((row) => row[i].length)));
+  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  const rule = `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`;
+  return [line(cells[0]), rule, ...cells.slice(1).map(line)].join("\n");
 }
 
 /** Replaces (or appends) the section `name` of the markdown file `path`. */
@@ -27,7 +37,7 @@ export async function writeSection(path: string, name: string, body: string): Pr
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  const block = `${open}\n${body.trim()}\n${close}`;
+  const block = `${open}\n\n${body.trim()}\n\n${close}`; // blank lines: as `deno fmt` leaves them
   const start = text.indexOf(open), end = text.indexOf(close);
   text = start >= 0 && end > start
     ? text.slice(0, start) + block + text.slice(end + close.length)
