@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { releaseFreedMemory } from "./memory.ts";
+ * import { releaseFreedMemory } from "./lib/backend/memory.ts";
  * releaseFreedMemory(); // after a model's session is ready
  * ```
  */
