@@ -19,6 +19,8 @@ import { readLabelsCsv } from "../lib/eval/dataset.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
+import { WORKERS } from "../lib/serve/settings.ts";
+import { DEFAULT_THREADS } from "../lib/backend/session.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--policy NAME] [--latency-ms L] [--trace FILE] " +
@@ -224,7 +226,9 @@ async function main(args: string[]) {
           ? `the unmerged latency a client sees one request at a time (p50); budgets uniform in`
           : `given (--latency-ms: another configuration's measured L); budgets uniform in`,
         `[0.6 L, 1.5 L]; ${pictures.length} labelled ImageNet val images in turn; backend`,
-        `${values.backend}, 1 worker unless said; the load generator shares the 2 cores at nice 10.`,
+        `${values.backend}, ${values.workers ?? WORKERS.default} worker(s) x ${
+          values.threads ?? DEFAULT_THREADS
+        } threads; the load generator shares the 2 cores at nice 10.`,
         `Client time runs from sending to the whole answer. "in budget" and "effective accuracy"`,
         `(answered correctly and inside the budget) count over every request offered: late and`,
         `refused answers count as misses.\n\n${out}`,
