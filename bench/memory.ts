@@ -1,19 +1,21 @@
 /**
- * `deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K]`: resident memory
- * of the server per backend (and per extra model), ready (every method's session started and
- * calibrated) and after N requests from 4 concurrent clients with budgets (so every operating
- * point runs), over several starts. Prints a table and writes it to docs/PERFORMANCE.md.
+ * `deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K] [--v8-flags F]`:
+ * resident memory of the server per backend (and per extra model), ready (every method's session
+ * started and calibrated) and after N requests from 4 concurrent clients with budgets (so every
+ * operating point runs), over several starts; with `--v8-flags`, the same again with those V8
+ * flags, and the throughput of both, so the memory they save is weighed against the speed they
+ * cost in one run. Prints a table and writes it to docs/PERFORMANCE.md.
  * @module
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
-import { table, writeSection } from "./report.ts";
+import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 
-const USAGE =
-  "usage: deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K] [--no-write]";
+const USAGE = "usage: deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K] " +
+  "[--v8-flags F] [--no-write]";
 const HELP = `${USAGE}
 
 Starts the server K times (default 3) per backend (wasm, native; 1 worker per model, KV in
@@ -21,7 +23,14 @@ memory) and reads its resident set (/proc/<pid>/status VmRSS: the process with i
 onnxruntime's threads) when /readyz says ready and after N requests (default 200) with budgets of
 20-120 ms from 4 clients; reports the median and range over the starts. With several models it
 measures the first alone, then all of them (the cost of each extra model). It also lists the
-largest mappings of one ready server (/proc/<pid>/smaps), to show what holds the memory.`;
+largest mappings of one ready server (/proc/<pid>/smaps), to show what holds the memory.
+
+  --v8-flags F   also start every configuration with DENO_V8_FLAGS=F (for example
+                 --max-semi-space-size=1,--optimize-for-size), starts interleaved with the
+                 default ones; the unmerged p50 column shows what the flags cost.`;
+
+/** Unmerged requests sent one at a time after the load, for the latency column. */
+const PROBES = 40;
 
 const SAMPLES = fileURLToPath(new URL("../../shared/data/imagenet-val-dev", import.meta.url));
 
@@ -44,11 +53,12 @@ async function largestMappings(pid: number, n: number): Promise<[number, string]
   return out.sort((a, b) => b[0] - a[0]).slice(0, n);
 }
 
-/** Median and range of `xs`, as "median (min-max)". */
-function spread(xs: number[]): string {
+/** Median and range of `xs`, as "median (min-max)" with `digits` decimals. */
+function spread(xs: number[], digits = 0): string {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted[Math.floor(sorted.length / 2)];
-  return `${mid.toFixed(0)} (${sorted[0].toFixed(0)}-${sorted.at(-1)!.toFixed(0)})`;
+  const f = (x: number) => x.toFixed(digits);
+  return `${f(mid)} (${f(sorted[0])}-${f(sorted.at(-1)!)})`;
 }
 
 async function main(args: string[]) {
@@ -56,6 +66,7 @@ async function main(args: string[]) {
     model: { type: "string" },
     requests: { type: "string" },
     starts: { type: "string" },
+    "v8-flags": { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
   const models = (values.model ?? defaultModelDir()).split(",");
@@ -74,55 +85,87 @@ async function main(args: string[]) {
   if (pictures.length === 0) throw new UsageError(`bench:memory needs JPEGs in ${SAMPLES}`);
   const served = models.length > 1 ? [models.slice(0, 1), models] : [models];
   const name = (dir: string) => dir.replace(/\/+$/, "").split("/").pop();
+  const flagSets = values["v8-flags"] ? ["", values["v8-flags"]] : [""];
   const rows: (string | number)[][] = [];
   let mappings: [number, string][] = [];
   for (const backend of ["wasm", "native"]) {
     for (const set of served) {
-      const ready: number[] = [], loaded: number[] = [];
+      const ready = flagSets.map((): number[] => []), loaded = flagSets.map((): number[] => []);
+      const latency = flagSets.map((): number[] => []);
       for (let k = 0; k < starts; k++) {
-        const port = 19000 + Math.floor(Math.random() * 1000);
-        const url = `http://127.0.0.1:${port}`;
-        const server = spawnServer(set.join(","), port, { EDGEMERGE_BACKEND: backend });
-        try {
-          while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          ready.push(await rssMb(server.pid));
-          if (backend === "wasm" && set.length === 1 && k === 0) {
-            mappings = await largestMappings(server.pid, 8);
-          }
-          let sent = 0;
-          const client = async () => {
-            while (sent < requests) {
-              const i = sent++;
-              const r = await fetch(`${url}/v1/classify?budget_ms=${20 + (i % 11) * 10}`, {
+        for (const [f, flags] of flagSets.entries()) {
+          const port = 19000 + Math.floor(Math.random() * 1000);
+          const url = `http://127.0.0.1:${port}`;
+          const server = spawnServer(set.join(","), port, {
+            EDGEMERGE_BACKEND: backend,
+            ...(flags && { DENO_V8_FLAGS: flags }),
+          });
+          try {
+            while (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) {
+              await new Promise((r) => setTimeout(r, 200));
+            }
+            ready[f].push(await rssMb(server.pid));
+            if (backend === "wasm" && set.length === 1 && k === 0 && !flags) {
+              mappings = await largestMappings(server.pid, 8);
+            }
+            let sent = 0;
+            const client = async () => {
+              while (sent < requests) {
+                const i = sent++;
+                const r = await fetch(`${url}/v1/classify?budget_ms=${20 + (i % 11) * 10}`, {
+                  method: "POST",
+                  body: pictures[i % pictures.length] as Uint8Array<ArrayBuffer>,
+                  headers: { "content-type": "image/jpeg" },
+                });
+                await r.body?.cancel();
+              }
+            };
+            await Promise.all([client(), client(), client(), client()]);
+            loaded[f].push(await rssMb(server.pid));
+            const times: number[] = [];
+            for (let i = 0; i < PROBES; i++) {
+              const start = performance.now();
+              const r = await fetch(`${url}/v1/classify?method=none`, {
                 method: "POST",
                 body: pictures[i % pictures.length] as Uint8Array<ArrayBuffer>,
                 headers: { "content-type": "image/jpeg" },
               });
-              await r.body?.cancel();
+              await r.arrayBuffer();
+              times.push(performance.now() - start);
             }
-          };
-          await Promise.all([client(), client(), client(), client()]);
-          loaded.push(await rssMb(server.pid));
-          console.error(
-            `${backend} ${set.map(name).join("+")} start ${k + 1}: ready ${
-              ready.at(-1)!.toFixed(0)
-            } MB, after ${requests} requests ${loaded.at(-1)!.toFixed(0)} MB`,
-          );
-        } finally {
-          server.kill("SIGTERM");
-          await server.status;
+            latency[f].push(quantile(times, 0.5));
+            console.error(
+              `${backend} ${set.map(name).join("+")}${flags && ` ${flags}`} start ${k + 1}: ready ${
+                ready[f].at(-1)!.toFixed(0)
+              } MB, after ${requests} requests ${loaded[f].at(-1)!.toFixed(0)} MB, unmerged p50 ${
+                latency[f].at(-1)!.toFixed(1)
+              } ms`,
+            );
+          } finally {
+            server.kill("SIGTERM");
+            await server.status;
+          }
         }
       }
-      rows.push([backend, set.map(name).join(" + "), spread(ready), spread(loaded)]);
+      for (const [f, flags] of flagSets.entries()) {
+        rows.push([
+          backend,
+          set.map(name).join(" + "),
+          flags || "-",
+          spread(ready[f]),
+          spread(loaded[f]),
+          spread(latency[f], 1),
+        ]);
+      }
     }
   }
   const md = table([
     "backend",
     "models",
+    "V8 flags",
     "RSS ready (MB)",
     `RSS after ${requests} requests (MB)`,
+    "unmerged p50 ms",
   ], rows);
   const maps = table(
     ["MB resident", "mapping (perms, file)"],
@@ -139,9 +182,12 @@ async function main(args: string[]) {
 
 Command: \`deno task bench:memory --model ${
         models.join(",")
-      } --requests ${requests} --starts ${starts}\`.
+      } --requests ${requests} --starts ${starts}${
+        values["v8-flags"] ? ` --v8-flags=${values["v8-flags"]}` : ""
+      }\`.
 VmRSS of the server process (main thread, the workers, onnxruntime's threads): median (range) over
-${starts} starts.
+${starts} starts; "unmerged p50" is the median client time of ${PROBES} unmerged requests sent one at
+a time after the load, to show what a setting costs in speed.
 
 ${md}
 
