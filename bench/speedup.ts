@@ -19,6 +19,7 @@ import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import { unmergedGmacs } from "../lib/merge/schedule.ts";
 import { GraphBuilder } from "../lib/onnx/builder.ts";
+import { buildViTGraph } from "../lib/vit/graph.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
@@ -60,6 +61,7 @@ async function measureBackend(
   const rows: (string | number)[][] = [];
   const peak = await peakGmacs(backend, threads);
   const overhead = await zeroOverhead(bundle, backend, threads, prior, rounds);
+  const free = await freeStep(bundle, backend, threads, rounds);
   // One session for every method, as the server runs them; unmerged is its method none.
   const classifier = await Classifier.fromBundle(bundle, {
     backend,
@@ -139,7 +141,7 @@ async function measureBackend(
     }
   }
   await classifier.release();
-  return { rows, peak, overhead };
+  return { rows, peak, overhead, free };
 }
 
 /** What one backend's measurements give. */
@@ -147,6 +149,8 @@ interface BackendResult {
   rows: (string | number)[][];
   peak: number;
   overhead: (string | number)[];
+  /** `freeStep`'s rows. */
+  free: (string | number)[][];
 }
 
 /** Plain graph vs one method's graph vs the shared graph, at r = 0 (native: no spinning). */
@@ -180,6 +184,83 @@ async function zeroOverhead(
   for (const c of graphs) await c.release();
   const ratio = (i: number) => quantile(times[0].map((t, k) => t / times[i][k]), 0.5).toFixed(3);
   return [backend, quantile(times[0], 0.5).toFixed(1), ratio(1), ratio(2)];
+}
+
+/**
+ * What a free merge step would give, batch 1: the plain graph, ToMe's graph and the truncate
+ * baseline (ToMe's schedule, each block keeping its first N - r tokens: the same token counts
+ * with no matching or merging), all sessions live and spinning. They are timed in blocks of runs
+ * (the first two of each block dropped) so that a pool still spinning after its own runs does not
+ * land on another session's; each ratio is the median over rounds of the block medians' ratio.
+ */
+async function freeStep(
+  bundle: ModelBundle,
+  backend: BackendName,
+  threads: number | undefined,
+  rounds: number,
+): Promise<(string | number)[][]> {
+  const tome = methodByName("tome")!;
+  const plain = await Classifier.fromBundle(bundle, { backend, threads });
+  const merged = await Classifier.fromBundle(bundle, { backend, threads, method: tome });
+  const truncated = await createSession(
+    buildViTGraph(bundle, tome, { truncate: true }),
+    { backend, threads },
+  );
+  const { depth, imgSize } = bundle.config;
+  const input = new Float32Array(3 * imgSize ** 2).map((_, i) => Math.sin(i));
+  const runs: { target: number; kind: string; run: () => Promise<unknown> }[] = [
+    { target: 0, kind: "plain", run: () => plain.run([input]) },
+  ];
+  const gmacsAt = new Map<number, number>();
+  for (const target of TARGETS) {
+    const schedule = merged.scheduleFor(target, {}, tome);
+    gmacsAt.set(target, (await merged.run([input], schedule))[0].gmacs);
+    const feeds = {
+      pixel_values: { data: input, dims: [1, 3, imgSize, imgSize] },
+      r: { data: BigInt64Array.from(schedule, BigInt), dims: [depth] },
+    };
+    runs.push(
+      { target, kind: "tome", run: () => merged.run([input], schedule) },
+      { target, kind: "free", run: () => truncated.run(feeds) },
+    );
+  }
+  const medians = runs.map(() => [] as number[]);
+  for (const r of runs) await r.run();
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, r] of runs.entries()) {
+      const times: number[] = [];
+      for (let k = 0; k < 8; k++) {
+        const t0 = performance.now();
+        await r.run();
+        times.push(performance.now() - t0);
+      }
+      medians[i].push(quantile(times.slice(2), 0.5));
+    }
+    console.error(`${backend} free step: round ${round + 1}/${rounds}`);
+  }
+  await Promise.all([plain.release(), merged.release(), truncated.release()]);
+  const speedup = (i: number) => quantile(medians[0].map((t, k) => t / medians[i][k]), 0.5);
+  const full = unmergedGmacs(bundle.config);
+  return TARGETS.map((target) => {
+    const at = (kind: string) => runs.findIndex((r) => r.target === target && r.kind === kind);
+    const ideal = full / gmacsAt.get(target)!;
+    const [tomeUp, freeUp] = [speedup(at("tome")), speedup(at("free"))];
+    // The step's time as a share of the plain run: (tome - free) / plain, per round.
+    const step = quantile(
+      medians[0].map((t, k) => (medians[at("tome")][k] - medians[at("free")][k]) / t),
+      0.5,
+    );
+    return [
+      backend,
+      `${Math.round(100 * target)}%`,
+      `${ideal.toFixed(2)}x`,
+      `${tomeUp.toFixed(2)}x`,
+      (tomeUp / ideal).toFixed(2),
+      `${freeUp.toFixed(2)}x`,
+      (freeUp / ideal).toFixed(2),
+      `${(100 * step).toFixed(1)}%`,
+    ];
+  });
 }
 
 /** GEMM shapes `[m, k, n]` the peak is the best of: a large square one and the model's MLP. */
@@ -285,9 +366,20 @@ async function main(args: string[]) {
     ["backend", "plain ms", "one method, r = 0", "every method, r = 0"],
     overheads,
   );
+  const floor = table([
+    "backend",
+    "target",
+    "ideal (GMACs)",
+    "ToMe",
+    "ToMe / ideal",
+    "free step",
+    "free step / ideal",
+    "ToMe's step, of plain time",
+  ], results.flatMap((r) => r.free));
   console.log(md);
   console.log(`peak (best MatMul, same threads): ${peaks.join(", ")}`);
   console.log(zero);
+  console.log(floor);
   if (!values["no-write"]) {
     await writeSection(
       "docs/PERFORMANCE.md",
@@ -312,7 +404,15 @@ method's step and against the shared graph with every method, all at r = 0, as t
 per-round ratio (plain time / graph time; 1.00 = no cost). Native sessions here do not spin, since
 three are alive at once.
 
-${zero}`,
+${zero}
+
+What a free merge step would reach, batch 1: ToMe's graph against the truncate baseline, which
+runs ToMe's schedule with each block keeping its first N - r tokens (the same token counts, no
+matching or merging; \`GraphOptions.truncate\`), both as speedup over the plain graph. The
+sessions spin and are timed in blocks of 8 runs (the first 2 dropped), so a pool still spinning
+after its runs does not land on the next session's; the last column is (ToMe - free) / plain time.
+
+${floor}`,
     );
   }
 }

@@ -15,7 +15,8 @@ import {
   tinyConfig,
 } from "./helpers/tiny_vit.ts";
 import { CPU_BACKENDS, tinySession } from "./helpers/fixtures.ts";
-import type { BackendName } from "../lib/backend/session.ts";
+import { type BackendName, createSession } from "../lib/backend/session.ts";
+import { tome } from "../lib/merge/tome.ts";
 
 async function runPlain(
   config: ReturnType<typeof tinyConfig>,
@@ -127,4 +128,28 @@ Deno.test("configs: timm config.json is read, with built-in defaults and clear e
     () => configFromTimm({ architecture: "x", model_args: { embed_dim: 10, num_heads: 3 } }),
     /not divisible/,
   );
+});
+
+Deno.test("vit graph: the truncate baseline keeps each merging block's first N - r tokens", async () => {
+  const config = tinyConfig({ propAttn: true });
+  const weights = randomWeights(config);
+  const schedule = Array.from({ length: config.depth }, (_, i) => (i % 2 === 0 ? 2 : 0));
+  const graph = buildViTGraph({ config, weights }, tome, { truncate: true });
+  const session = await createSession(graph, { backend: "wasm" });
+  const pixels = randomPixels(config, 1);
+  const out = await session.run({
+    pixel_values: { data: pixels, dims: [1, 3, config.imgSize, config.imgSize] },
+    r: { data: BigInt64Array.from(schedule, BigInt), dims: [config.depth] },
+  });
+  await session.release();
+  const ref = referenceForward(config, weights, pixels, {
+    afterAttention: (block, x, size) => {
+      const keep = x.length - schedule[block];
+      return { x: x.slice(0, keep), size: size.slice(0, keep) };
+    },
+  });
+  assert.deepEqual(Array.from(out.tokens.data as BigInt64Array, Number), ref.tokens);
+  assert.ok(ref.tokens.at(-1)! < ref.tokens[0], "the schedule must drop tokens");
+  const diff = maxAbsDiff(out.logits.data as Float32Array, ref.logits);
+  assert.ok(diff < 1e-4, `logits differ by ${diff}`);
 });

@@ -214,9 +214,11 @@ class ViTBuilder {
     attention: { keys: string; attn: string },
     schedule: string,
     step: string | undefined,
+    truncate: boolean,
   ): TokenState {
     const g = this.g;
     const r = g.op("Gather", [schedule, g.constInt([i])], { axis: 0 });
+    if (truncate) return this.unpack(state, this.when(r, state, () => this.truncated(state, r)));
     const run = (merge: MergeMethod) => () => {
       const ctx = {
         g,
@@ -241,6 +243,16 @@ class ViTBuilder {
           dispatch(k + 1),
         );
     return this.unpack(state, this.when(r, state, dispatch(0)));
+  }
+
+  /**
+   * `state`'s values without its last `r` tokens (`GraphOptions.truncate`); the source map, by
+   * patch, is passed on as it is (a baseline has no explain picture).
+   */
+  truncated(state: TokenState, r: string): string[] {
+    const g = this.g;
+    const keep = g.op("Sub", [dim(g, state.x, 1), r]);
+    return this.pack(state).map((v) => v === state.sourceMap ? v : sliceAxis(g, v, 1, 0, keep));
   }
 
   /** The values of a token state, in a fixed order (for `If` outputs). */
@@ -283,6 +295,7 @@ class ViTBuilder {
     const merging = methods.length > 0;
     const sources = merging && Boolean(options.sources);
     const segments = merging && Boolean(options.segments);
+    const truncate = merging && Boolean(options.truncate);
     const pixels = g.input("pixel_values", "float32", [
       "batch",
       3,
@@ -341,7 +354,10 @@ class ViTBuilder {
       attentions.push(a.attn);
       if (merging) {
         const after = s;
-        s = g.scoped(`b${i}.merge/`, () => this.mergeStep(i, steps, after, a, schedule, step));
+        s = g.scoped(
+          `b${i}.merge/`,
+          () => this.mergeStep(i, steps, after, a, schedule, step, truncate),
+        );
       }
       return g.scoped(`b${i}.mlp/`, () => {
         const m = this.mlp(this.layerNorm(s.x, `blocks.${i}.norm2`), i);
@@ -477,6 +493,12 @@ export interface GraphOptions {
    * depth, the logits (zeros otherwise). A number sets the segment length (default `DEFAULT_SEGMENT` blocks).
    */
   segments?: boolean | number;
+  /**
+   * A baseline for benchmarks, not a method: every block whose `r` is above 0 keeps its first
+   * `N - r` tokens instead of running the method's step, so a run has the schedule's token
+   * counts at almost no merge cost, i.e. the speed a free merge step would reach.
+   */
+  truncate?: boolean;
 }
 
 /**

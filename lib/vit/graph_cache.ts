@@ -104,7 +104,8 @@ export async function withCachedGraph<T>(
   if (!dir || !bundle.fingerprint) return use(build());
   const names = method === undefined ? ["none"] : [method].flat().map((m) => m.name);
   const variant = names.join("+") + (options.sources ? "-sources" : "") +
-    (options.segments ? `-segments${segmentLength(bundle.config, options)}` : "");
+    (options.segments ? `-segments${segmentLength(bundle.config, options)}` : "") +
+    (options.truncate ? "-truncate" : "");
   const path = join(dir, graphFileName(bundle, variant));
   const cached = await readVerified(path);
   if (cached) {
