@@ -17,14 +17,15 @@ import { METHOD_NAMES, methodByName, METHODS } from "../lib/merge/methods.ts";
 import type { MergeMethod } from "../lib/merge/step.ts";
 import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
-import { unmergedGmacs } from "../lib/merge/schedule.ts";
+import { SCHEDULE_KINDS, type ScheduleKind, unmergedGmacs } from "../lib/merge/schedule.ts";
 import { GraphBuilder } from "../lib/onnx/builder.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--image FILE] [--rounds N] " +
-  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--no-write]";
+  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule KIND] " +
+  "[--no-write]";
 const HELP = `${USAGE}
 
 Times each method at 23/33/45 % target reduction against the unmerged model, on each backend and
@@ -32,7 +33,9 @@ batch size, prints a table and writes it to docs/PERFORMANCE.md (unless --no-wri
 methods run at the theta of the shipped operating points (priors/points/) when there is one.
   --image FILE   the input (default: a photo from ../shared when present, else a pattern)
   --rounds N     interleaved rounds (default 15)
-  --threads T    threads per session (default: the backends' own, 2)`;
+  --threads T    threads per session (default: the backends' own, 2)
+  --schedule K   schedule family of the non-adaptive methods: ${SCHEDULE_KINDS.join(", ")}
+                 (default constant; the free-step table always runs ToMe's constant one)`;
 
 const TARGETS = [0.23, 0.33, 0.45];
 const SAMPLE = new URL("../../shared/data/imagenet-sample/n01440764_tench.JPEG", import.meta.url);
@@ -51,10 +54,16 @@ interface Config {
 async function measureBackend(
   backend: BackendName,
   bundle: ModelBundle,
-  settings: { threads?: number; rounds: number; batches: number[]; methods: string[] },
+  settings: {
+    threads?: number;
+    rounds: number;
+    batches: number[];
+    methods: string[];
+    kind: ScheduleKind;
+  },
   bytes: Uint8Array | undefined,
 ): Promise<BackendResult> {
-  const { threads, rounds, batches, methods } = settings;
+  const { threads, rounds, batches, methods, kind } = settings;
   const { config } = bundle;
   const prior = await priorFor(config);
   const table0 = (await pointsInDir()).find((t) => t.model === config.name);
@@ -93,7 +102,7 @@ async function measureBackend(
         backend,
         method,
         target,
-        schedule: point?.schedule ?? classifier.scheduleFor(target, {}, method),
+        schedule: point?.schedule ?? classifier.scheduleFor(target, { kind }, method),
         feeds: point?.theta !== undefined
           ? { theta: { data: Float32Array.of(point.theta), dims: [1] } }
           : {},
@@ -305,6 +314,7 @@ async function main(args: string[]) {
     batches: { type: "string", default: "1,8" },
     methods: { type: "string", default: METHOD_NAMES.filter((m) => m !== "none").join(",") },
     threads: { type: "string" },
+    schedule: { type: "string", default: "constant" },
     "no-write": { type: "boolean" },
     child: { type: "boolean" },
   }, HELP);
@@ -321,7 +331,9 @@ async function main(args: string[]) {
   const { config } = bundle;
   const imagePath = values.image ?? SAMPLE;
   const bytes = await Deno.readFile(imagePath).catch(() => undefined);
-  const settings = { threads, rounds, batches, methods };
+  const kind = values.schedule as ScheduleKind;
+  if (!SCHEDULE_KINDS.includes(kind)) throw new UsageError(`unknown schedule ${kind}`);
+  const settings = { threads, rounds, batches, methods, kind };
   const results: BackendResult[] = [];
   if (values.child) {
     const result = await measureBackend(backends[0], bundle, settings, bytes);
@@ -390,7 +402,9 @@ async function main(args: string[]) {
 
 Command: \`deno task bench:speedup --model ${model} --rounds ${rounds}${
         threads ? ` --threads ${threads}` : ""
-      }\`. Input: ${bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"}.
+      }${kind === "constant" ? "" : ` --schedule ${kind}`}\`. Input: ${
+        bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"
+      }.
 All methods run in one session (as the server runs them: one graph with every method's step,
 picked per run); unmerged is that session's method none. Speedup is the median over rounds of
 (unmerged time / method time) in the same round; the ideal is unmerged GMACs / the run's GMACs.

@@ -6,6 +6,7 @@ import {
   delayedSchedule,
   matchGmacs,
   reductionOf,
+  SCHEDULE_KINDS,
   scheduleForReduction,
   tokensPerBlock,
 } from "../lib/merge/schedule.ts";
@@ -31,7 +32,7 @@ Deno.test("schedules: ToMe token counts follow the official cap (r = 16 merges 1
 
 Deno.test("schedules: a target reduction is hit within 0.5 pt, monotonically, for every method and kind", () => {
   for (const method of Object.values(METHODS)) {
-    for (const kind of ["constant", "delayed", "decreasing"] as const) {
+    for (const kind of SCHEDULE_KINDS) {
       let previous = -1;
       for (const target of [0.1, 0.23, 0.33, 0.45]) {
         const schedule = scheduleForReduction(deit, method, target, { kind, tau: 3 });
@@ -42,6 +43,9 @@ Deno.test("schedules: a target reduction is hit within 0.5 pt, monotonically, fo
         assert.ok(got >= previous, `${method.name} ${kind}: not monotone`);
         previous = got;
         if (kind === "delayed") assert.deepEqual(schedule.slice(0, 3), [0, 0, 0]);
+        if (kind === "alternate") {
+          assert.ok(schedule.every((r, l) => l % 2 === 0 || r === 0), `${schedule}`);
+        }
       }
     }
   }

@@ -51,7 +51,8 @@ const SCHEDULE: ChoiceOption<ScheduleKind> = {
   name: "schedule",
   choices: SCHEDULE_KINDS,
   default: "constant",
-  description: "Schedule family: constant, ToMe's decreasing ramp, or delayed (see --tau).",
+  description:
+    "Schedule family: constant, ToMe's decreasing ramp, delayed (see --tau), or alternate (every other block merges).",
 };
 const TAU: NumberOption = {
   kind: "number",

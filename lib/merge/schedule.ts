@@ -12,9 +12,14 @@ import type { MergeMethod } from "./step.ts";
 export const DEFAULT_REDUCTION = 0.33;
 
 /** Schedule families. */
-export type ScheduleKind = "constant" | "decreasing" | "delayed";
+export type ScheduleKind = "constant" | "decreasing" | "delayed" | "alternate";
 /** The schedule families a user may name. */
-export const SCHEDULE_KINDS: readonly ScheduleKind[] = ["constant", "decreasing", "delayed"];
+export const SCHEDULE_KINDS: readonly ScheduleKind[] = [
+  "constant",
+  "decreasing",
+  "delayed",
+  "alternate",
+];
 
 /** `r` in every block. */
 export function constantSchedule(r: number, depth: number): number[] {
@@ -112,12 +117,14 @@ export function scheduleForReduction(
   if (kind === "decreasing") {
     for (let r = 0; r <= maxR; r++) candidates.push(decreasingSchedule(r, depth));
   } else {
-    const active = depth - tau;
-    for (let k = 0; k <= maxR * active; k++) {
-      const base = Math.floor(k / active), extra = k % active;
-      candidates.push(
-        Array.from({ length: depth }, (_, l) => l < tau ? 0 : base + (l - tau < extra ? 1 : 0)),
-      );
+    // The blocks that merge, in order; the earliest get the remainder of `k`.
+    const active = Array.from({ length: depth }, (_, l) => l)
+      .filter((l) => l >= tau && (kind !== "alternate" || l % 2 === 0));
+    for (let k = 0; k <= maxR * active.length; k++) {
+      const base = Math.floor(k / active.length), extra = k % active.length;
+      const schedule = Array(depth).fill(0);
+      active.forEach((l, i) => schedule[l] = base + (i < extra ? 1 : 0));
+      candidates.push(schedule);
     }
   }
   let best = candidates[0], bestGap = Infinity;
