@@ -12,7 +12,7 @@ import { argsOptions, helpLines } from "./lib/options/spec.ts";
 import { createApp } from "./lib/serve/app.ts";
 import { makeContext, servedModel } from "./lib/serve/context.ts";
 import { Metrics } from "./lib/serve/metrics.ts";
-import { readSettings, SERVER_SETTINGS } from "./lib/serve/settings.ts";
+import { readSettings, SERVER_SETTINGS, spinPools } from "./lib/serve/settings.ts";
 import { defaultModelDir, loadModelConfig } from "./lib/checkpoint/bundle.ts";
 
 const USAGE = "usage: deno task start [--model DIR] [--backend B] [--kv PATH] [--workers N] ...";
@@ -60,9 +60,8 @@ async function main(args: string[]) {
   const settings = readSettings(values);
   const dirs = (settings.model ?? defaultModelDir()).split(",").map((d) => d.trim())
     .filter(Boolean);
-  // Spinning pools only pay where every worker's threads have a core of their own.
   const threads = dirs.length * settings.workers * (settings.threads ?? DEFAULT_THREADS);
-  const spin = threads <= navigator.hardwareConcurrency;
+  const spin = spinPools(settings.spin, threads, navigator.hardwareConcurrency);
   const models: Awaited<ReturnType<typeof serveModel>>[] = [];
   for (const dir of dirs) models.push(await serveModel(dir, settings, spin));
   const names = models.map((m) => m.served.config.name);

@@ -19,12 +19,12 @@ import { readLabelsCsv } from "../lib/eval/dataset.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
-import { WORKERS } from "../lib/serve/settings.ts";
+import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
-  "[--backend B] [--workers N] [--threads T] [--policy NAME] [--latency-ms L] [--trace FILE] " +
-  "[--no-write]";
+  "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
+  "[--trace FILE] [--no-write]";
 const HELP = `${USAGE}
 
 Starts the server (KV in memory), waits until it is calibrated, measures the unmerged latency L
@@ -32,7 +32,7 @@ a client sees one request at a time, then offers Poisson arrivals at 0.5, 0.7 an
 per second for S seconds (default 20) per policy, each request with a budget in [0.6 L, 1.5 L]
 and a labelled image.
   --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
-  --backend B    the server's backend (default auto); --workers, --threads likewise
+  --backend B    the server's backend (default auto); --workers, --threads, --spin likewise
   --latency-ms L use this L instead of measuring it (to compare worker and thread settings
                  at the same offered rate and budgets)
   --trace FILE   also write every request (budget, client ms, the answer) as JSONL
@@ -76,6 +76,7 @@ async function main(args: string[]) {
     backend: { type: "string", default: "auto" },
     workers: { type: "string" },
     threads: { type: "string" },
+    spin: { type: "string" },
     trace: { type: "string" },
     policy: { type: "string" },
     "latency-ms": { type: "string" },
@@ -91,6 +92,7 @@ async function main(args: string[]) {
     EDGEMERGE_QUEUE: "64",
     ...(values.workers && { EDGEMERGE_WORKERS: values.workers }),
     ...(values.threads && { EDGEMERGE_THREADS: values.threads }),
+    ...(values.spin && { EDGEMERGE_SPIN: values.spin }),
   };
   const budgeted = (onMiss: string) => (b: number) => `budget_ms=${b.toFixed(1)}&on_miss=${onMiss}`;
   const allPolicies: Policy[] = [
@@ -211,15 +213,17 @@ async function main(args: string[]) {
       fileURLToPath(new URL("../docs/PERFORMANCE.md", import.meta.url)),
       `load-${values.backend}${values.workers ? `-w${values.workers}` : ""}${
         values.threads ? `-t${values.threads}` : ""
-      }`,
+      }${values.spin ? `-spin-${values.spin}` : ""}`,
       [
         `Command: \`deno task bench:load --model ${model} --seconds ${seconds}${
           values.backend !== "auto" ? ` --backend ${values.backend}` : ""
         }${values.workers ? ` --workers ${values.workers}` : ""}${
           values.threads ? ` --threads ${values.threads}` : ""
-        }${given === undefined ? "" : ` --latency-ms ${given}`}${
-          values.policy ? ` --policy "${values.policy}"` : ""
-        }\` (${new Date().toISOString().slice(0, 10)}).`,
+        }${values.spin ? ` --spin ${values.spin}` : ""}${
+          given === undefined ? "" : ` --latency-ms ${given}`
+        }${values.policy ? ` --policy "${values.policy}"` : ""}\` (${
+          new Date().toISOString().slice(0, 10)
+        }).`,
         `Open loop on loopback, ${seconds} s per cell after a ${WARM_UP_SECONDS} s warm-up at`,
         `70 %; Poisson arrivals at a share of 1000/L per second, where L = ${L.toFixed(1)} ms is`,
         given === undefined
@@ -228,7 +232,9 @@ async function main(args: string[]) {
         `[0.6 L, 1.5 L]; ${pictures.length} labelled ImageNet val images in turn; backend`,
         `${values.backend}, ${values.workers ?? WORKERS.default} worker(s) x ${
           values.threads ?? DEFAULT_THREADS
-        } threads; the load generator shares the 2 cores at nice 10.`,
+        } threads, spin ${
+          values.spin ?? SPIN.default
+        }; the load generator shares the 2 cores at nice 10.`,
         `Client time runs from sending to the whole answer. "in budget" and "effective accuracy"`,
         `(answered correctly and inside the budget) count over every request offered: late and`,
         `refused answers count as misses.\n\n${out}`,

@@ -12,7 +12,7 @@ export interface InitMessage {
   model: string;
   backend: BackendChoice;
   threads?: number;
-  /** Native: let thread pools spin (only where the workers' threads fit the cores). */
+  /** Native: let thread pools spin (main.ts decides, with `spinPools`). */
   spin?: boolean;
   /** Budgeted jobs re-plan between segments (default true; off to measure what it brings). */
   replan?: boolean;

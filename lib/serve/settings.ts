@@ -108,6 +108,33 @@ export const REPLAN: ChoiceOption<"on" | "off"> = {
     "measure what it brings).",
 };
 
+/** Whether native thread pools spin between ops. */
+export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
+  kind: "choice",
+  name: "spin",
+  choices: ["auto", "on", "off"],
+  default: "auto",
+  env: "EDGEMERGE_SPIN",
+  description: "Native: let each worker's thread pool spin between ops. It makes one request at " +
+    "a time faster, but under load the spinning threads take the cores that HTTP and decoding " +
+    "need; auto spins only where the workers' threads leave a core free for them.",
+};
+
+/**
+ * Whether pools spin, for `setting` and `threads` inference threads in all on `cores` cores.
+ * Under load on 2 cores, 1 worker x 2 spinning threads answered fewer requests in budget than
+ * the same without spinning (docs/PERFORMANCE.md), so auto keeps a core for the main thread.
+ *
+ * @example
+ * ```ts
+ * spinPools("auto", 2, 2); // false: no core would be left for HTTP and decoding
+ * spinPools("auto", 2, 4); // true
+ * ```
+ */
+export function spinPools(setting: "auto" | "on" | "off", threads: number, cores: number): boolean {
+  return setting === "auto" ? threads < cores : setting === "on";
+}
+
 /** Every setting, in help order. */
 export const SERVER_SETTINGS: readonly OptionSpec[] = [
   MODEL_DIR,
@@ -119,6 +146,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   JOB_TIMEOUT_MS,
   MAX_BATCH,
   REPLAN,
+  SPIN,
   MAX_UPLOADS,
   BODY_TIMEOUT_MS,
   DRAIN_MS,
@@ -136,6 +164,7 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
+    spin: argValue(SPIN, values)!,
     limits: {
       maxUploads: argValue(MAX_UPLOADS, values)!,
       bodyTimeoutMs: argValue(BODY_TIMEOUT_MS, values)!,

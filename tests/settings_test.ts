@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { readSettings, spinPools } from "../lib/serve/settings.ts";
+
+Deno.test("settings: native pools spin only where a core is left for HTTP and decoding, unless told", () => {
+  assert.equal(spinPools("auto", 2, 2), false);
+  assert.equal(spinPools("auto", 1, 2), true);
+  assert.equal(spinPools("on", 2, 2), true);
+  assert.equal(spinPools("off", 1, 8), false);
+  assert.equal(readSettings({}).spin, "auto");
+  assert.equal(readSettings({ spin: "off" }).spin, "off");
+  Deno.env.set("EDGEMERGE_SPIN", "on");
+  try {
+    assert.equal(readSettings({}).spin, "on");
+    assert.equal(readSettings({ spin: "off" }).spin, "off", "the flag wins over the environment");
+    assert.throws(() => readSettings({ spin: "sometimes" }), /spin/);
+  } finally {
+    Deno.env.delete("EDGEMERGE_SPIN");
+  }
+});
