@@ -1,9 +1,8 @@
 // The WebGPU path, forced onto the software adapter (llvmpipe) where no real GPU exists.
 import assert from "node:assert/strict";
 import { BackendError, createSession, findGpuAdapter } from "../lib/backend/session.ts";
-import { Classifier } from "../lib/runtime/classifier.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
-import { argmax, DEIT_TINY, devImage, goldenDev48, HAS_SHARED } from "./helpers/shared.ts";
+import { HAS_SHARED } from "./helpers/shared.ts";
 import { maxAbsDiff, randomPixels, randomWeights, tinyConfig } from "./helpers/tiny_vit.ts";
 
 const anyAdapter = await findGpuAdapter(true);
@@ -43,32 +42,63 @@ Deno.test({
   },
 });
 
+/** What one run of `helpers/webgpu_golden.ts` gave: its result line, or where it hung. */
+interface GoldenRun {
+  result?: { agree: number; images: number; maxAbsDiff: number };
+  hungAt?: string;
+}
+
+/** Runs the golden comparison in a child process, killed if it takes longer than `limitMs`. */
+async function runGoldenChild(limitMs: number): Promise<GoldenRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("./helpers/webgpu_golden.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stdout = "", stderr = "";
+  const collect = async (stream: ReadableStream<Uint8Array>, append: (s: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) append(chunk);
+  };
+  const streams = Promise.all([
+    collect(child.stdout, (s) => stdout += s),
+    collect(child.stderr, (s) => stderr += s),
+  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), limitMs);
+  });
+  const outcome = await Promise.race([child.status, timedOut]);
+  clearTimeout(timer);
+  if (outcome === "timeout") child.kill("SIGKILL");
+  await child.status;
+  await streams;
+  const line = stdout.split("\n").find((l) => l.startsWith("{"));
+  if (line) return { result: JSON.parse(line) };
+  const stages = stderr.split("\n").filter((l) => l.startsWith("stage: "));
+  if (outcome === "timeout") return { hungAt: stages.at(-1) ?? "before its first stage" };
+  throw new Error(`the WebGPU golden run failed (exit ${outcome.code}):\n${stderr}`);
+}
+
 Deno.test({
   name: "webgpu: DeiT-Tiny on WebGPU and WASM agree on top-1 for the 48 golden images",
   ignore: !anyAdapter || !HAS_SHARED,
   fn: async () => {
-    const gpu = await Classifier.load({
-      model: DEIT_TINY,
-      backend: "webgpu",
-      allowFallbackAdapter: true,
-    });
-    const cpu = await Classifier.load({ model: DEIT_TINY, backend: "wasm" });
-    const golden = await goldenDev48();
-    const inputs = await Promise.all(golden.map(async (g) => cpu.prepare(await devImage(g.file))));
-    let agree = 0, worst = 0;
-    for (let i = 0; i < inputs.length; i += 16) {
-      const batch = inputs.slice(i, i + 16);
-      const [g, c] = [await gpu.run(batch), await cpu.run(batch)];
-      g.forEach((o, j) => {
-        if (argmax(o.logits) === argmax(c[j].logits)) agree++;
-        worst = Math.max(worst, maxAbsDiff(o.logits, c[j].logits));
-      });
+    // The software adapter stack has hung once in CI with no error; a hang is retried once and
+    // reported with the stage it stopped in, and a second hang fails the test.
+    const limitMs = 480_000;
+    let run = await runGoldenChild(limitMs);
+    if (run.hungAt) {
+      console.warn(`WebGPU golden run hung (${run.hungAt}) for ${limitMs / 1000} s; retrying`);
+      run = await runGoldenChild(limitMs);
     }
+    assert.ok(run.result, `the WebGPU golden run hung twice, the second time at ${run.hungAt}`);
+    const { agree, images, maxAbsDiff } = run.result;
     console.log(
-      `WebGPU vs WASM: top-1 agree ${agree}/48, max abs logit diff ${worst.toExponential(2)}`,
+      `WebGPU vs WASM: top-1 agree ${agree}/${images}, max abs logit diff ${
+        maxAbsDiff.toExponential(2)
+      }`,
     );
+    assert.equal(images, 48);
     assert.equal(agree, 48);
-    await gpu.release();
-    await cpu.release();
   },
 });
