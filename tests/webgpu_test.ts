@@ -57,7 +57,8 @@ async function runGoldenChild(limitMs: number): Promise<GoldenRun> {
   }).spawn();
   let stdout = "", stderr = "";
   const collect = async (stream: ReadableStream<Uint8Array>, append: (s: string) => void) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) append(chunk);
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) append(decoder.decode(chunk, { stream: true }));
   };
   const streams = Promise.all([
     collect(child.stdout, (s) => stdout += s),
