@@ -68,7 +68,9 @@ async function run(batch: BatchMessage) {
       throw new Error("injected crash");
     });
   }
-  if (fault === "hang") { while (fault) { /* spin until terminated */ } }
+  // A hang blocks the thread without spinning: Deno 2.9's terminate() does not stop a busy JS
+  // loop (denoland/deno#35657), and the leftover would take a core from everything after it.
+  if (fault === "hang") Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
   if (fault) return;
   const fail = (id: number, e: unknown) => {
     const err = e as Error & { code?: string };
