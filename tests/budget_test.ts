@@ -189,6 +189,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
     segmentMs: number,
     leftAfter: number,
     mayLighten = true,
+    othersWaiting = false,
   ) => {
     let now = 0, reads = 0;
     const clock = () => (reads++ % 3 === 1 ? (now += segmentMs) : now);
@@ -200,7 +201,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
       deadline: segmentMs + leftAfter,
       control: { model: tiny, tau: 0, reserveMs: 0, mayLighten },
     };
-    return await runJob(engine, job, { replan, clock });
+    return await runJob(engine, job, { replan, clock, othersWaiting: () => othersWaiting });
   };
   // Planned unmerged, but the first segment ate the time: the last block merges.
   const late = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8);
@@ -217,6 +218,12 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
   // ... unless others waited when it started: their time is not spent on it.
   const crowded = await run([0, 0, 0, 20], 1, lastBlockMs * 3, false);
   assert.deepEqual(crowded.schedule, [0, 0, 0, 20]);
+  // ... or others wait when it re-plans: a longer run would make them wait longer.
+  const queued = await run([0, 0, 0, 20], 1, lastBlockMs * 3, true, true);
+  assert.deepEqual(queued.schedule, [0, 0, 0, 20]);
+  // Running late still merges more with others waiting.
+  const lateQueued = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8, true, true);
+  assert.ok(lateQueued.schedule[3] > 0, `late with others waiting ran ${lateQueued.schedule}`);
   // Without a re-planner the schedule stays as decided.
   const fixed = await runJob(engine, {
     method: "tome",

@@ -20,6 +20,8 @@ const pending: (BatchMessage | WarmMessage)[] = [];
 let fault: "crash" | "hang" | undefined;
 /** Whether budgeted jobs re-plan between segments (`init.replan`; off only to measure it). */
 let replanning = true;
+/** The pool's queue length (`init.waiting`). */
+let waiting: Int32Array | undefined;
 const post = (m: WorkerMessage) => self.postMessage(m);
 
 self.onmessage = ({ data }: MessageEvent<PoolMessage>) => {
@@ -48,6 +50,7 @@ async function init(message: InitMessage) {
     for (const method of message.warm) await e.runner(method);
     engine = e;
     replanning = message.replan !== false;
+    if (message.waiting) waiting = new Int32Array(message.waiting);
     fault ??= message.fault;
     post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
@@ -84,6 +87,7 @@ async function run(batch: BatchMessage) {
     const { replan } = await import("../lib/budget/plan.ts");
     const results = await runBatch(engine!, batch.jobs, {
       replan: replanning ? replan : undefined,
+      othersWaiting: () => (waiting ? Atomics.load(waiting, 0) : 0) > 0,
     });
     results.forEach((result, i) => {
       const { id } = batch.jobs[i];

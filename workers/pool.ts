@@ -70,6 +70,8 @@ interface Slot {
 export class WorkerPool implements Inference {
   #slots: Slot[] = [];
   #queue = new DeadlineQueue<Pending>(epochNow);
+  /** The queue's length, shared with the workers (re-plans read it between segments). */
+  #waiting = new Int32Array(new SharedArrayBuffer(4));
   #draining = false;
   #nextId = 1;
   #idle: (() => void)[] = [];
@@ -245,7 +247,11 @@ export class WorkerPool implements Inference {
           reject(new PoolUnavailableError(`worker crashed while starting: ${event.message}`));
         } else this.#replace(s, "crashed", event.message);
       };
-      send(worker, { type: "init", ...this.options.init });
+      send(worker, {
+        type: "init",
+        ...this.options.init,
+        waiting: this.#waiting.buffer as SharedArrayBuffer,
+      });
     });
   }
 
@@ -325,6 +331,7 @@ export class WorkerPool implements Inference {
       slot.busy = { jobs, timer, started: performance.now() };
       send(slot.worker, { type: "batch", jobs: messages });
     }
+    Atomics.store(this.#waiting, 0, this.#queue.length);
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
   }
 }

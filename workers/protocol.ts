@@ -22,6 +22,8 @@ export interface InitMessage {
   prior?: SaliencyPrior;
   /** Fault injection (tests): every worker, replacements too, crashes on its first job. */
   fault?: "crash";
+  /** One Int32: how many jobs wait in the pool's queue, kept up to date by the pool. */
+  waiting?: SharedArrayBuffer;
 }
 
 /** A job as sent to a worker. */

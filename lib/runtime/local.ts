@@ -97,7 +97,10 @@ export class LocalInference implements Inference {
     this.#current = { job, started: performance.now() };
     const queueMs = (this.options.clock ?? epochNow)() - next.arrived;
     try {
-      const result = await runJob(this.engine, job, this.options);
+      const result = await runJob(this.engine, job, {
+        ...this.options,
+        othersWaiting: () => this.#queue.length > 0,
+      });
       next.handle.resolve({ ...result, queueMs, predictedMs: next.decided?.predictedMs });
     } catch (e) {
       next.handle.reject(e as Error);
