@@ -4,7 +4,9 @@
  * worker takes them). Back-pressure: a full queue rejects at once (`QueueFullError`, HTTP 429).
  * A worker that crashes or exceeds the job timeout is terminated and replaced. A job whose worker
  * crashed is retried once, in its deadline's place (a second crash answers it with an error); a
- * job that hung a worker is not retried, since it would hang the next one too. Jobs whose
+ * job that hung a worker is not retried, since it would hang the next one too (and a thread
+ * stuck in a busy loop keeps its core after terminate() in Deno 2.9, denoland/deno#35657: the
+ * `worker replaced (hung ...)` log line means the process should be restarted soon). Jobs whose
  * client left or whose deadline passed while queued are dropped. `drain()` stops intake and
  * waits for the work in hand, up to a deadline.
  * @module
