@@ -221,8 +221,8 @@ class ViTBuilder {
   /**
    * Block `i`'s merge step on `state` (after attention). A block whose requested `r` is 0 skips
    * it (an `If`), so unmerged blocks cost almost nothing; with several steps in the graph the
-   * `step` input picks one (a chain of `If`s); an adaptive method that chooses 0 skips the
-   * merging itself.
+   * `step` input picks one (a tree of `If`s on `stepAtMost`, `step <= k` by k); an adaptive
+   * method that chooses 0 skips the merging itself.
    */
   mergeStep(
     i: number,
@@ -230,7 +230,7 @@ class ViTBuilder {
     state: TokenState,
     attention: { qkv: string; attn: string },
     schedule: string,
-    step: string | undefined,
+    stepAtMost: string[] | undefined,
     truncate: boolean,
   ): TokenState {
     const g = this.g;
@@ -251,15 +251,20 @@ class ViTBuilder {
       const apply = () => this.pack(applyPlan(ctx, plan.targets(), this.config.embedDim));
       return merge.adaptive ? this.when(plan.r, state, apply) : apply();
     };
-    const dispatch = (k: number): () => string[] =>
-      k === steps.length - 1 ? run(steps[k]) : () =>
+    // A balanced tree of Ifs over the steps `lo .. hi`: each level costs every run that passes
+    // it, so no method sits more than ceil(log2(steps)) levels deep.
+    const dispatch = (lo: number, hi: number): () => string[] => {
+      if (lo === hi) return run(steps[lo]);
+      const mid = Math.floor((lo + hi) / 2);
+      return () =>
         g.ifElse(
-          g.op("Squeeze", [g.op("Equal", [step!, g.constInt([k])]), g.constInt([0])]),
+          stepAtMost![mid],
           this.types(state),
-          run(steps[k]),
-          dispatch(k + 1),
+          dispatch(lo, mid),
+          dispatch(mid + 1, hi),
         );
-    return this.unpack(state, this.when(r, state, dispatch(0)));
+    };
+    return this.unpack(state, this.when(r, state, dispatch(0, steps.length - 1)));
   }
 
   /**
@@ -330,6 +335,10 @@ class ViTBuilder {
     }
     const steps = uniqueSteps(methods);
     const step = steps.length > 1 ? g.input("step", "int64", [1]) : undefined;
+    // `step <= k` for k = 0 .. steps - 2, once per run: the steps' Ifs in every block read them.
+    const stepAtMost = step === undefined
+      ? undefined
+      : steps.slice(1).map((_, k) => scalar(g, g.op("LessOrEqual", [step, g.constInt([k])])));
     const fromImage = () => this.initialState(this.embed(pixels), methods, sources);
     let state: TokenState;
     let range: { start: string; end: string } | undefined;
@@ -373,7 +382,7 @@ class ViTBuilder {
         const after = s;
         s = g.scoped(
           `b${i}.merge/`,
-          () => this.mergeStep(i, steps, after, a, schedule, step, truncate),
+          () => this.mergeStep(i, steps, after, a, schedule, stepAtMost, truncate),
         );
       }
       return g.scoped(`b${i}.mlp/`, () => {
