@@ -251,11 +251,12 @@ class ViTBuilder {
       const apply = () => this.pack(applyPlan(ctx, plan.targets(), this.config.embedDim));
       return merge.adaptive ? this.when(plan.r, state, apply) : apply();
     };
-    // A balanced tree of Ifs over the steps `lo .. hi`: each level costs every run that passes
-    // it, so no method sits more than ceil(log2(steps)) levels deep.
+    // A tree of Ifs over the steps `lo .. hi`: each level costs every run that passes it (the
+    // outputs are handed up level by level). The first step (ToMe's, the one most operating
+    // points use) sits alone at the top; the others split evenly below it.
     const dispatch = (lo: number, hi: number): () => string[] => {
       if (lo === hi) return run(steps[lo]);
-      const mid = Math.floor((lo + hi) / 2);
+      const mid = lo === 0 ? 0 : Math.floor((lo + hi) / 2);
       return () =>
         g.ifElse(
           stepAtMost![mid],
