@@ -8,6 +8,8 @@ import {
   reductionOf,
   SCHEDULE_KINDS,
   scheduleForReduction,
+  SPREAD_KINDS,
+  spreadMerges,
   tokensPerBlock,
 } from "../lib/merge/schedule.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
@@ -49,4 +51,41 @@ Deno.test("schedules: a target reduction is hit within 0.5 pt, monotonically, fo
       }
     }
   }
+});
+
+Deno.test("schedules: spreadMerges keeps the even spread, front-loads the ramps, never takes a merge back", () => {
+  assert.deepEqual(spreadMerges(14, [0, 1, 2, 3], 4, "constant", 197), [4, 4, 3, 3]);
+  assert.deepEqual(spreadMerges(10, [0, 1, 2, 3], 4, "linear", 197), [4, 3, 2, 1]);
+  assert.deepEqual(spreadMerges(30, [0, 1, 2, 3], 4, "quadratic", 197), [16, 9, 4, 1]);
+  // The weights are of the block's place in the model, not in the list: the rest of a run.
+  assert.deepEqual(spreadMerges(3, [2, 3], 4, "linear", 197), [2, 1]);
+  assert.deepEqual(spreadMerges(10, [0, 1], 2, "linear", 3), [3, 3]); // at most `most` each
+  const blocks = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  for (const kind of SPREAD_KINDS) {
+    let previous = Array(blocks.length).fill(0);
+    for (let k = 0; k <= 400; k++) {
+      const counts = spreadMerges(k, blocks, 12, kind, 197);
+      assert.equal(counts.reduce((a, b) => a + b, 0), k);
+      assert.ok(counts.every((c, i) => c >= previous[i]), `${kind} k=${k}: a merge moved`);
+      assert.ok(counts.every((c, i) => i === 0 || c <= counts[i - 1]), `${kind} k=${k}: ${counts}`);
+      previous = counts;
+    }
+  }
+});
+
+Deno.test("schedules: the linear and quadratic families merge most in the first blocks", () => {
+  for (const kind of ["linear", "quadratic"] as const) {
+    const schedule = scheduleForReduction(deit, METHODS.tome, 0.65, { kind });
+    assert.ok(Math.abs(reductionOf(deit, METHODS.tome, schedule) - 0.65) < 0.005, `${schedule}`);
+    assert.ok(schedule.every((r, l) => l === 0 || r <= schedule[l - 1]), `${kind}: ${schedule}`);
+    assert.ok(schedule[0] > 2 * schedule[9], `${kind}: ${schedule}`);
+  }
+  // The even spread at the same cost leaves the last blocks almost no tokens.
+  const even = tokensPerBlock(deit, METHODS.tome, scheduleForReduction(deit, METHODS.tome, 0.65));
+  const ramp = tokensPerBlock(
+    deit,
+    METHODS.tome,
+    scheduleForReduction(deit, METHODS.tome, 0.65, { kind: "linear" }),
+  );
+  assert.ok(ramp[11] > 2 * even[11], `${ramp} vs ${even}`);
 });

@@ -52,7 +52,7 @@ const SCHEDULE: ChoiceOption<ScheduleKind> = {
   choices: SCHEDULE_KINDS,
   default: "constant",
   description:
-    "Schedule family: constant, ToMe's decreasing ramp, delayed (see --tau), or alternate (every other block merges).",
+    "Schedule family: constant, ToMe's decreasing ramp, delayed (see --tau), alternate (every other block merges), or merges front-loaded in proportion to the blocks left (linear) or its square (quadratic).",
 };
 const TAU: NumberOption = {
   kind: "number",

@@ -1,7 +1,8 @@
 /**
  * Merge schedules (`r` per block): constant, ToMe's decreasing ramp, delayed (`tau` blocks at
- * zero, then constant), and the schedule that hits a target cost reduction, solved from the
- * GMACs formula and the method's own token counting.
+ * zero, then constant), every other block, merges front-loaded along a linear or quadratic ramp,
+ * and the schedule that hits a target cost reduction, solved from the GMACs formula and the
+ * method's own token counting.
  * @module
  */
 import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
@@ -12,14 +13,115 @@ import type { MergeMethod } from "./step.ts";
 export const DEFAULT_REDUCTION = 0.33;
 
 /** Schedule families. */
-export type ScheduleKind = "constant" | "decreasing" | "delayed" | "alternate";
+export type ScheduleKind =
+  | "constant"
+  | "decreasing"
+  | "delayed"
+  | "alternate"
+  | "linear"
+  | "quadratic";
 /** The schedule families a user may name. */
 export const SCHEDULE_KINDS: readonly ScheduleKind[] = [
   "constant",
   "decreasing",
   "delayed",
   "alternate",
+  "linear",
+  "quadratic",
 ];
+
+/**
+ * The families that spread any number of merges over any run of blocks, so the budget planner
+ * can re-plan the rest of a run in them: evenly, or in proportion to `depth - l` or its square.
+ * At high reductions the ramps keep the last blocks from running on a handful of tokens.
+ */
+export type SpreadKind = "constant" | "linear" | "quadratic";
+/** The spread families, in the order the planner tries them. */
+export const SPREAD_KINDS: readonly SpreadKind[] = ["constant", "linear", "quadratic"];
+
+/** The share of merges block `l` of `depth` gets in family `kind`, relative to the others. */
+function spreadWeight(kind: SpreadKind, l: number, depth: number): number {
+  return kind === "linear" ? depth - l : kind === "quadratic" ? (depth - l) ** 2 : 1;
+}
+
+/**
+ * Per `kind|depth|most|blocks`: row `k` holds each block's merges when `k` merges are spread
+ * (the planner asks for many `k` per decision; a row is then a copy, not a walk of `k` seats).
+ */
+const spreadTables = new Map<string, Int16Array>();
+
+function spreadTable(kind: SpreadKind, blocks: readonly number[], depth: number, most: number) {
+  const n = blocks.length;
+  // A run of consecutive blocks (what the planner asks for) gets a short key.
+  const consecutive = n === 0 || blocks[n - 1] - blocks[0] === n - 1;
+  const where = consecutive ? `${blocks[0]}+${n}` : blocks.join(",");
+  const key = `${kind}|${depth}|${most}|${where}`;
+  let table = spreadTables.get(key);
+  if (!table) {
+    const seats: { value: number; i: number }[] = [];
+    blocks.forEach((l, i) => {
+      const w = spreadWeight(kind, l, depth);
+      for (let j = 1; j <= most; j++) seats.push({ value: w / j, i });
+    });
+    seats.sort((a, b) => b.value - a.value || a.i - b.i);
+    table = new Int16Array((seats.length + 1) * n);
+    seats.forEach((seat, s) => {
+      table!.copyWithin((s + 1) * n, s * n, (s + 1) * n);
+      table![(s + 1) * n + seat.i]++;
+    });
+    spreadTables.set(key, table);
+  }
+  return table;
+}
+
+/**
+ * `k` merges over `blocks` (ascending block indices of a `depth`-block model, at most `most`
+ * each), in proportion to the family's weights by the highest-quotient rule (D'Hondt), ties to
+ * the earlier block. That rule never takes a merge from a block when `k` grows, so cost falls
+ * with `k`; evenly it gives each block `floor(k / n)` and the earliest `k % n` one more.
+ *
+ * @example
+ * ```ts
+ * spreadMerges(14, [0, 1, 2, 3], 4, "constant", 197); // [4, 4, 3, 3]
+ * spreadMerges(10, [0, 1, 2, 3], 4, "linear", 197); // [4, 3, 2, 1]
+ * ```
+ */
+export function spreadMerges(
+  k: number,
+  blocks: readonly number[],
+  depth: number,
+  kind: SpreadKind,
+  most: number,
+): number[] {
+  return spreader(blocks, depth, kind, most)(k);
+}
+
+/**
+ * `spreadMerges` over fixed blocks, as a function of `k` (the planner tries many `k` for one
+ * set of blocks).
+ *
+ * @example
+ * ```ts
+ * const spread = spreader([6, 7, 8, 9, 10, 11], 12, "linear", 197);
+ * spread(21); // [6, 5, 4, 3, 2, 1]
+ * ```
+ */
+export function spreader(
+  blocks: readonly number[],
+  depth: number,
+  kind: SpreadKind,
+  most: number,
+): (k: number) => number[] {
+  const n = blocks.length;
+  const table = spreadTable(kind, blocks, depth, most);
+  const last = table.length / n - 1;
+  return (k) => {
+    const row = Math.max(0, Math.min(Math.trunc(k), last)) * n;
+    const counts: number[] = [];
+    for (let i = 0; i < n; i++) counts.push(table[row + i]);
+    return counts;
+  };
+}
 
 /** `r` in every block. */
 export function constantSchedule(r: number, depth: number): number[] {
@@ -100,8 +202,8 @@ export interface TargetOptions {
 
 /**
  * The schedule of the given family whose GMACs reduction is closest to `target` (0..1).
- * Constant and delayed schedules spread `k` merges over the active blocks (earlier blocks get
- * the remainder), so reductions are reachable in steps of about one token.
+ * All but the decreasing ramp spread `k` merges over their active blocks (`spreadMerges`), so
+ * reductions are reachable in steps of about one token.
  */
 export function scheduleForReduction(
   config: ViTConfig,
@@ -117,13 +219,19 @@ export function scheduleForReduction(
   if (kind === "decreasing") {
     for (let r = 0; r <= maxR; r++) candidates.push(decreasingSchedule(r, depth));
   } else {
-    // The blocks that merge, in order; the earliest get the remainder of `k`.
+    // The blocks that merge, in order, and how `k` merges spread over them.
     const active = Array.from({ length: depth }, (_, l) => l)
       .filter((l) => l >= tau && (kind !== "alternate" || l % 2 === 0));
+    const spreadActive = spreader(
+      active,
+      depth,
+      kind === "linear" || kind === "quadratic" ? kind : "constant",
+      maxR,
+    );
     for (let k = 0; k <= maxR * active.length; k++) {
-      const base = Math.floor(k / active.length), extra = k % active.length;
       const schedule = Array(depth).fill(0);
-      active.forEach((l, i) => schedule[l] = base + (i < extra ? 1 : 0));
+      const counts = spreadActive(k);
+      active.forEach((l, i) => schedule[l] = counts[i]);
       candidates.push(schedule);
     }
   }
