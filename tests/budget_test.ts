@@ -29,7 +29,7 @@ import type {
 } from "../lib/runtime/jobs.ts";
 import { runJob } from "../lib/runtime/jobs.ts";
 import { DeadlineQueue, PATIENCE_MS } from "../lib/runtime/queue.ts";
-import { tokensPerBlock } from "../lib/merge/schedule.ts";
+import { scheduleForReduction, tokensPerBlock } from "../lib/merge/schedule.ts";
 import { encodePng } from "../lib/image/encode.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
@@ -46,7 +46,14 @@ const FULL = gmacs(deit, tokensPerBlock(deit, undefined, Array(12).fill(0)));
 /** ToMe's accuracy falls linearly from 0.8 unmerged to 0.6 at half the GMACs. */
 const curve = [[FULL / 2, 0.6], [FULL, 0.8]] as const;
 /** 10 ms per GMAC and nothing else: the unmerged run takes 10 * FULL ms. */
-const model: PlanModel = { coef: [10, 0, 0, 0, 0, 0], factor: 1, ratios: [], curve, segment: 3 };
+const model: PlanModel = {
+  coef: [10, 0, 0, 0, 0, 0],
+  factor: 1,
+  ratios: [],
+  kind: "constant",
+  curve,
+  segment: 3,
+};
 const unmergedMs = 10 * (FULL - endsGmacs(deit));
 
 const point = (method: string, g: number, top1?: number): OperatingPoint => ({
@@ -179,6 +186,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
     coef: [1000, 0, 0, 0, 0, 0],
     factor: 1,
     ratios: [],
+    kind: "constant",
     curve: [[full / 2, 0.5], [full, 0.8]],
     segment: 3,
   };
@@ -334,6 +342,39 @@ Deno.test("cli: points pools files; METHODS=FILE takes only those methods' rows"
   };
   assert.ok(Math.abs(await points(shipped, variant) - 0.6) < 1e-12, "both pooled");
   assert.ok(Math.abs(await points(`none=${shipped}`, variant) - 0.7) < 1e-12, "only the variant");
+  // --base adds to an existing table: its points keep their top-1 and count.
+  const base = `${dir}/base.json`;
+  await Deno.writeTextFile(base, await Deno.readTextFile(out));
+  const ramp = { ...evalRow("sadtm", 100, 0.9, [5]), schedule_kind: "linear" as const };
+  await Deno.writeTextFile(variant, JSON.stringify([none, ramp]));
+  const added = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "lib/cli/points.ts",
+      "--model",
+      "m",
+      "--base",
+      base,
+      "--out",
+      out,
+      `sadtm=${variant}`,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.equal(added.code, 0, new TextDecoder().decode(added.stderr));
+  const table = checkPoints(JSON.parse(await Deno.readTextFile(out)), out);
+  assert.deepEqual(table.points.map((p) => [p.method, p.kind, p.top1]), [
+    ["none", undefined, 0.8],
+    ["sadtm", undefined, 0.7],
+    ["sadtm", "linear", 0.9],
+  ]);
+  const other = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "lib/cli/points.ts", "--model", "x", "--base", base, variant],
+    stderr: "piped",
+  }).output();
+  assert.equal(other.code, 2);
+  assert.match(new TextDecoder().decode(other.stderr), /holds m's points, not x's/);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -345,6 +386,17 @@ Deno.test("budget: operating points from eval rows pool image sets; bad tables a
   assert.ok(Math.abs(tome.top1! - 0.85) < 1e-12);
   assert.equal(tome.n, 400);
   assert.equal(t.points.find((p) => p.method === "none")!.n, 100); // the repeated row counts once
+  // A family's points make their own curve; the even spread keeps the unmarked one.
+  const ramp = { ...evalRow("tome", 100, 0.6, [6]), gmacs: 0.5, schedule_kind: "linear" as const };
+  const both = pointsFromEval("m", [none, evalRow("tome", 100, 0.7), ramp]);
+  assert.equal(both.points.find((p) => p.kind === "linear")?.top1, 0.6);
+  const acc = AccuracyModel.fromTable(both);
+  assert.deepEqual(acc.curve("tome", "linear"), [[0.5, 0.6], [1, 0.8]]);
+  assert.deepEqual(acc.curve("tome"), [[0.7, 0.7], [1, 0.8]]);
+  assert.throws(
+    () => checkPoints({ ...both, points: [...both.points, { ...ramp, kind: "spiral" }] }, "x"),
+    /unknown schedule family spiral/,
+  );
   assert.throws(() => checkPoints({ model: "m", source: "s", points: [] }, "x"), PointsError);
   assert.throws(
     () => checkPoints({ model: "m", source: "s", points: [point("tome", 0.5)] }, "x"),
@@ -438,10 +490,10 @@ const table: PointsTable = {
 };
 
 /** A budget whose timing model has seen `calibrate` runs on a fake machine, and its clocks. */
-async function calibrated(coldStart = false) {
+async function calibrated(coldStart = false, points = table) {
   const inference = new FakeInference(deit, coldStart);
   const clock = { now: 0 };
-  const budget = new Budget(deit, table, inference, {
+  const budget = new Budget(deit, points, inference, {
     segment: 3,
     now: () => clock.now,
     epoch: () => clock.now,
@@ -512,6 +564,65 @@ Deno.test("budget: on_miss=reject refuses only what no schedule can meet", async
   const waited = ask(least * 1.5);
   clock.now += least;
   assert.ok(waited.decide!() instanceof BudgetMissError);
+});
+
+Deno.test("budget: plans spread in every family the table measured; re-plans keep theirs", async () => {
+  // The planner alone: a linear plan front-loads its merges, and so does its re-plan.
+  const ramp: PlanModel = { ...model, kind: "linear" };
+  const plan = planRest(deit, tome, ramp, startOf(deit), unmergedMs * 0.6);
+  assert.ok(plan.fits && plan.schedule[0] > plan.schedule[11], `${plan.schedule}`);
+  assert.ok(
+    plan.schedule.every((r, l) => l === 0 || r <= plan.schedule[l - 1]),
+    `${plan.schedule}`,
+  );
+  const tokens = tokensPerBlock(deit, tome, plan.schedule);
+  let spent = endsGmacs(deit);
+  for (let l = 0; l < 6; l++) spent += blockGmacs(deit, tokens[l], tokens[l + 1]);
+  const control: RunControl = { model: ramp, tau: 0, reserveMs: 0, mayLighten: true };
+  const rest = replan(deit, tome, control, { block: 6, tokens: tokens[6], gmacs: spent }, 1)!;
+  assert.ok(rest.slice(6).every((r, l) => l === 0 || r <= rest[6 + l - 1]), `${rest}`);
+  assert.ok(rest[6] > rest[11], `${rest}`);
+
+  // The budget: linear points more accurate than the even ones at the same cheap costs.
+  const linearPoint = (like: OperatingPoint, top1: number): OperatingPoint => {
+    const schedule = scheduleForReduction(deit, tome, like.reduction, { kind: "linear" });
+    const g = gmacs(deit, tokensPerBlock(deit, tome, schedule));
+    return { method: "tome", kind: "linear", schedule, gmacs: g, reduction: 1 - g / FULL, top1 };
+  };
+  const withRamp: PointsTable = {
+    ...table,
+    points: [
+      ...table.points,
+      linearPoint(table.points[2], 0.75),
+      linearPoint(table.points[3], 0.7),
+    ],
+  };
+  const { budget, clock } = await calibrated(false, withRamp);
+  const g = withRamp.points[4].gmacs;
+  assert.ok(budget.expected("tome", g, "linear") > budget.expected("tome", g) + 0.04);
+  const least = budget.leastMs(0.1e6);
+  const admitted = budget.admit({
+    budgetMs: 10 * least,
+    onMiss: "best_effort",
+    pixels: 0.1e6,
+    arrived: 0,
+  });
+  clock.now = 10 * least - 1.3 * least; // little time left: a cheap plan, where the ramp wins
+  const tight = admitted.decide!();
+  assert.ok(!(tight instanceof Error) && !tight.hopeless);
+  assert.equal(tight.method, "tome");
+  assert.equal(tight.control?.model.kind, "linear");
+  assert.deepEqual(tight.control?.model.curve, budget.accuracy.curve("tome", "linear"));
+  assert.ok(tight.schedule[0] > tight.schedule[11], `${tight.schedule}`);
+  // With time to spare nothing needs merging, whatever the family.
+  const roomy = budget.admit({
+    budgetMs: 10 * least,
+    onMiss: "best_effort",
+    pixels: 0.1e6,
+    arrived: clock.now,
+  });
+  const none = roomy.decide!();
+  assert.ok(!(none instanceof Error) && none.method === "none");
 });
 
 Deno.test("budget: a job is asked to leave time for the deadlines waiting behind it", () => {

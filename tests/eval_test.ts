@@ -166,10 +166,12 @@ Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad
     "n",
     "reduction",
     "schedule",
+    "schedule_kind",
     "target_reduction",
     "top1",
     "top5",
   ]);
+  assert.equal(rows[1].schedule_kind, "constant");
   assert.match(await Deno.readTextFile(plot), /^<svg/);
 
   const classify = await cli([

@@ -1,37 +1,47 @@
 /**
- * Expected accuracy of any schedule: top-1 as a function of method and GMACs, interpolated
- * (piecewise linear) between the points `eval` measured for that method, with the unmerged
- * point at the full cost. The controller maximises this, not only speed.
+ * Expected accuracy of any schedule: top-1 as a function of method, schedule family and GMACs,
+ * interpolated (piecewise linear) between the points `eval` measured for that method in that
+ * family, with the unmerged point at the full cost. The controller maximises this, not only
+ * speed.
  *
  * @example
  * ```ts
  * const accuracy = AccuracyModel.fromTable(table);
  * accuracy.expected("tome", 0.9); // between ToMe's 23 % and 33 % points
+ * accuracy.expected("tome", 0.44, "linear"); // ToMe's linear ramp at about 65 % less
  * ```
  * @module
  */
+import type { ScheduleKind } from "../merge/schedule.ts";
 import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./points.ts";
 
 /** `(gmacs, top1)` knots of one method, by increasing GMACs. */
 export type Curve = readonly (readonly [number, number])[];
 
-/** Expected top-1 per method and GMACs. */
+/** Expected top-1 per method, schedule family and GMACs. */
 export class AccuracyModel {
-  private constructor(readonly curves: ReadonlyMap<string, Curve>) {}
+  private constructor(
+    readonly curves: ReadonlyMap<string, ReadonlyMap<ScheduleKind, Curve>>,
+  ) {}
 
   /** The curves of a points table (methods without measured top-1 rank by reduction). */
   static fromTable(table: PointsTable): AccuracyModel {
     const unmerged = table.points.find((p) => p.method === "none");
-    const curves = new Map<string, Curve>();
+    const curves = new Map<string, Map<ScheduleKind, Curve>>();
     const byMethod = Map.groupBy(table.points, (p: OperatingPoint) => p.method);
     for (const [method, points] of byMethod) {
-      const knots: [number, number][] = [
-        ...points,
-        ...(method === "none" || !unmerged ? [] : [unmerged]),
-      ]
-        .map((p): [number, number] => [p.gmacs, expectedAccuracy(p)])
-        .sort((a, b) => a[0] - b[0]);
-      curves.set(method, knots);
+      const byKind = Map.groupBy(points, (p: OperatingPoint) => p.kind ?? "constant");
+      const kinds = new Map<ScheduleKind, Curve>();
+      for (const [kind, same] of byKind) {
+        const knots: [number, number][] = [
+          ...same,
+          ...(method === "none" || !unmerged ? [] : [unmerged]),
+        ]
+          .map((p): [number, number] => [p.gmacs, expectedAccuracy(p)])
+          .sort((a, b) => a[0] - b[0]);
+        kinds.set(kind, knots);
+      }
+      curves.set(method, kinds);
     }
     return new AccuracyModel(curves);
   }
@@ -41,13 +51,18 @@ export class AccuracyModel {
     return [...this.curves.keys()];
   }
 
+  /** `method`'s curve in schedule family `kind` (empty when none was measured). */
+  curve(method: string, kind: ScheduleKind = "constant"): Curve {
+    return this.curves.get(method)?.get(kind) ?? [];
+  }
+
   /**
-   * Expected top-1 of `method` at `gmacs`: linear between knots, extended below the cheapest
-   * knot along the last segment's slope (never below 0, never above that knot: merging more
-   * than anyone measured is assumed to cost accuracy), the unmerged value above.
+   * Expected top-1 of `method` in family `kind` at `gmacs`: linear between knots, extended below
+   * the cheapest knot along the last segment's slope (never below 0, never above that knot:
+   * merging more than anyone measured is assumed to cost accuracy), the unmerged value above.
    */
-  expected(method: string, gmacs: number): number {
-    return expectedTop1(this.curves.get(method) ?? [], gmacs);
+  expected(method: string, gmacs: number, kind: ScheduleKind = "constant"): number {
+    return expectedTop1(this.curve(method, kind), gmacs);
   }
 }
 

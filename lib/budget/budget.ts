@@ -12,7 +12,12 @@ import type { ViTConfig } from "../checkpoint/config.ts";
 import { encodePng } from "../image/encode.ts";
 import { blockGmacs } from "../merge/cost.ts";
 import { methodByName } from "../merge/methods.ts";
-import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import {
+  DEFAULT_REDUCTION,
+  type ScheduleKind,
+  SPREAD_KINDS,
+  type SpreadKind,
+} from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type {
   ClassifyJob,
@@ -90,6 +95,8 @@ export interface BudgetOptions {
 interface Candidate {
   method: MergeMethod | undefined;
   plan: Plan;
+  /** The family the plan spreads its merges in (re-plans keep it). */
+  kind: SpreadKind;
   theta?: number;
 }
 
@@ -119,13 +126,14 @@ export class Budget {
     return this.#calibrated;
   }
 
-  /** The plan data of `method` at tail quantile `q`. */
-  planModel(method: string, q: number): PlanModel {
+  /** The plan data of `method` in spread family `kind` at tail quantile `q`. */
+  planModel(method: string, q: number, kind: SpreadKind = "constant"): PlanModel {
     return {
       coef: this.timing.coefficients,
       factor: this.timing.factor(q),
       ratios: this.timing.ratioQuantiles(),
-      curve: this.accuracy.curves.get(method) ?? [],
+      kind,
+      curve: this.accuracy.curve(method, kind),
       segment: this.options.segment,
     };
   }
@@ -157,21 +165,34 @@ export class Budget {
     return best ?? fastest;
   }
 
-  /** `method`'s plans: a planned schedule, or for adaptive methods their table points. */
+  /**
+   * `method`'s plans: a planned schedule per spread family it has a curve in, or for adaptive
+   * methods their table points.
+   */
   #plans(name: string, method: MergeMethod | undefined, leftMs: number, q: number): Candidate[] {
     const model = this.planModel(name, q);
     if (!method?.adaptive) {
       const tau = method?.delayed ? this.options.tau ?? 0 : 0;
-      return [{
+      const kinds = SPREAD_KINDS.filter((k) => this.accuracy.curve(name, k).length > 0);
+      return kinds.map((kind) => ({
         method,
-        plan: planRest(this.config, method, model, startOf(this.config), leftMs, tau),
-      }];
+        kind,
+        plan: planRest(
+          this.config,
+          method,
+          this.planModel(name, q, kind),
+          startOf(this.config),
+          leftMs,
+          tau,
+        ),
+      }));
     }
     return this.table.points.filter((p) => p.method === name).map((p) => {
       const predictedMs = this.pointMs(p);
       const expected = p.top1 ?? 0;
       return {
         method,
+        kind: "constant" as const,
         theta: p.theta,
         plan: {
           schedule: p.schedule,
@@ -307,7 +328,7 @@ export class Budget {
     const name = c.method?.name ?? "none";
     const control: RunControl | undefined = c.method && !c.method.adaptive
       ? {
-        model: this.planModel(name, FLIGHT_QUANTILE),
+        model: this.planModel(name, FLIGHT_QUANTILE, c.kind),
         tau: c.method.delayed ? this.options.tau ?? 0 : 0,
         reserveMs: this.timing.overhead(SIDE_QUANTILE),
         mayLighten,
@@ -323,9 +344,9 @@ export class Budget {
     };
   }
 
-  /** Expected top-1 of a run of `method` that cost `gmacs`. */
-  expected(method: string, gmacs: number): number {
-    return this.accuracy.expected(method, gmacs);
+  /** Expected top-1 of a run of `method` in family `kind` that cost `gmacs`. */
+  expected(method: string, gmacs: number, kind: ScheduleKind = "constant"): number {
+    return this.accuracy.expected(method, gmacs, kind);
   }
 
   /** Learns from an answered job (`totalMs`: from arrival to the answer). */

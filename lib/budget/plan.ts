@@ -1,6 +1,6 @@
 /**
- * The schedule of the blocks still to run: of the ways to spread `k` merges over them (as
- * `scheduleForReduction` spreads them, earlier blocks first) whose predicted time, times a tail
+ * The schedule of the blocks still to run: of the ways to spread `k` merges over them (in the
+ * plan model's family, as `spreadMerges` spreads them) whose predicted time, times a tail
  * factor, fits the time left, the one with the best expected top-1 times the chance (from the
  * recent actual/predicted ratios) that it makes the time left: where accuracy barely falls with
  * more merging, a safer plan wins. When none fits, the fastest. Pure and serialisable (a `PlanModel` is plain data), so the worker re-plans between
@@ -15,6 +15,7 @@
  */
 import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { blockGmacs, endsGmacs } from "../merge/cost.ts";
+import { spreader } from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type { PlanModel, Progress, Replanner } from "../runtime/jobs.ts";
 import { expectedTop1 } from "./accuracy.ts";
@@ -48,18 +49,17 @@ function spread(
   model: PlanModel,
   from: Progress,
   first: number,
+  wantsOf: (k: number) => number[],
   k: number,
 ): Omit<Plan, "fits" | "score"> & { merged: number } {
   const { depth, prefixTokens } = config;
-  const active = depth - first;
+  const wants = wantsOf(k);
   const schedule = Array(depth).fill(0);
   let n = from.tokens, gmacs = 0, merging = 0, merged = 0;
   for (let l = from.block; l < depth; l++) {
     let r = 0;
-    if (method && l >= first && active > 0) {
-      const i = l - first;
-      const want = Math.floor(k / active) + (i < k % active ? 1 : 0);
-      r = Math.max(0, Math.min(want, method.maxR(n, prefixTokens)));
+    if (method && l >= first) {
+      r = Math.max(0, Math.min(wants[l - first], method.maxR(n, prefixTokens)));
     }
     const next = method ? method.nextCount(n, r) : n;
     gmacs += blockGmacs(config, n, next);
@@ -100,7 +100,9 @@ export function planRest(
   tau = 0,
 ): Plan {
   const first = Math.max(from.block, tau);
-  const at = (k: number) => spread(config, method, model, from, first, k);
+  const blocks = Array.from({ length: Math.max(0, config.depth - first) }, (_, i) => first + i);
+  const wantsOf = spreader(blocks, config.depth, model.kind, tokenCount(config));
+  const at = (k: number) => spread(config, method, model, from, first, wantsOf, k);
   const fits = (p: ReturnType<typeof at>) => p.predictedMs * model.factor <= leftMs;
   const plan = (p: ReturnType<typeof at>): Plan => ({
     schedule: p.schedule,

@@ -10,7 +10,13 @@ import { UserError } from "../errors.ts";
 import { gmacs } from "../merge/cost.ts";
 import { methodByName } from "../merge/methods.ts";
 import { tome } from "../merge/tome.ts";
-import { reductionOf, scheduleForReduction, tokensPerBlock } from "../merge/schedule.ts";
+import {
+  reductionOf,
+  SCHEDULE_KINDS,
+  scheduleForReduction,
+  type ScheduleKind,
+  tokensPerBlock,
+} from "../merge/schedule.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 
 /** One way to run the model. */
@@ -18,6 +24,11 @@ export interface OperatingPoint {
   method: string;
   /** `r` per block. */
   schedule: number[];
+  /**
+   * The family the schedule was solved in (absent: constant, or delayed for delayed methods):
+   * points of one method and family make one accuracy curve.
+   */
+  kind?: ScheduleKind;
   /** AdaMerge's threshold (adaptive methods only). */
   theta?: number;
   /** Mean GMACs per image (as measured by eval for adaptive methods). */
@@ -96,6 +107,9 @@ export function checkPoints(value: unknown, where: string): PointsTable {
     methodByName(p.method);
     if (!Array.isArray(p.schedule) || !p.schedule.every(Number.isInteger)) {
       throw bad(`entry ${p.method} has no integer schedule`);
+    }
+    if (p.kind !== undefined && !SCHEDULE_KINDS.includes(p.kind)) {
+      throw bad(`entry ${pointKey(p)} has an unknown schedule family ${p.kind}`);
     }
     if (!(p.gmacs > 0) || !(p.reduction >= 0 && p.reduction < 1)) {
       throw bad(`entry ${pointKey(p)} has a bad cost`);

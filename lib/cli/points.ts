@@ -4,12 +4,14 @@
  * @module
  */
 import { join } from "node:path";
+import { checkPoints } from "../budget/points.ts";
 import { pointsFromEval } from "../eval/points.ts";
 import { POINTS_DIR } from "../kv/points.ts";
 import type { EvalRow } from "../eval/evaluate.ts";
 import { parseCommand, runMain, UsageError } from "./args.ts";
 
-const USAGE = "usage: deno task points --model NAME [--out FILE] [METHODS=]RESULTS.json...";
+const USAGE =
+  "usage: deno task points --model NAME [--base TABLE] [--out FILE] [METHODS=]RESULTS.json...";
 const HELP = `
 ${USAGE}
 
@@ -20,12 +22,23 @@ A file given as METHODS=FILE (comma-separated methods) contributes only those me
 that rows run with other settings of the same method are not pooled.
 
   --model NAME   model name as in its config (e.g. deit_tiny_patch16_224)
+  --base TABLE   start from this points table (its top-1 and image counts), e.g. to add the
+                 points of another schedule family to priors/points/<NAME>.json
   --out FILE     default priors/points/<NAME>.json
 `;
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch (e) {
+    throw new UsageError(`${file}: ${(e as Error).message}`);
+  }
+}
 
 async function main(args: string[]) {
   const { values, positionals } = parseCommand(args, {
     model: { type: "string" },
+    base: { type: "string" },
     out: { type: "string" },
   }, HELP);
   if (!values.model) throw new UsageError("--model NAME is required");
@@ -35,15 +48,15 @@ async function main(args: string[]) {
     const cut = arg.indexOf("=");
     const only = cut > 0 ? arg.slice(0, cut).split(",") : undefined;
     const file = cut > 0 ? arg.slice(cut + 1) : arg;
-    let loaded: EvalRow[];
-    try {
-      loaded = JSON.parse(await Deno.readTextFile(file));
-    } catch (e) {
-      throw new UsageError(`${file}: ${(e as Error).message}`);
-    }
-    rows.push(...loaded.filter((r) => !only || only.includes(r.method)));
+    const loaded = await readJson(file);
+    if (!Array.isArray(loaded)) throw new UsageError(`${file}: not a list of eval rows`);
+    rows.push(...(loaded as EvalRow[]).filter((r) => !only || only.includes(r.method)));
   }
-  const table = pointsFromEval(values.model, rows);
+  const base = values.base ? checkPoints(await readJson(values.base), values.base) : undefined;
+  if (base && base.model !== values.model) {
+    throw new UsageError(`${values.base} holds ${base.model}'s points, not ${values.model}'s`);
+  }
+  const table = pointsFromEval(values.model, rows, base?.points);
   const out = values.out ?? join(POINTS_DIR, `${values.model}.json`);
   await Deno.writeTextFile(out, JSON.stringify(table, null, 1) + "\n");
   console.log(`${table.points.length} operating points (${table.source}) -> ${out}`);

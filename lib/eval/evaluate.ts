@@ -19,6 +19,8 @@ export interface EvalRow {
   method: string;
   target_reduction: number;
   schedule: number[];
+  /** The family `schedule` was solved in (absent in results written before families were kept). */
+  schedule_kind?: ScheduleKind;
   gmacs: number;
   match_gmacs: number;
   reduction: number;
@@ -140,7 +142,10 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
           `${name}@${target}`,
           options.onProgress,
         );
-        rows.push(row(name, target, schedule, run, base, data, match));
+        rows.push({
+          ...row(name, target, schedule, run, base, data, match),
+          schedule_kind: options.schedule,
+        });
         continue;
       }
       // Adaptive: calibrate theta on the first images, then run at batch 1.
@@ -158,7 +163,11 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
         options.onProgress,
         feeds,
       );
-      rows.push({ ...row(name, target, schedule, run, base, data, match), theta });
+      rows.push({
+        ...row(name, target, schedule, run, base, data, match),
+        schedule_kind: options.schedule,
+        theta,
+      });
     }
     await c.release();
   }

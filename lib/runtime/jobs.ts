@@ -11,7 +11,7 @@ import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { blockGmacs, endsGmacs, gmacs } from "../merge/cost.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type { Classifier, Prediction, SegmentState } from "./classifier.ts";
-import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import { DEFAULT_REDUCTION, type SpreadKind } from "../merge/schedule.ts";
 import { explainMerges } from "./explain.ts";
 import type { Engine } from "./engine.ts";
 
@@ -35,7 +35,9 @@ export interface PlanModel {
    * makes the time left. Empty until enough were seen (then `factor` alone decides).
    */
   ratios: readonly number[];
-  /** The method's accuracy curve: `(gmacs, top1)` by increasing GMACs. */
+  /** How the plan spreads merges over the blocks left (`spreadMerges`). */
+  kind: SpreadKind;
+  /** The accuracy curve of the method in that family: `(gmacs, top1)` by increasing GMACs. */
   curve: readonly (readonly [number, number])[];
   /** Blocks per segment (each segment is one session run). */
   segment: number;
@@ -137,6 +139,8 @@ export interface ClassifyResult {
   schedule: number[];
   /** The schedule planned when the job started. */
   planned: number[];
+  /** The family a budgeted plan spread its merges in (absent: not planned, or constant). */
+  kind?: SpreadKind;
   /** Re-plans that changed the schedule, and how many merges they added (+) or removed (-). */
   replans: number;
   replanDelta: number;
@@ -323,6 +327,8 @@ export async function runBatch(
       ...(first.theta !== undefined && { theta: first.theta }),
       schedule,
       planned,
+      ...(first.control && first.control.model.kind !== "constant" &&
+        { kind: first.control.model.kind }),
       replans: run?.replans ?? 0,
       replanDelta: run?.replanDelta ?? 0,
       tokens,

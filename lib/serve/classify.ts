@@ -99,7 +99,8 @@ function classifyBody(
       tokens: result.tokens,
       gmacs: result.gmacs,
       reduction: 1 - result.gmacs / unmerged.gmacs,
-      expected_top1: model.budget.expected(result.method, result.gmacs),
+      ...(result.kind && { schedule_kind: result.kind }),
+      expected_top1: model.budget.expected(result.method, result.gmacs, result.kind),
     },
     timings: {
       read_ms: round(readMs),

@@ -2,6 +2,7 @@
  * The OpenAPI 3.1 description of the API (served at `/openapi.json`).
  * @module
  */
+import { SPREAD_KINDS } from "../merge/schedule.ts";
 import { REQUEST_OPTIONS } from "../options/request.ts";
 import { type OptionSpec, schemaOf } from "../options/spec.ts";
 import { modelOption, type ServerContext } from "./context.ts";
@@ -117,6 +118,13 @@ export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
               properties: {
                 method: { type: "string" },
                 schedule: { type: "array", items: { type: "integer" } },
+                planned_schedule: { type: "array", items: { type: "integer" } },
+                replans: { type: "integer" },
+                schedule_kind: {
+                  type: "string",
+                  enum: SPREAD_KINDS.filter((k) => k !== "constant"),
+                  description: "The ramp a budgeted plan spread its merges along (absent: even)",
+                },
                 theta: { type: "number" },
                 tokens: { type: "array", items: { type: "integer" } },
                 gmacs: { type: "number" },
