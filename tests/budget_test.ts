@@ -243,6 +243,16 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
   }, { clock: () => 1e9 });
   assert.deepEqual(fixed.schedule, [0, 0, 0, 0]);
   assert.equal(fixed.replans, 0);
+  assert.equal(fixed.kind, undefined); // planned evenly: the answer names no ramp
+  const ramp = await runJob(engine, {
+    method: "tome",
+    schedule: [0, 0, 0, 0],
+    topK: 1,
+    image,
+    deadline: 1,
+    control: { model: { ...tiny, kind: "linear" }, tau: 0, reserveMs: 0, mayLighten: true },
+  }, { clock: () => 1e9 });
+  assert.equal(ramp.kind, "linear");
   await engine.close();
 });
 

@@ -77,7 +77,7 @@ async function run() {
   $("top5").tBodies[0].innerHTML = rows.join("");
   body.top_k.forEach((p, i) => $("top5").tBodies[0].rows[i].cells[0].textContent = p.label);
   const op = body.operating_point;
-  $("point").textContent = op.method + ", " + op.gmacs.toFixed(3) + " GMACs (" + (100 * op.reduction).toFixed(1) +
+  $("point").textContent = op.method + (op.schedule_kind ? " (" + op.schedule_kind + " ramp)" : "") + ", " + op.gmacs.toFixed(3) + " GMACs (" + (100 * op.reduction).toFixed(1) +
     " % fewer)" + (op.expected_top1 ? ", expected top-1 " + (100 * op.expected_top1).toFixed(1) + " %" : "");
   $("schedule").innerHTML = op.schedule.map((r, l) => r === op.planned_schedule[l] ? String(r) : "<mark>" + r + "</mark>").join(" ");
   $("planned").textContent = op.planned_schedule.join(" ");
