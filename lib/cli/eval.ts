@@ -60,7 +60,8 @@ const TAU: NumberOption = {
   min: 0,
   max: 64,
   integer: true,
-  description: "Blocks without merging for delayed schedules (default: sadtm-dm uses the " +
+  description:
+    "Blocks without merging for delayed, linear and quadratic schedules (default: sadtm-dm uses the " +
     "prior's suggestion, others 0).",
 };
 const PRIOR: StringOption = {

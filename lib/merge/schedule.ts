@@ -196,7 +196,7 @@ export function matchGmacs(config: ViTConfig, method: MergeMethod | undefined, r
 /** Options for `scheduleForReduction`. */
 export interface TargetOptions {
   kind?: ScheduleKind;
-  /** Blocks without merging for the `delayed` kind. */
+  /** Blocks without merging for the `delayed`, `linear` and `quadratic` kinds. */
   tau?: number;
 }
 
@@ -213,7 +213,9 @@ export function scheduleForReduction(
 ): number[] {
   const { depth } = config;
   const kind = options.kind ?? "constant";
-  const tau = kind === "delayed" ? Math.min(options.tau ?? 0, depth - 1) : 0;
+  // The ramps start after `tau` too (a delayed method's ramp), as the planner's do.
+  const delays = kind === "delayed" || kind === "linear" || kind === "quadratic";
+  const tau = delays ? Math.min(options.tau ?? 0, depth - 1) : 0;
   const maxR = tokenCount(config);
   const candidates: number[][] = [];
   if (kind === "decreasing") {

@@ -306,7 +306,9 @@ export class Classifier {
     method: MergeMethod | undefined = this.method,
   ): number[] {
     if (!method) return constantSchedule(0, this.bundle.config.depth);
-    const delayed = method.delayed || options.kind === "delayed";
+    // A delayed method's even spread is the delayed family; its ramps start after tau as well.
+    const even = (options.kind ?? "constant") === "constant";
+    const delayed = (method.delayed && even) || options.kind === "delayed";
     const ceiling = options.ceiling ?? DEFAULT_CEILING;
     const goal = method.adaptive ? Math.min(0.9, ceiling * target) : target;
     return scheduleForReduction(this.bundle.config, method, goal, {
