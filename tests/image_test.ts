@@ -9,7 +9,7 @@ import {
   probeImage,
   type RgbImage,
 } from "../lib/image/decode.ts";
-import { resizeBicubic } from "../lib/image/resize.ts";
+import { cropRgb, resizeBicubic, resizeBicubicWindow } from "../lib/image/resize.ts";
 import {
   imageToTensor,
   MAX_RESIZE_PIXELS,
@@ -231,4 +231,29 @@ Deno.test("preprocess: short side to floor(224/0.875)=256, centre crop, normalis
   assert.ok(Math.abs(x[0] - (1 - 0.485) / 0.229) < 1e-5);
   assert.ok(Math.abs(x[n + 500] - (0 - 0.456) / 0.224) < 1e-5);
   assert.ok(Math.abs(x[2 * n + 999] - (128 / 255 - 0.406) / 0.225) < 1e-5);
+});
+
+Deno.test("resize: a window is that crop of the whole resize, in every direction of scaling", () => {
+  // A deterministic pseudo-random walk over sizes and windows (up, down, mixed, one axis only).
+  let seed = 7;
+  const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let k = 0; k < 120; k++) {
+    const src = {
+      width: 1 + next(70),
+      height: 1 + next(70),
+      data: Uint8Array.from({ length: 70 * 70 * 3 }, () => next(256)),
+    };
+    src.data = src.data.subarray(0, src.width * src.height * 3);
+    const w = k % 5 === 0 ? src.width : 1 + next(90);
+    const h = k % 7 === 0 ? src.height : 1 + next(90);
+    const left = next(w), top = next(h);
+    const window = { left, top, width: 1 + next(w - left), height: 1 + next(h - top) };
+    const whole = resizeBicubic(src, w, h);
+    const expected = cropRgb(whole, left, top, window.width, window.height);
+    assert.deepEqual(resizeBicubicWindow(src, w, h, window), expected, JSON.stringify(window));
+  }
+  assert.throws(
+    () => resizeBicubicWindow(constant(4, 4, 0), 8, 8, { left: 4, top: 0, width: 5, height: 1 }),
+    RangeError,
+  );
 });

@@ -4,7 +4,7 @@
  * @module
  */
 import { decodeImage, DEFAULT_MAX_PIXELS, ImageError, type RgbImage } from "./decode.ts";
-import { resizeBicubic } from "./resize.ts";
+import { resizeBicubicWindow } from "./resize.ts";
 
 /** How images are prepared for a model (timm `pretrained_cfg`). */
 export interface PreprocessConfig {
@@ -48,19 +48,13 @@ export function resizeTarget(img: RgbImage, cfg: PreprocessConfig): [number, num
   return [w, h];
 }
 
-/** Resized and centre-cropped RGB image of `cfg.inputSize` squared. */
+/** Resized and centre-cropped RGB image of `cfg.inputSize` squared (only the crop is resized). */
 export function resizeAndCrop(img: RgbImage, cfg: PreprocessConfig): RgbImage {
   const size = cfg.inputSize;
   const [w, h] = resizeTarget(img, cfg);
-  const resized = resizeBicubic(img, w, h);
   const top = roundHalfEven((h - size) / 2);
   const left = roundHalfEven((w - size) / 2);
-  const data = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) {
-    const from = ((top + y) * w + left) * 3;
-    data.set(resized.data.subarray(from, from + size * 3), y * size * 3);
-  }
-  return { width: size, height: size, data };
+  return resizeBicubicWindow(img, w, h, { left, top, width: size, height: size });
 }
 
 /** Normalised CHW float32 tensor data from a `size x size` RGB image. */

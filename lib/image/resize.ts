@@ -9,6 +9,7 @@ import type { RgbImage } from "./decode.ts";
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
 const HALF = 2 ** (PRECISION_BITS - 1);
+const INV_ONE = 1 / ONE;
 
 /** Keys' cubic kernel with a = -0.5, support 2 (PIL's `bicubic_filter`). */
 function bicubic(x: number): number {
@@ -58,56 +59,129 @@ function coefficients(inSize: number, outSize: number): Coefficients {
   return { start, count, weights, ksize };
 }
 
+/** `acc / ONE` rounded down to 0..255 (a truncation of a negative value clips to 0 all the same). */
 function clip8(acc: number): number {
-  const v = Math.floor(acc / ONE);
+  const v = (acc * INV_ONE) | 0;
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-function horizontal(src: RgbImage, outWidth: number): RgbImage {
-  const { width, height, data } = src;
-  const c = coefficients(width, outWidth);
-  const out = new Uint8Array(outWidth * height * 3);
-  for (let y = 0; y < height; y++) {
+/** A rectangle of the resized image, in its pixels. */
+export interface ResizeWindow {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** Output columns `left .. left + cols` of the horizontal pass, for source rows `y0 .. y1`. */
+function horizontal(
+  src: RgbImage,
+  c: Coefficients,
+  left: number,
+  cols: number,
+  y0: number,
+  y1: number,
+): RgbImage {
+  const { width, data } = src;
+  const { start, count, weights, ksize } = c;
+  const out = new Uint8Array(cols * (y1 - y0) * 3);
+  for (let y = y0; y < y1; y++) {
     const row = y * width * 3;
-    for (let xx = 0; xx < outWidth; xx++) {
+    for (let i = 0; i < cols; i++) {
+      const xx = left + i;
       let r = HALF, g = HALF, b = HALF;
-      const base = xx * c.ksize;
-      for (let t = 0; t < c.count[xx]; t++) {
-        const w = c.weights[base + t];
-        const p = row + (c.start[xx] + t) * 3;
+      const base = xx * ksize;
+      const n = count[xx];
+      for (let t = 0, p = row + start[xx] * 3; t < n; t++, p += 3) {
+        const w = weights[base + t];
         r += data[p] * w;
         g += data[p + 1] * w;
         b += data[p + 2] * w;
       }
-      const q = (y * outWidth + xx) * 3;
+      const q = ((y - y0) * cols + i) * 3;
       out[q] = clip8(r);
       out[q + 1] = clip8(g);
       out[q + 2] = clip8(b);
     }
   }
-  return { width: outWidth, height, data: out };
+  return { width: cols, height: y1 - y0, data: out };
 }
 
-function vertical(src: RgbImage, outHeight: number): RgbImage {
-  const { width, height, data } = src;
-  const c = coefficients(height, outHeight);
-  const out = new Uint8Array(width * outHeight * 3);
+/** Output rows `top .. top + rows` of the vertical pass; `src` holds source rows from `y0`. */
+function vertical(src: RgbImage, c: Coefficients, top: number, rows: number, y0: number): RgbImage {
+  const { width, data } = src;
+  const out = new Uint8Array(width * rows * 3);
   const stride = width * 3;
-  for (let yy = 0; yy < outHeight; yy++) {
-    const base = yy * c.ksize;
-    for (let x = 0; x < stride; x++) {
-      let acc = HALF;
-      for (let t = 0; t < c.count[yy]; t++) {
-        acc += data[(c.start[yy] + t) * stride + x] * c.weights[base + t];
-      }
-      out[yy * stride + x] = clip8(acc);
+  // Row by row, so each tap reads one source row in order (exact: float64 holds these sums).
+  const acc = new Float64Array(stride);
+  for (let j = 0; j < rows; j++) {
+    const base = (top + j) * c.ksize;
+    const first = c.start[top + j] - y0;
+    acc.fill(HALF);
+    for (let t = 0; t < c.count[top + j]; t++) {
+      const w = c.weights[base + t];
+      const row = (first + t) * stride;
+      for (let x = 0; x < stride; x++) acc[x] += data[row + x] * w;
     }
+    const o = j * stride;
+    for (let x = 0; x < stride; x++) out[o + x] = clip8(acc[x]);
   }
-  return { width, height: outHeight, data: out };
+  return { width, height: rows, data: out };
+}
+
+/**
+ * The `window` of `src` resized to `width x height` exactly as PIL's BICUBIC resize does, computing
+ * only the pixels the window needs (a centre crop after a resize costs what the crop holds).
+ * @example
+ * ```ts
+ * const img = { width: 500, height: 375, data: new Uint8Array(500 * 375 * 3) };
+ * const crop = resizeBicubicWindow(img, 341, 256, { left: 58, top: 16, width: 224, height: 224 });
+ * ```
+ */
+export function resizeBicubicWindow(
+  src: RgbImage,
+  width: number,
+  height: number,
+  window: ResizeWindow,
+): RgbImage {
+  const { left, top } = window;
+  if (
+    left < 0 || top < 0 || window.width < 0 || window.height < 0 ||
+    left + window.width > width || top + window.height > height
+  ) {
+    throw new RangeError(`window ${JSON.stringify(window)} is outside ${width}x${height}`);
+  }
+  // Horizontal first, as PIL: only the source rows the window's output rows read.
+  const v = height !== src.height ? coefficients(src.height, height) : undefined;
+  const last = top + window.height - 1;
+  const [y0, y1] = window.height === 0
+    ? [0, 0]
+    : v
+    ? [v.start[top], v.start[last] + v.count[last]]
+    : [top, last + 1];
+  const h = width !== src.width
+    ? horizontal(src, coefficients(src.width, width), left, window.width, y0, y1)
+    : cropRgb(src, left, y0, window.width, y1 - y0);
+  return v ? vertical(h, v, top, window.height, y0) : h;
 }
 
 /** Resizes an RGB image to `width x height` exactly as PIL's BICUBIC resize does. */
 export function resizeBicubic(src: RgbImage, width: number, height: number): RgbImage {
-  const h = width !== src.width ? horizontal(src, width) : src;
-  return height !== src.height ? vertical(h, height) : h;
+  return resizeBicubicWindow(src, width, height, { left: 0, top: 0, width, height });
+}
+
+/**
+ * The `w x h` rectangle of `src` at `left, top`.
+ * @example
+ * ```ts
+ * const corner = cropRgb({ width: 4, height: 4, data: new Uint8Array(48) }, 0, 0, 2, 2);
+ * ```
+ */
+export function cropRgb(src: RgbImage, left: number, top: number, w: number, h: number): RgbImage {
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const from = ((top + y) * src.width + left) * 3;
+    data.set(src.data.subarray(from, from + w * 3), y * w * 3);
+  }
+  return { width: w, height: h, data };
 }
