@@ -25,13 +25,14 @@ ${helpLines(SERVER_SETTINGS)}`;
 
 /** One model's worker pool and budget, as `ctx` serves it. */
 async function serveModel(dir: string, settings: ReturnType<typeof readSettings>, spin: boolean) {
-  const { config } = await loadModelConfig(dir);
+  const { config, preprocess } = await loadModelConfig(dir);
   const data = await loadServiceData(config, settings.kv);
   const pool = await WorkerPool.start({
     size: settings.workers,
     queueLimit: settings.queue,
     jobTimeoutMs: settings.jobTimeoutMs,
     maxBatch: settings.maxBatch,
+    ...(settings.decodeAhead && { decodeAhead: preprocess }),
     init: {
       model: dir,
       backend: settings.backend,

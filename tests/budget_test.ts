@@ -475,6 +475,7 @@ class FakeInference implements Inference {
       inferMs,
       segments: [{ from: 0, to: this.config.depth, ms: inferMs }],
       queueMs: 0,
+      decodedAhead: false,
       batch: 1,
       coldStart: this.coldStart,
     });
@@ -544,6 +545,15 @@ Deno.test("budget: decided late, from the time left when a worker takes the job"
   assert.ok(later.schedule.some((r) => r > 0));
   assert.equal(later.control?.model.segment, 3); // it carries what re-planning in flight needs
   assert.ok(!later.hopeless);
+  // The same moment with the image decoded while it waited: the decode's time is not planned
+  // for, so the plan may merge less.
+  const decoded = plan.decide!(undefined, true);
+  assert.ok(!(decoded instanceof Error));
+  const merges = (d: { schedule: number[] }) => d.schedule.reduce((a, b) => a + b, 0);
+  assert.ok(merges(decoded) <= merges(later), `${decoded.schedule} vs ${later.schedule}`);
+  const decodeMs = budget.timing.decode(0.1e6);
+  assert.ok(decodeMs > 0);
+  assert.ok(Math.abs(budget.leastMs(0.1e6, true) - (least - decodeMs)) < 1e-9);
   // Past the point where anything fits: best effort runs the cheapest, marked hopeless.
   clock.now = 3 * full - least / 2;
   assert.ok(decide().hopeless);

@@ -10,6 +10,7 @@ import {
 } from "../lib/runtime/errors.ts";
 import { WorkerPool } from "../workers/pool.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
+import { loadModelConfig } from "../lib/checkpoint/bundle.ts";
 
 const model = (await tinyModel()).dir;
 const image = await new Image(40, 40).fill(0x3366ccff).encode();
@@ -153,5 +154,41 @@ Deno.test("pool: warm starts sessions on every worker and on replacements; backl
   assert.deepEqual(backlog.queued, [{ serviceMs }]);
   await Promise.all([running, ...queued]);
   assert.deepEqual(p.backlog(), { running: [], queued: [], workers: 2 });
+  await p.drain();
+});
+
+Deno.test("pool: a job that waits is decoded meanwhile, and answers as if its worker had decoded it", async () => {
+  const { preprocess } = await loadModelConfig(model);
+  // A bigger, non-uniform picture, so a wrong input would change the answer.
+  const photo = await new Image(96, 64).fill((x, y) => Image.rgbaToColor(x * 2, y * 3, 90, 255))
+    .encode();
+  const photoJob = { method: "tome", schedule: [2, 2, 2, 2], topK: 3, image: photo };
+  const plain = await pool({ size: 1 });
+  const reference = await plain.classify(photoJob);
+  await plain.drain();
+  assert.equal(reference.decodedAhead, false);
+
+  const p = await pool({ size: 1, jobTimeoutMs: 1500, decodeAhead: preprocess });
+  const idle = await p.classify(photoJob);
+  assert.equal(idle.decodedAhead, false, "nothing waited: its worker decoded it");
+  // The worker hangs on the next job; the one behind it is decoded while it waits, then runs on
+  // the replacement worker with that input.
+  p.injectFault(0, "hang");
+  const hung = p.classify(job());
+  const behind = p.classify(photoJob);
+  await assert.rejects(hung, JobTimeoutError);
+  const r = await behind;
+  assert.equal(r.decodedAhead, true);
+  assert.ok(r.decodeMs > 0 && r.queueMs > 1000);
+  assert.deepEqual(r.tokens, reference.tokens);
+  assert.deepEqual(r.top.map((t) => t.index), reference.top.map((t) => t.index));
+  for (const [i, t] of r.top.entries()) {
+    assert.ok(Math.abs(t.score - reference.top[i].score) < 1e-5);
+  }
+  // A bad image waiting behind a busy worker still fails as a job error.
+  const busy = p.classify(job());
+  const broken = p.classify({ ...job(), image: new Uint8Array([0xff, 0xd8, 0xff, 0xd9]) });
+  await busy;
+  await assert.rejects(broken, (e: Error) => e instanceof JobError && e.name === "ImageError");
   await p.drain();
 });

@@ -26,7 +26,15 @@ import type {
   Inference,
 } from "../lib/runtime/jobs.ts";
 import { DeadlineQueue, type Waiting } from "../lib/runtime/queue.ts";
-import type { InitMessage, JobMessage, PoolMessage, WorkerMessage } from "./protocol.ts";
+import type { PreprocessConfig } from "../lib/image/preprocess.ts";
+import type {
+  DecodeReply,
+  DecoderMessage,
+  InitMessage,
+  JobMessage,
+  PoolMessage,
+  WorkerMessage,
+} from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
 const WebWorker = globalThis.Worker;
@@ -42,6 +50,11 @@ export interface PoolOptions {
   /** Queued jobs with the same `batchKey` run together, up to this many (default 1: off). */
   maxBatch?: number;
   init: Omit<InitMessage, "type">;
+  /**
+   * Decode jobs that must wait for a worker in a decode worker meanwhile, for this preprocessing
+   * (absent: each inference worker decodes its jobs when it takes them).
+   */
+  decodeAhead?: PreprocessConfig;
   /** Called when a worker is replaced (for metrics and logs). */
   onReplace?: (reason: string) => void;
 }
@@ -55,6 +68,8 @@ interface Pending {
   reject: (e: Error) => void;
   /** The budget's prediction when it was decided. */
   predictedMs?: number;
+  /** Sent to the decode worker (its answer, if any, lands in `job.prepared`). */
+  decoding?: number;
 }
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -79,6 +94,9 @@ export class WorkerPool implements Inference {
   #idle: (() => void)[] = [];
   #backend = "";
   #backendReason = "";
+  #decoder?: Worker;
+  /** Jobs at the decode worker, by request id. */
+  #decoding = new Map<number, Pending>();
 
   private constructor(readonly options: PoolOptions) {}
 
@@ -86,6 +104,7 @@ export class WorkerPool implements Inference {
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
     await Promise.all(Array.from({ length: options.size }, () => pool.#spawn()));
+    if (options.decodeAhead) pool.#startDecoder(options.decodeAhead);
     return pool;
   }
 
@@ -147,9 +166,45 @@ export class WorkerPool implements Inference {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      this.#queue.push(job, { job, attempts: 0, enqueued: epochNow(), resolve, reject });
+      const pending: Pending = { job, attempts: 0, enqueued: epochNow(), resolve, reject };
+      this.#queue.push(job, pending);
       this.#dispatch();
+      if (this.#queue.items.some((w) => w.handle === pending)) this.#decodeAhead(pending);
     });
+  }
+
+  #startDecoder(preprocess: PreprocessConfig): void {
+    const decoder = new WebWorker(new URL("./decode.ts", import.meta.url), { type: "module" });
+    decoder.postMessage({ type: "init", preprocess } satisfies DecoderMessage);
+    decoder.onmessage = ({ data }: MessageEvent<DecodeReply>) => {
+      const pending = this.#decoding.get(data.id);
+      this.#decoding.delete(data.id);
+      // A job already dispatched was decoded by its worker; a failed decode is left to it too.
+      if (pending && data.input) {
+        pending.job = { ...pending.job, prepared: { input: data.input, ms: data.ms ?? 0 } };
+        this.#queue.replaceJob(pending, pending.job);
+      }
+    };
+    decoder.onerror = (event) => {
+      // Decoding ahead only saves time: without it, the inference workers decode.
+      event.preventDefault();
+      console.error(`edgemerge: the decode worker failed (${event.message}); decoding in workers`);
+      decoder.terminate();
+      this.#decoder = undefined;
+      for (const pending of this.#decoding.values()) pending.decoding = undefined;
+      this.#decoding.clear();
+    };
+    this.#decoder = decoder;
+  }
+
+  /** Sends a waiting job's image to the decode worker. */
+  #decodeAhead(pending: Pending): void {
+    if (!this.#decoder) return;
+    const id = this.#nextId++;
+    pending.decoding = id;
+    this.#decoding.set(id, pending);
+    const message: DecoderMessage = { type: "decode", id, image: pending.job.image };
+    this.#decoder.postMessage(message);
   }
 
   /**
@@ -206,6 +261,9 @@ export class WorkerPool implements Inference {
       s.worker.terminate();
     }
     this.#slots = [];
+    this.#decoder?.terminate();
+    this.#decoder = undefined;
+    this.#decoding.clear();
   }
 
   #spawn(slot?: Slot): Promise<void> {
@@ -272,8 +330,10 @@ export class WorkerPool implements Inference {
         pending.reject(
           new JobTimeoutError(`the request took longer than ${this.options.jobTimeoutMs} ms`),
         );
-      } else if (pending.attempts < 2) this.#queue.push(pending.job, pending);
-      else pending.reject(new WorkerFaultError("the request crashed a worker twice"));
+      } else if (pending.attempts < 2) {
+        // Its decoded input went to the crashed worker (transferred): the next one decodes.
+        this.#queue.push({ ...pending.job, prepared: undefined }, pending);
+      } else pending.reject(new WorkerFaultError("the request crashed a worker twice"));
     }
     this.#spawn(slot).catch((e) => {
       // A worker that cannot restart leaves the pool smaller; queued jobs go to the others.
@@ -323,6 +383,8 @@ export class WorkerPool implements Inference {
           ...pending,
           resolve: (r) => pending.resolve({ ...r, queueMs, predictedMs }),
         });
+        if (pending.decoding !== undefined) this.#decoding.delete(pending.decoding);
+        pending.decoding = undefined;
         const { decide: _, signal: _signal, ...job } = pending.job;
         messages.push({ type: "job", id, ...job });
       }
@@ -331,7 +393,8 @@ export class WorkerPool implements Inference {
         this.options.jobTimeoutMs,
       );
       slot.busy = { jobs, timer, started: performance.now() };
-      send(slot.worker, { type: "batch", jobs: messages });
+      const inputs = messages.flatMap((m) => m.prepared ? [m.prepared.input.buffer] : []);
+      slot.worker.postMessage({ type: "batch", jobs: messages } satisfies PoolMessage, inputs);
     }
     Atomics.store(this.#waiting, 0, this.#queue.length);
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());

@@ -3,6 +3,7 @@
  * @module
  */
 import type { BackendChoice } from "../lib/backend/session.ts";
+import type { PreprocessConfig } from "../lib/image/preprocess.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import type { ClassifyJob, ClassifyResult } from "../lib/runtime/jobs.ts";
 
@@ -69,3 +70,15 @@ export type WorkerMessage =
     /** A `UserError` (bad input, method unavailable): its message is for the client. */
     user: boolean;
   };
+
+/** Pool -> decode worker: first its preprocessing, then images to preprocess. */
+export type DecoderMessage =
+  | { type: "init"; preprocess: PreprocessConfig }
+  | { type: "decode"; id: number; image: Uint8Array };
+
+/** Decode worker -> pool: the model input and the ms it took (no input: it failed). */
+export interface DecodeReply {
+  id: number;
+  input?: Float32Array<ArrayBuffer>;
+  ms?: number;
+}

@@ -242,10 +242,14 @@ export class Budget {
     });
   }
 
-  /** The least time a job of `pixels` takes from start to answer (median, fastest plan). */
-  leastMs(pixels: number): number {
+  /**
+   * The least time a job of `pixels` takes from start to answer (median, fastest plan);
+   * `decoded`: its image is decoded already.
+   */
+  leastMs(pixels: number, decoded = false): number {
     const fastest = this.#best(this.accuracy.methods, 0, 0.5, false);
-    return this.timing.decode(pixels) + fastest.plan.predictedMs + this.timing.overhead(0.5);
+    return (decoded ? 0 : this.timing.decode(pixels)) + fastest.plan.predictedMs +
+      this.timing.overhead(0.5);
   }
 
   /**
@@ -286,7 +290,7 @@ export class Budget {
       method: "",
       deadline,
       serviceMs: least,
-      decide: (limitMs) => this.#decide(request, methods, deadline, limitMs),
+      decide: (limitMs, decoded) => this.#decide(request, methods, deadline, limitMs, decoded),
     };
   }
 
@@ -296,12 +300,14 @@ export class Budget {
     methods: string[],
     deadline: number,
     limitMs?: number,
+    decoded = false,
   ): Decided | Error {
     const now = this.#epoch();
     const own = deadline - now;
-    const side = this.timing.decodeAt(request.pixels, SIDE_QUANTILE) +
+    const side = (decoded ? 0 : this.timing.decodeAt(request.pixels, SIDE_QUANTILE)) +
       this.timing.overhead(SIDE_QUANTILE);
-    const least = this.leastMs(request.pixels);
+    const decodeMs = decoded ? 0 : this.timing.decode(request.pixels);
+    const least = this.leastMs(request.pixels, decoded);
     // Hurry for the jobs behind when this one can still make it within their limit.
     const limited = limitMs !== undefined && limitMs < own && limitMs >= least + side;
     const left = limited ? limitMs : own;
@@ -316,7 +322,7 @@ export class Budget {
     return {
       ...this.#decided(
         chosen,
-        this.timing.decode(request.pixels) + chosen.plan.predictedMs + this.timing.overhead(0.5),
+        decodeMs + chosen.plan.predictedMs + this.timing.overhead(0.5),
         !chosen.plan.fits && left < least,
         limitMs === undefined,
       ),
@@ -352,7 +358,9 @@ export class Budget {
   /** Learns from an answered job (`totalMs`: from arrival to the answer). */
   observe(result: ClassifyResult, pixels: number, totalMs: number): void {
     if (result.coldStart || result.batch !== 1) return;
-    this.timing.observeDecode(pixels, result.decodeMs);
+    // A decode done while the job waited ran beside another job's inference: not what a worker
+    // taking the job would spend on it.
+    if (!result.decodedAhead) this.timing.observeDecode(pixels, result.decodeMs);
     const { tokens } = result;
     for (const s of result.segments) {
       let gmacs = 0, merging = 0;
@@ -370,7 +378,8 @@ export class Budget {
         ms: s.ms,
       });
     }
-    this.timing.observeOverhead(totalMs - result.queueMs - result.decodeMs - result.inferMs);
+    const decodeMs = result.decodedAhead ? 0 : result.decodeMs;
+    this.timing.observeOverhead(totalMs - result.queueMs - decodeMs - result.inferMs);
   }
 
   /**

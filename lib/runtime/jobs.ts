@@ -112,15 +112,18 @@ export interface ClassifyJob {
   /**
    * Budgeted jobs: how it runs, from the time left when a worker takes it (main thread; never
    * sent to a worker), or the error to answer instead. `limitMs`: finish within this, if it can,
-   * so that the jobs waiting behind it can still make their deadlines.
+   * so that the jobs waiting behind it can still make their deadlines. `decoded`: its image was
+   * decoded while it waited (`prepared`), so no decode time is left to plan for.
    */
-  decide?: (limitMs?: number) => Decided | Error;
+  decide?: (limitMs?: number, decoded?: boolean) => Decided | Error;
   /** Re-plan between segments (set by `decide`; needs `deadline`). */
   control?: RunControl;
   /** Run in segments, as budgeted jobs do, even without re-planning (calibration). */
   segmented?: boolean;
   /** Aborts when the client leaves: a queued job is then dropped (main thread only). */
   signal?: AbortSignal;
+  /** The image already preprocessed while the job waited (`prepareInput`), and the ms it took. */
+  prepared?: { input: Float32Array<ArrayBuffer>; ms: number };
 }
 
 /** One segment as run. */
@@ -154,6 +157,8 @@ export interface ClassifyResult {
   theta?: number;
   /** Time spent waiting for a worker. */
   queueMs: number;
+  /** The image was decoded while the job waited (`decodeMs` then overlaps `queueMs`). */
+  decodedAhead: boolean;
   /** What the budget predicted from the worker taking it to the answer (budgeted jobs). */
   predictedMs?: number;
   /** Images in the batch this job ran in. */
@@ -289,7 +294,7 @@ export async function runBatch(
   const { classifier, method } = await engine.runner(first.method);
   const t0 = performance.now();
   const inputs = await Promise.all(
-    jobs.map((job) => classifier.prepare(job.image).catch((e: Error) => e)),
+    jobs.map((job) => job.prepared?.input ?? classifier.prepare(job.image).catch((e: Error) => e)),
   );
   const t1 = performance.now();
   const planned = first.schedule ??
@@ -334,7 +339,8 @@ export async function runBatch(
       tokens,
       gmacs: gmacs(classifier.bundle.config, tokens),
       backend: classifier.session.backend,
-      decodeMs: t1 - t0,
+      decodeMs: job.prepared?.ms ?? t1 - t0,
+      decodedAhead: job.prepared !== undefined,
       inferMs: t2 - t1,
       segments: run?.segments ?? [{ from: 0, to: depth, ms: t2 - t1 }],
       queueMs: 0,

@@ -69,6 +69,12 @@ export class DeadlineQueue<T> {
     this.#items.splice(i, 0, w);
   }
 
+  /** Replaces `handle`'s job by `job` (the same request, e.g. now with its image decoded). */
+  replaceJob(handle: T, job: ClassifyJob): void {
+    const w = this.#items.find((x) => x.handle === handle);
+    if (w) w.job = job;
+  }
+
   /** Removes `handle`'s job (its client left); true if it was waiting. */
   remove(handle: T): boolean {
     const i = this.#items.findIndex((w) => w.handle === handle);
@@ -117,7 +123,7 @@ export class DeadlineQueue<T> {
         this.#items.splice(i, 1);
         return { next: w, refused };
       }
-      const decided = w.hopeless ?? w.job.decide(this.#limit(i));
+      const decided = w.hopeless ?? w.job.decide(this.#limit(i), w.job.prepared !== undefined);
       if (decided instanceof Error) {
         this.#items.splice(i, 1);
         refused.push({ ...w, error: decided });

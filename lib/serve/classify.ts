@@ -106,6 +106,7 @@ function classifyBody(
       read_ms: round(readMs),
       queue_ms: round(result.queueMs),
       decode_ms: round(result.decodeMs),
+      decoded_while_queued: result.decodedAhead,
       infer_ms: round(result.inferMs),
       segments: result.segments.map((s) => ({ blocks: [s.from, s.to], ms: round(s.ms) })),
       ...(serializeMs !== undefined && { serialize_ms: round(serializeMs) }),

@@ -134,12 +134,19 @@ export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
             },
             timings: {
               type: "object",
-              properties: Object.fromEntries(
-                ["queue_ms", "decode_ms", "infer_ms", "total_ms", "predicted_ms"].map((k) => [
-                  k,
-                  { type: ["number", "null"] },
-                ]),
-              ),
+              properties: {
+                ...Object.fromEntries(
+                  ["queue_ms", "decode_ms", "infer_ms", "total_ms", "predicted_ms"].map((k) => [
+                    k,
+                    { type: ["number", "null"] },
+                  ]),
+                ),
+                decoded_while_queued: {
+                  type: "boolean",
+                  description: "The image was decoded while the request waited for a worker " +
+                    "(decode_ms then overlaps queue_ms)",
+                },
+              },
             },
             budget_ms: { type: ["number", "null"] },
             budget_met: { type: ["boolean", "null"] },

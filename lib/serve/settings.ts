@@ -108,6 +108,18 @@ export const REPLAN: ChoiceOption<"on" | "off"> = {
     "measure what it brings).",
 };
 
+/** Decoding queued requests' images while they wait. */
+export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
+  kind: "choice",
+  name: "decode-ahead",
+  choices: ["on", "off"],
+  default: "on",
+  env: "EDGEMERGE_DECODE_AHEAD",
+  description: "A request that has to wait for a worker has its image decoded meanwhile, in a " +
+    "decode worker, so the inference worker only runs the model (off: each worker decodes the " +
+    "jobs it takes).",
+};
+
 /** Whether native thread pools spin between ops. */
 export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
   kind: "choice",
@@ -146,6 +158,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   JOB_TIMEOUT_MS,
   MAX_BATCH,
   REPLAN,
+  DECODE_AHEAD,
   SPIN,
   MAX_UPLOADS,
   BODY_TIMEOUT_MS,
@@ -164,6 +177,7 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
+    decodeAhead: argValue(DECODE_AHEAD, values) === "on",
     spin: argValue(SPIN, values)!,
     limits: {
       maxUploads: argValue(MAX_UPLOADS, values)!,
