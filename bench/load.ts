@@ -103,11 +103,11 @@ async function main(args: string[]) {
       env: { EDGEMERGE_REPLAN: "off" },
       query: budgeted("best_effort"),
     },
-    {
-      name: "ours, no decode ahead",
-      env: { EDGEMERGE_DECODE_AHEAD: "off" },
+    ...["on", "off"].map((setting) => ({
+      name: `ours, decode ahead ${setting}`,
+      env: { EDGEMERGE_DECODE_AHEAD: setting },
       query: budgeted("best_effort"),
-    },
+    })),
     { name: "unmerged", env: {}, query: () => "" },
     ...[0.33, 0.45, 0.55].map((r) => ({
       name: `fixed tome ${Math.round(r * 100)} %`,

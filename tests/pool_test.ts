@@ -168,7 +168,8 @@ Deno.test("pool: a job that waits is decoded meanwhile, and answers as if its wo
   await plain.drain();
   assert.equal(reference.decodedAhead, false);
 
-  const p = await pool({ size: 1, jobTimeoutMs: 1500, decodeAhead: preprocess });
+  const p = await pool({ size: 1, jobTimeoutMs: 1500 });
+  p.decodeAhead(preprocess);
   const idle = await p.classify(photoJob);
   assert.equal(idle.decodedAhead, false, "nothing waited: its worker decoded it");
   // The worker hangs on the next job; the one behind it is decoded while it waits, then runs on

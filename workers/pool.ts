@@ -50,11 +50,6 @@ export interface PoolOptions {
   /** Queued jobs with the same `batchKey` run together, up to this many (default 1: off). */
   maxBatch?: number;
   init: Omit<InitMessage, "type">;
-  /**
-   * Decode jobs that must wait for a worker in a decode worker meanwhile, for this preprocessing
-   * (absent: each inference worker decodes its jobs when it takes them).
-   */
-  decodeAhead?: PreprocessConfig;
   /** Called when a worker is replaced (for metrics and logs). */
   onReplace?: (reason: string) => void;
 }
@@ -94,6 +89,8 @@ export class WorkerPool implements Inference {
   #idle: (() => void)[] = [];
   #backend = "";
   #backendReason = "";
+  /** Set by `decodeAhead`: the preprocessing a decode worker applies. */
+  #preprocess?: PreprocessConfig;
   #decoder?: Worker;
   /** Jobs at the decode worker, by request id. */
   #decoding = new Map<number, Pending>();
@@ -104,7 +101,6 @@ export class WorkerPool implements Inference {
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(options);
     await Promise.all(Array.from({ length: options.size }, () => pool.#spawn()));
-    if (options.decodeAhead) pool.#startDecoder(options.decodeAhead);
     return pool;
   }
 
@@ -173,7 +169,16 @@ export class WorkerPool implements Inference {
     });
   }
 
-  #startDecoder(preprocess: PreprocessConfig): void {
+  /**
+   * From now on, a job that must wait for a worker is decoded meanwhile (with `preprocess`) in a
+   * decode worker, started when a job first waits; the worker that takes the job gets its input.
+   * Without it, each inference worker decodes the jobs it takes.
+   */
+  decodeAhead(preprocess: PreprocessConfig): void {
+    this.#preprocess = preprocess;
+  }
+
+  #startDecoder(preprocess: PreprocessConfig): Worker {
     const decoder = new WebWorker(new URL("./decode.ts", import.meta.url), { type: "module" });
     decoder.postMessage({ type: "init", preprocess } satisfies DecoderMessage);
     decoder.onmessage = ({ data }: MessageEvent<DecodeReply>) => {
@@ -191,15 +196,17 @@ export class WorkerPool implements Inference {
       console.error(`edgemerge: the decode worker failed (${event.message}); decoding in workers`);
       decoder.terminate();
       this.#decoder = undefined;
+      this.#preprocess = undefined;
       for (const pending of this.#decoding.values()) pending.decoding = undefined;
       this.#decoding.clear();
     };
-    this.#decoder = decoder;
+    return decoder;
   }
 
   /** Sends a waiting job's image to the decode worker. */
   #decodeAhead(pending: Pending): void {
-    if (!this.#decoder) return;
+    if (!this.#preprocess) return;
+    this.#decoder ??= this.#startDecoder(this.#preprocess);
     const id = this.#nextId++;
     pending.decoding = id;
     this.#decoding.set(id, pending);
