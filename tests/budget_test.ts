@@ -664,3 +664,16 @@ Deno.test("budget: a job is asked to leave time for the deadlines waiting behind
   queue.take();
   assert.deepEqual(limits, [110, 260, undefined]);
 });
+
+Deno.test("budget: the least time follows the timing model as it refits", async () => {
+  const { budget } = await calibrated();
+  const before = budget.leastMs(0.1e6);
+  assert.equal(budget.leastMs(0.1e6), before);
+  // The machine slows down threefold: once the model refits, the least time grows with it.
+  const features = { gmacs: 0.5, blocks: 6, merging: 6, embed: true, head: false, runs: 1 };
+  for (let i = 0; i < 64; i++) {
+    budget.timing.observeSegment({ ...features, ms: 3 * budget.timing.segment(features) });
+  }
+  const after = budget.leastMs(0.1e6);
+  assert.ok(after > 1.5 * before - 1, `${after} vs ${before}`);
+});

@@ -121,6 +121,9 @@ export class Budget {
     this.#epoch = options.epoch ?? (() => performance.timeOrigin + performance.now());
   }
 
+  /** `#fastestMs` for one fit of the timing model (`coef` is replaced at each refit). */
+  #fastest?: { coef: readonly number[]; ms: number };
+
   /** Whether the calibration finished. */
   get calibrated(): boolean {
     return this.#calibrated;
@@ -247,9 +250,22 @@ export class Budget {
    * `decoded`: its image is decoded already.
    */
   leastMs(pixels: number, decoded = false): number {
-    const fastest = this.#best(this.accuracy.methods, 0, 0.5, false);
-    return (decoded ? 0 : this.timing.decode(pixels)) + fastest.plan.predictedMs +
+    return (decoded ? 0 : this.timing.decode(pixels)) + this.#fastestMs() +
       this.timing.overhead(0.5);
+  }
+
+  /**
+   * The fastest plan's median inference time. It depends only on the timing model's fit, so it
+   * is planned again only when that changes: a sweep of every method costs the main thread about
+   * 0.4 ms, and each request needs this twice (at arrival and when a worker takes it).
+   */
+  #fastestMs(): number {
+    const coef = this.timing.coefficients;
+    if (this.#fastest?.coef !== coef) {
+      const ms = this.#best(this.accuracy.methods, 0, 0.5, false).plan.predictedMs;
+      this.#fastest = { coef, ms };
+    }
+    return this.#fastest.ms;
   }
 
   /**
