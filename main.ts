@@ -12,7 +12,7 @@ import { argsOptions, helpLines } from "./lib/options/spec.ts";
 import { createApp } from "./lib/serve/app.ts";
 import { makeContext, servedModel } from "./lib/serve/context.ts";
 import { Metrics } from "./lib/serve/metrics.ts";
-import { decodeAheadOn, readSettings, SERVER_SETTINGS, spinPools } from "./lib/serve/settings.ts";
+import { readSettings, SERVER_SETTINGS, spinPools } from "./lib/serve/settings.ts";
 import { defaultModelDir, loadModelConfig } from "./lib/checkpoint/bundle.ts";
 
 const USAGE = "usage: deno task start [--model DIR] [--backend B] [--kv PATH] [--workers N] ...";
@@ -46,7 +46,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
       console.error(`edgemerge: ${config.name}: worker replaced (${why})`);
     },
   });
-  if (decodeAheadOn(settings.decodeAhead, pool.backend)) pool.decodeAhead(preprocess);
+  if (settings.decodeAhead) pool.decodeAhead(preprocess);
   console.log(
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
       `${pool.backendReason})`,

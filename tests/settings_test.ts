@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeAheadOn, readSettings, spinPools } from "../lib/serve/settings.ts";
+import { readSettings, spinPools } from "../lib/serve/settings.ts";
 
 Deno.test("settings: native pools spin only where a core is left for HTTP and decoding, unless told", () => {
   assert.equal(spinPools("auto", 2, 2), false);
@@ -18,12 +18,8 @@ Deno.test("settings: native pools spin only where a core is left for HTTP and de
   }
 });
 
-Deno.test("settings: queued images are decoded ahead on native by default, anywhere when told", () => {
-  assert.equal(readSettings({}).decodeAhead, "auto");
-  assert.equal(decodeAheadOn("auto", "native"), true);
-  assert.equal(decodeAheadOn("auto", "wasm"), false);
-  assert.equal(decodeAheadOn("auto", "webgpu"), false);
-  assert.equal(decodeAheadOn("on", "wasm"), true);
-  assert.equal(decodeAheadOn("off", "native"), false);
+Deno.test("settings: queued images are decoded ahead unless told not to", () => {
+  assert.equal(readSettings({}).decodeAhead, true);
+  assert.equal(readSettings({ "decode-ahead": "off" }).decodeAhead, false);
   assert.throws(() => readSettings({ "decode-ahead": "maybe" }), /decode-ahead/);
 });

@@ -109,31 +109,16 @@ export const REPLAN: ChoiceOption<"on" | "off"> = {
 };
 
 /** Decoding queued requests' images while they wait. */
-export const DECODE_AHEAD: ChoiceOption<"auto" | "on" | "off"> = {
+export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
   kind: "choice",
   name: "decode-ahead",
-  choices: ["auto", "on", "off"],
-  default: "auto",
+  choices: ["on", "off"],
+  default: "on",
   env: "EDGEMERGE_DECODE_AHEAD",
   description: "A request that has to wait for a worker has its image decoded meanwhile, in a " +
-    "decode worker started when one first waits (off: each worker decodes the jobs it takes). " +
-    "auto: on the native backend only, where it put more requests in budget under load; on " +
-    "WASM it was within the noise below 90 % load and costs a thread's memory.",
+    "decode worker started when one first waits (off: each worker decodes the jobs it takes, " +
+    "and a server under load holds 50-70 MB less).",
 };
-
-/**
- * Whether queued jobs are decoded while they wait, for `setting` on `backend` (see
- * `DECODE_AHEAD`; paired load runs in docs/PERFORMANCE.md).
- *
- * @example
- * ```ts
- * decodeAheadOn("auto", "native"); // true
- * decodeAheadOn("auto", "wasm"); // false
- * ```
- */
-export function decodeAheadOn(setting: "auto" | "on" | "off", backend: string): boolean {
-  return setting === "auto" ? backend === "native" : setting === "on";
-}
 
 /** Whether native thread pools spin between ops. */
 export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
@@ -192,7 +177,7 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
-    decodeAhead: argValue(DECODE_AHEAD, values)!,
+    decodeAhead: argValue(DECODE_AHEAD, values) === "on",
     spin: argValue(SPIN, values)!,
     limits: {
       maxUploads: argValue(MAX_UPLOADS, values)!,
