@@ -146,6 +146,14 @@ Deno.test("adamerge: calibration is monotone and meets the target mean reduction
   // The ceiling r_max is the schedule of `ceiling` times the target (1.5 by default).
   assert.deepEqual(c.scheduleFor(0.2), scheduleForReduction(config, adamerge, 0.3));
   assert.deepEqual(c.scheduleFor(0.2, { ceiling: 2 }), scheduleForReduction(config, adamerge, 0.4));
+  // Answers are kept per target and family: asked again, the same; changing one changes nothing.
+  const again = c.scheduleFor(0.2);
+  again[0] += 7;
+  assert.deepEqual(c.scheduleFor(0.2), scheduleForReduction(config, adamerge, 0.3));
+  assert.deepEqual(
+    c.scheduleFor(0.2, { kind: "linear" }),
+    scheduleForReduction(config, adamerge, 0.3, { kind: "linear" }),
+  );
   await c.release();
 });
 
