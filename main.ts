@@ -51,7 +51,11 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
       `${pool.backendReason})`,
   );
-  return { served: servedModel(config, pool, data.table, { tau: data.prior?.suggestedTau }), data };
+  const served = servedModel(config, pool, data.table, {
+    tau: data.prior?.suggestedTau,
+    timePrice: settings.timePrice,
+  });
+  return { served, data };
 }
 
 const metrics = new Metrics();

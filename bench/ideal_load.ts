@@ -4,23 +4,27 @@
  * run's time exactly (or up to a lognormal noise of log-sd S it cannot see), serves earliest
  * deadline first on one worker, answers a hopeless request at once without using the worker, and
  * gives each request the most accurate operating point of the points table that still meets its
- * deadline and leaves the next requests their cheapest point. Service time = F (decode and HTTP,
+ * deadline and leaves the next requests their cheapest point; with a time price, less that price
+ * of its time, as the server ranks plans (`BudgetOptions.timePrice`, at the true arrival rate). Service time = F (decode and HTTP,
  * not reducible) + (L - F) x GMACs / unmerged GMACs / efficiency (1 unmerged, `--efficiency` when
  * merged: the measured speedup / ideal). Accuracy is the table's top-1 (expected, not measured):
  * it bounds what better planning alone could gain on this machine, it is not a result.
  * @module
  */
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
+import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 import { checkPoints, expectedAccuracy, type OperatingPoint } from "../lib/budget/points.ts";
 import { table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:ideal-load --latency-ms L [--points FILE] [--fixed-ms F] " +
-  "[--efficiency E] [--noise S[,S...]] [--requests N] [--lookahead K] [--no-write]";
+  "[--efficiency E] [--noise S[,S...]] [--requests N] [--lookahead K] [--time-price C] " +
+  "[--no-write]";
 const HELP = `${USAGE}
 
 Simulates open-loop Poisson load at 50/70/90 % of 1000/L per second with budgets uniform in
-[0.6 L, 1.5 L] (bench:load's protocol) against one worker, for three policies: always unmerged,
-always the cheapest point, and the idealised controller (see the module doc). Prints, per load
+[0.6 L, 1.5 L] (bench:load's protocol) against one worker, for four policies: always unmerged,
+always the cheapest point, the idealised controller (see the module doc), and the same with the
+server's time price. Prints, per load
 and policy, the share of offered requests answered inside the budget and the expected effective
 accuracy (table top-1 of the answers inside their budget, over all offered).
 
@@ -33,6 +37,8 @@ accuracy (table top-1 of the answers inside their budget, over all offered).
                    answer times as issue 12 measured them, 73 and 48 ms)
   --requests N     simulated requests per load (default 100000)
   --lookahead K    requests behind whose cheapest point must still fit (default 4)
+  --time-price C   the last policy ranks points by top-1 x chance - C x arrivals per ms x ms
+                   (default the server's, ${DEFAULT_TIME_PRICE})
   --no-write       print only (default: also write the table to docs/PERFORMANCE.md)`;
 
 interface Plan {
@@ -131,9 +137,10 @@ function normalCdf(z: number): number {
 /**
  * The idealised controller for a run-time noise of log-sd `noise`: of the plans that make as many
  * of the jobs behind (at their cheapest) as the cheapest plan would, the one with the best top-1
- * times its chance of meeting the deadline (with no noise: the most accurate that meets it).
+ * times its chance of meeting the deadline (with no noise: the most accurate that meets it), less
+ * `price` (top-1 per ms) times its time.
  */
-const idealised = (noise: number): Policy => (plans, now, deadline, behind) => {
+const idealised = (noise: number, price = 0): Policy => (plans, now, deadline, behind) => {
   const cheapest = plans[0].ms;
   if (now + cheapest > deadline) return undefined;
   const most = madeBehind(now + cheapest, cheapest, behind);
@@ -141,10 +148,10 @@ const idealised = (noise: number): Policy => (plans, now, deadline, behind) => {
     noise === 0
       ? (now + ms <= deadline ? 1 : 0)
       : normalCdf(Math.log((deadline - now) / ms) / noise);
-  let best = plans[0], score = plans[0].top1 * chance(cheapest);
+  let best = plans[0], score = plans[0].top1 * chance(cheapest) - price * cheapest;
   for (const plan of plans.slice(1)) {
     if (madeBehind(now + plan.ms, cheapest, behind) < most) continue;
-    const s = plan.top1 * chance(plan.ms);
+    const s = plan.top1 * chance(plan.ms) - price * plan.ms;
     if (s > score) [best, score] = [plan, s];
   }
   return best;
@@ -159,6 +166,7 @@ async function main(args: string[]) {
     noise: { type: "string" },
     requests: { type: "string" },
     lookahead: { type: "string" },
+    "time-price": { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
   const latency = numberOption(values["latency-ms"], "latency-ms", 1, 100_000);
@@ -170,6 +178,7 @@ async function main(args: string[]) {
   const noises = (values.noise ?? "0,0.18").split(",").map((v) => numberOption(v, "noise", 0, 2)!);
   const requests = numberOption(values.requests, "requests", 100, 10_000_000) ?? 100_000;
   const lookahead = numberOption(values.lookahead, "lookahead", 0, 64) ?? 4;
+  const timePrice = numberOption(values["time-price"], "time-price", 0, 10) ?? DEFAULT_TIME_PRICE;
   const full = points.find((p) => p.method === "none")?.gmacs ??
     Math.max(...points.map((p) => p.gmacs));
   const service = (p: OperatingPoint) =>
@@ -183,6 +192,8 @@ async function main(args: string[]) {
         ["unmerged", fixed(() => unmerged)],
         [`cheapest (${plans[0].name})`, fixed((p) => p[0])],
         ["idealised controller", idealised(noise)],
+        // The server's price at the true arrival rate (requests per ms on the one worker).
+        [`idealised, time price ${timePrice}`, idealised(noise, timePrice * share / latency)],
       ];
       for (const [name, policy] of policies) {
         const [inBudget, effective] = simulate(plans, policy, {
@@ -207,7 +218,7 @@ async function main(args: string[]) {
     `points on the time/top-1 front of ${path} (${plans[0].ms.toFixed(1)}-${
       plans.at(-1)!.ms.toFixed(1)
     } ms; cheapest ${plans[0].name} at top-1 ${(100 * plans[0].top1).toFixed(1)} %), ${requests} ` +
-    `simulated requests per cell, lookahead ${lookahead}.`;
+    `simulated requests per cell, lookahead ${lookahead}, time price ${timePrice}.`;
   const md = table(["load", "noise", "policy", "in budget", "expected effective accuracy"], rows);
   console.log(`${head}\n\n${md}`);
   if (!values["no-write"]) {

@@ -21,6 +21,7 @@ import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
+import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
@@ -106,6 +107,11 @@ async function main(args: string[]) {
     ...["on", "off"].map((setting) => ({
       name: `ours, decode ahead ${setting}`,
       env: { EDGEMERGE_DECODE_AHEAD: setting },
+      query: budgeted("best_effort"),
+    })),
+    ...[["on", String(DEFAULT_TIME_PRICE)], ["off", "0"]].map(([setting, price]) => ({
+      name: `ours, time price ${setting}`,
+      env: { EDGEMERGE_TIME_PRICE: price },
       query: budgeted("best_effort"),
     })),
     { name: "unmerged", env: {}, query: () => "" },

@@ -53,6 +53,7 @@ const model: PlanModel = {
   kind: "constant",
   curve,
   segment: 3,
+  price: 0,
 };
 const unmergedMs = 10 * (FULL - endsGmacs(deit));
 
@@ -155,6 +156,23 @@ Deno.test("budget: the planner merges only as much as the time left needs", () =
   assert.ok(safe.score > 0.78 && safe.score <= safe.expected);
 });
 
+Deno.test("budget: a price on time trades accuracy for speed only where it pays", () => {
+  const start = startOf(deit);
+  const roomy = unmergedMs * 1.01;
+  // The curve gives up 0.2 of top-1 for half the GMACs at 10 ms each: 0.04 / FULL per ms.
+  const slope = 0.04 / FULL;
+  const cheap = planRest(deit, tome, { ...model, price: slope / 2 }, start, roomy);
+  assert.deepEqual(cheap.schedule, Array(12).fill(0));
+  assert.ok(Math.abs(cheap.score - (0.8 - (slope / 2) * unmergedMs)) < 1e-9);
+  const dear = planRest(deit, tome, { ...model, price: slope * 2 }, start, roomy);
+  assert.ok(dear.fits);
+  // As far as the cheapest measured point, where the curve ends.
+  assert.ok(dear.gmacs >= FULL / 2 - 1e-9 && dear.gmacs < FULL / 2 + 0.05, `${dear.gmacs}`);
+  // The price ranks plans; it never makes one fit that does not.
+  const tight = planRest(deit, tome, { ...model, price: slope / 2 }, start, unmergedMs * 0.7);
+  assert.ok(tight.fits && tight.predictedMs <= unmergedMs * 0.7);
+});
+
 Deno.test("budget: re-planned in flight, a late run merges more and an early one less", () => {
   const control: RunControl = { model, tau: 0, reserveMs: 0, mayLighten: true };
   const planned = planRest(deit, tome, model, startOf(deit), unmergedMs * 0.8).schedule;
@@ -189,6 +207,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
     kind: "constant",
     curve: [[full / 2, 0.5], [full, 0.8]],
     segment: 3,
+    price: 0,
   };
   const lastBlockMs = 1000 * blockGmacs(config, 65, 65);
   /** A clock that jumps `segmentMs` during each segment (read before and after it). */
@@ -501,11 +520,12 @@ const table: PointsTable = {
 };
 
 /** A budget whose timing model has seen `calibrate` runs on a fake machine, and its clocks. */
-async function calibrated(coldStart = false, points = table) {
+async function calibrated(coldStart = false, points = table, timePrice?: number) {
   const inference = new FakeInference(deit, coldStart);
   const clock = { now: 0 };
   const budget = new Budget(deit, points, inference, {
     segment: 3,
+    timePrice,
     now: () => clock.now,
     epoch: () => clock.now,
   });
@@ -561,6 +581,45 @@ Deno.test("budget: decided late, from the time left when a worker takes the job"
     () => budget.admit({ budgetMs: 1, onMiss: "reject", method: "evit", pixels: 1, arrived: 0 }),
     NoPointsError,
   );
+});
+
+Deno.test("budget: under a stream of arrivals a roomy budget runs a faster plan", async () => {
+  for (const timePrice of [undefined, 0]) {
+    const { budget, clock } = await calibrated(false, table, timePrice);
+    const full = budget.pointMs(table.points[0]);
+    const decideNow = () => {
+      const plan = budget.admit({
+        budgetMs: 3 * full,
+        onMiss: "best_effort",
+        pixels: 0.1e6,
+        arrived: clock.now,
+      });
+      const d = plan.decide!();
+      assert.ok(!(d instanceof Error));
+      return d;
+    };
+    assert.equal(decideNow().method, "none"); // idle: the most accurate that fits
+    // One request every full / 2 ms, for a minute: twice what unmerged runs could serve.
+    for (let t = 0; t < 60_000; t += full / 2) {
+      clock.now = t;
+      budget.admit({ budgetMs: 3 * full, onMiss: "best_effort", pixels: 0.1e6, arrived: t });
+    }
+    const perS = budget.describeTiming().arrivals_per_s;
+    assert.ok(Math.abs(perS - 2000 / full) < 0.05 * (2000 / full), `${perS} per s`);
+    const busy = decideNow();
+    if (timePrice === 0) {
+      assert.equal(budget.timePrice(), 0);
+      assert.equal(busy.method, "none");
+      continue;
+    }
+    assert.ok(Math.abs(budget.timePrice() - 0.5 * (2 / full)) < 0.05 * (1 / full));
+    assert.notEqual(busy.method, "none");
+    assert.ok(busy.predictedMs < full, `${busy.predictedMs} vs ${full}`);
+    assert.equal(busy.control?.model.price, budget.timePrice()); // re-plans in flight price alike
+    // A minute of silence: the price is gone.
+    clock.now += 60_000;
+    assert.ok(budget.timePrice() < 1e-6);
+  }
 });
 
 Deno.test("budget: on_miss=reject refuses only what no schedule can meet", async () => {

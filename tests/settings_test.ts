@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 import { readSettings, spinPools } from "../lib/serve/settings.ts";
 
 Deno.test("settings: native pools spin only where a core is left for HTTP and decoding, unless told", () => {
@@ -22,4 +23,17 @@ Deno.test("settings: queued images are decoded ahead unless told not to", () => 
   assert.equal(readSettings({}).decodeAhead, true);
   assert.equal(readSettings({ "decode-ahead": "off" }).decodeAhead, false);
   assert.throws(() => readSettings({ "decode-ahead": "maybe" }), /decode-ahead/);
+});
+
+Deno.test("settings: the time price defaults to the budget's, 0 turns it off, bad values are refused", () => {
+  assert.equal(readSettings({}).timePrice, DEFAULT_TIME_PRICE);
+  assert.equal(readSettings({ "time-price": "0" }).timePrice, 0);
+  Deno.env.set("EDGEMERGE_TIME_PRICE", "1.5");
+  try {
+    assert.equal(readSettings({}).timePrice, 1.5);
+  } finally {
+    Deno.env.delete("EDGEMERGE_TIME_PRICE");
+  }
+  assert.throws(() => readSettings({ "time-price": "-1" }), /time.price/);
+  assert.throws(() => readSettings({ "time-price": "cheap" }), /time.price/);
 });

@@ -29,7 +29,8 @@ import type {
 } from "../runtime/jobs.ts";
 import { AccuracyModel } from "./accuracy.ts";
 import { BudgetMissError, NoPointsError, type OnMiss } from "./errors.ts";
-import { chanceOfFit, type Plan, planRest, startOf } from "./plan.ts";
+import { ArrivalRate } from "./arrivals.ts";
+import { type Plan, planRest, planScore, startOf } from "./plan.ts";
 import { type OperatingPoint, pointKey, type PointsTable } from "./points.ts";
 import { TimingModel } from "./timing.ts";
 
@@ -41,6 +42,15 @@ export const DISPATCH_QUANTILE = 0.9;
 export const FLIGHT_QUANTILE = 0.95;
 /** Tail quantile of decode and overhead time kept aside. */
 const SIDE_QUANTILE = 0.9;
+/**
+ * Expected top-1 a run's ms costs per request arriving per ms on each worker (`BudgetOptions`'s
+ * `timePrice`). In `bench:ideal-load`'s simulation of the load bench, 0.5 gained 1.6 / 2.6
+ * points of effective accuracy at 70 / 90 % load, changed nothing at 10-30 %, and 0.3 and 1
+ * gained less (docs/PERFORMANCE.md).
+ */
+export const DEFAULT_TIME_PRICE = 0.5;
+/** Time constant of the arrival rate the price follows, ms. */
+const ARRIVAL_WINDOW_MS = 5000;
 
 /**
  * Seeded colour noise as PNG. Noise is the costly case for adaptive methods (few similar tokens,
@@ -86,6 +96,12 @@ export interface BudgetOptions {
   segment: number;
   /** Blocks SAD-TM-DM leaves unmerged (its prior's suggestion). */
   tau?: number;
+  /**
+   * Under load a run's time costs the requests arriving meanwhile: plans are ranked by expected
+   * top-1 minus `timePrice` x arrivals per ms per worker x predicted ms (0: accuracy alone;
+   * default `DEFAULT_TIME_PRICE`).
+   */
+  timePrice?: number;
   /** Clocks (tests): ms on this thread, and epoch ms (what deadlines are in). */
   now?: () => number;
   epoch?: () => number;
@@ -108,6 +124,7 @@ export class Budget {
   #image?: Uint8Array;
   readonly #now: () => number;
   readonly #epoch: () => number;
+  readonly #arrivals = new ArrivalRate(ARRIVAL_WINDOW_MS);
 
   constructor(
     readonly config: ViTConfig,
@@ -138,7 +155,15 @@ export class Budget {
       kind,
       curve: this.accuracy.curve(method, kind),
       segment: this.options.segment,
+      price: this.timePrice(),
     };
+  }
+
+  /** What a ms of a run costs now in expected top-1 (see `BudgetOptions.timePrice`). */
+  timePrice(): number {
+    const c = this.options.timePrice ?? DEFAULT_TIME_PRICE;
+    if (c === 0) return 0;
+    return c * this.#arrivals.perMs(this.#now()) / Math.max(1, this.inference.backlog().workers);
   }
 
   /** Methods a budget may choose from: those of the table (or only `only`). */
@@ -201,7 +226,7 @@ export class Budget {
           schedule: p.schedule,
           predictedMs,
           expected,
-          score: expected * chanceOfFit(model, predictedMs, leftMs),
+          score: planScore(model, expected, predictedMs, leftMs),
           gmacs: p.gmacs,
           fits: predictedMs * model.factor <= leftMs,
         },
@@ -226,6 +251,8 @@ export class Budget {
       tail_factor: { dispatch: t.factor(DISPATCH_QUANTILE), in_flight: t.factor(FLIGHT_QUANTILE) },
       decode_ms_per_megapixel_p50: +t.decode(1e6).toFixed(2),
       overhead_ms_p90: +t.overhead(SIDE_QUANTILE).toFixed(2),
+      arrivals_per_s: +(1000 * this.#arrivals.perMs(this.#now())).toFixed(2),
+      time_price_per_ms: +this.timePrice().toFixed(5),
     };
   }
 
@@ -276,6 +303,8 @@ export class Budget {
   admit(request: RunRequest): JobPlan {
     const { budgetMs, method, explain } = request;
     if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
+    // Every request takes worker time, budgeted or not: all of them price the budgeted runs.
+    this.#arrivals.note(this.#now());
     if (budgetMs === undefined && request.schedule) {
       const { schedule, theta } = request;
       return { method: method ?? "tome", schedule, ...(theta !== undefined && { theta }) };

@@ -2,9 +2,10 @@
  * The schedule of the blocks still to run: of the ways to spread `k` merges over them (in the
  * plan model's family, as `spreadMerges` spreads them) whose predicted time, times a tail
  * factor, fits the time left, the one with the best expected top-1 times the chance (from the
- * recent actual/predicted ratios) that it makes the time left: where accuracy barely falls with
- * more merging, a safer plan wins. When none fits, the fastest. Pure and serialisable (a `PlanModel` is plain data), so the worker re-plans between
- * segments with the same code the dispatcher plans with.
+ * recent actual/predicted ratios) that it makes the time left, less the model's price of its
+ * predicted time: where accuracy barely falls with more merging, a safer plan wins, and under
+ * load a faster one. When none fits, the fastest. Pure and serialisable (a `PlanModel` is plain
+ * data), so the worker re-plans between segments with the same code the dispatcher plans with.
  *
  * @example
  * ```ts
@@ -29,7 +30,10 @@ export interface Plan {
   predictedMs: number;
   /** Expected top-1 of the whole run. */
   expected: number;
-  /** `expected` times the chance of making the time left (what plans are ranked by). */
+  /**
+   * `expected` times the chance of making the time left, less the price of the predicted time
+   * (what plans are ranked by).
+   */
   score: number;
   /** GMACs of the whole run. */
   gmacs: number;
@@ -108,7 +112,7 @@ export function planRest(
     schedule: p.schedule,
     predictedMs: p.predictedMs,
     expected: p.expected,
-    score: p.expected * chanceOfFit(model, p.predictedMs, leftMs),
+    score: planScore(model, p.expected, p.predictedMs, leftMs),
     gmacs: p.gmacs,
     fits: fits(p),
   });
@@ -150,6 +154,19 @@ export function planRest(
 
 /** Merge counts tried between one merge per block and the most allowed. */
 const GRID = 48;
+
+/**
+ * What a plan is ranked by: its expected top-1 times its chance of making `leftMs`, less the
+ * model's price of its predicted time.
+ */
+export function planScore(
+  model: PlanModel,
+  expected: number,
+  predictedMs: number,
+  leftMs: number,
+): number {
+  return expected * chanceOfFit(model, predictedMs, leftMs) - model.price * predictedMs;
+}
 
 /** The chance that a run predicted at `predictedMs` takes at most `leftMs` (see `PlanModel`). */
 export function chanceOfFit(model: PlanModel, predictedMs: number, leftMs: number): number {

@@ -41,6 +41,11 @@ export interface PlanModel {
   curve: readonly (readonly [number, number])[];
   /** Blocks per segment (each segment is one session run). */
   segment: number;
+  /**
+   * Expected top-1 a ms of this run costs the requests that arrive meanwhile (0 when none
+   * arrive): plans are ranked by their score minus this times their predicted time.
+   */
+  price: number;
 }
 
 /** Where a run is: the next block, the tokens entering it, the GMACs spent so far. */

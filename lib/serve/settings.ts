@@ -10,6 +10,7 @@ import {
   type OptionSpec,
 } from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
+import { DEFAULT_TIME_PRICE } from "../budget/budget.ts";
 
 /** Inference workers. */
 export const WORKERS: NumberOption = {
@@ -120,6 +121,19 @@ export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
     "and a server under load holds 50-70 MB less).",
 };
 
+/** What a ms of worker time costs under load, in expected top-1. */
+export const TIME_PRICE: NumberOption = {
+  kind: "number",
+  name: "time_price",
+  min: 0,
+  max: 10,
+  default: DEFAULT_TIME_PRICE,
+  env: "EDGEMERGE_TIME_PRICE",
+  description: "Under load a run's time costs the requests arriving meanwhile: budgeted plans " +
+    "are ranked by expected top-1 minus this x arrivals per ms per worker x predicted ms (0: " +
+    "accuracy alone; an idle server is not affected).",
+};
+
 /** Whether native thread pools spin between ops. */
 export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
   kind: "choice",
@@ -159,6 +173,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   MAX_BATCH,
   REPLAN,
   DECODE_AHEAD,
+  TIME_PRICE,
   SPIN,
   MAX_UPLOADS,
   BODY_TIMEOUT_MS,
@@ -178,6 +193,7 @@ export function readSettings(values: Record<string, unknown>) {
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
+    timePrice: argValue(TIME_PRICE, values)!,
     spin: argValue(SPIN, values)!,
     limits: {
       maxUploads: argValue(MAX_UPLOADS, values)!,
