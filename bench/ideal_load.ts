@@ -14,7 +14,7 @@
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 import { checkPoints, expectedAccuracy, type OperatingPoint } from "../lib/budget/points.ts";
-import { table, writeSection } from "./report.ts";
+import { seededRandom, table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:ideal-load --latency-ms L [--points FILE] [--fixed-ms F] " +
   "[--efficiency E] [--noise S[,S...]] [--requests N] [--lookahead K] [--time-price C] " +
@@ -59,16 +59,6 @@ function front(points: OperatingPoint[], service: (p: OperatingPoint) => number)
   return out;
 }
 
-/** A seeded uniform generator (mulberry32), so runs repeat. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Policy = (plans: Plan[], now: number, deadline: number, behind: number[]) => Plan | undefined;
 
 /** Simulates one load; returns [share in budget, expected effective accuracy]. */
@@ -83,7 +73,7 @@ function simulate(
     lookahead: number;
   },
 ): [number, number] {
-  const rand = random(42);
+  const rand = seededRandom(42);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const rate = share / latency; // requests per ms
   const jobs: { arrival: number; deadline: number }[] = [];

@@ -17,7 +17,7 @@ import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
 import { UserError } from "../lib/errors.ts";
 import { readLabelsCsv } from "../lib/eval/dataset.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
-import { quantile, table, writeSection } from "./report.ts";
+import { quantile, seededRandom, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
@@ -25,7 +25,7 @@ import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
-  "[--trace FILE] [--no-write]";
+  "[--trace FILE] [--seed S] [--no-write]";
 const HELP = `${USAGE}
 
 Starts the server (KV in memory), waits until it is calibrated, measures the unmerged latency L
@@ -37,6 +37,8 @@ and a labelled image.
   --latency-ms L use this L instead of measuring it (to compare worker and thread settings
                  at the same offered rate and budgets)
   --trace FILE   also write every request (budget, client ms, the answer) as JSONL
+  --seed S       seed of the arrivals, budgets and image order (default 1); every policy
+                 meets the same ones in a cell, so policies are compared on equal requests
   --policy NAME  only the policies whose name starts with NAME`;
 
 const RATES = [0.5, 0.7, 0.9];
@@ -79,12 +81,14 @@ async function main(args: string[]) {
     threads: { type: "string" },
     spin: { type: "string" },
     trace: { type: "string" },
+    seed: { type: "string" },
     policy: { type: "string" },
     "latency-ms": { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
   const seconds = numberOption(values.seconds, "seconds", 1, 600) ?? 20;
+  const seed = numberOption(values.seed, "seed", 0, 1e9) ?? 1;
   const dir = values.images ??
     fileURLToPath(new URL("../../shared/data/imagenet-val-dev", import.meta.url));
   const pictures = await labelled(dir);
@@ -134,9 +138,8 @@ async function main(args: string[]) {
     const server = spawnServer(model, port, { ...settings, ...JSON.parse(env) }, "inherit");
     try {
       await waitReady(url);
-      let n = 0;
-      const send = async (query: string, budget: number): Promise<Outcome> => {
-        const picture = pictures[n++ % pictures.length];
+      const send = async (query: string, budget: number, i: number): Promise<Outcome> => {
+        const picture = pictures[i % pictures.length];
         const t0 = performance.now();
         const r = await fetch(`${url}/v1/classify?${query}`, {
           method: "POST",
@@ -155,21 +158,24 @@ async function main(args: string[]) {
       };
       if (L === 0) {
         const single: number[] = [];
-        for (let i = 0; i < 30; i++) single.push((await send("", 0)).ms);
+        for (let i = 0; i < 30; i++) single.push((await send("", 0, i)).ms);
         L = quantile(single, 0.5);
         console.error(`unmerged latency one at a time: p50 ${L.toFixed(1)} ms`);
       }
       const capacity = 1000 / L;
       // Warm-up (not reported): the timing model sees traffic like the measured one first.
-      await openLoop(0.7 * capacity, WARM_UP_SECONDS, () => {
-        const budget = L * (0.6 + 0.9 * Math.random());
-        return send(allPolicies[0].query(budget), budget);
+      const warm = seededRandom(seed);
+      await openLoop(0.7 * capacity, WARM_UP_SECONDS, warm, (i) => {
+        const budget = L * (0.6 + 0.9 * warm());
+        return send(allPolicies[0].query(budget), budget, i);
       });
-      for (const rate of RATES) {
+      for (const [cell, rate] of RATES.entries()) {
         for (const policy of group) {
-          const outcomes = await openLoop(rate * capacity, seconds, () => {
-            const budget = L * (0.6 + 0.9 * Math.random());
-            return send(policy.query(budget), budget);
+          // Every policy meets the same arrivals, budgets and images in a cell (paired runs).
+          const rand = seededRandom(seed + 1 + cell);
+          const outcomes = await openLoop(rate * capacity, seconds, rand, (i) => {
+            const budget = L * (0.6 + 0.9 * rand());
+            return send(policy.query(budget), budget, i);
           });
           const ok = outcomes.filter((o) => o.status === 200);
           const inBudget = ok.filter((o) => o.ms <= o.budget);
@@ -284,16 +290,24 @@ function deprioritise() {
   for (const thread of threads) setPriority(thread, 10);
 }
 
-/** Fires `request` at Poisson arrivals of `rate` per second for `seconds`; all outcomes. */
-async function openLoop(rate: number, seconds: number, request: () => Promise<Outcome>) {
+/**
+ * Fires `request` (the i-th) at Poisson arrivals of `rate` per second for `seconds`, the gaps
+ * drawn from `rand` after each request; all outcomes.
+ */
+async function openLoop(
+  rate: number,
+  seconds: number,
+  rand: () => number,
+  request: (i: number) => Promise<Outcome>,
+) {
   const pending: Promise<Outcome>[] = [];
   const t0 = performance.now();
   let next = 0;
   while (next < seconds * 1000) {
     const wait = t0 + next - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(request());
-    next += -Math.log(1 - Math.random()) / rate * 1000;
+    pending.push(request(pending.length));
+    next += -Math.log(1 - rand()) / rate * 1000;
   }
   return await Promise.all(pending);
 }

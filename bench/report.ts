@@ -1,5 +1,5 @@
 /**
- * Bench plumbing: median/percentiles, markdown tables, and rewriting one marked section of a
+ * Bench plumbing: median/percentiles, seeded random streams, markdown tables, and rewriting one marked section of a
  * docs file (`<!-- bench:NAME -->` ... `<!-- /bench:NAME -->`) so each bench owns its part.
  * @module
  */
@@ -8,6 +8,24 @@
 export function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * A seeded uniform generator on [0, 1) (mulberry32): the same seed gives the same stream, so
+ * runs repeat and the policies of one comparison meet the same requests.
+ * @example
+ * ```ts
+ * const a = seededRandom(7), b = seededRandom(7);
+ * a() === b(); // true
+ * ```
+ */
+export function seededRandom(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**

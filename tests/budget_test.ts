@@ -2,7 +2,7 @@
 // re-plans a run in flight, the deadline queue, and what admission refuses.
 import assert from "node:assert/strict";
 import { AccuracyModel } from "../lib/budget/accuracy.ts";
-import { Budget } from "../lib/budget/budget.ts";
+import { Budget, DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 import { BudgetMissError, NoPointsError } from "../lib/budget/errors.ts";
 import { planRest, replan, startOf } from "../lib/budget/plan.ts";
 import {
@@ -612,7 +612,7 @@ Deno.test("budget: under a stream of arrivals a roomy budget runs a faster plan"
       assert.equal(busy.method, "none");
       continue;
     }
-    assert.ok(Math.abs(budget.timePrice() - 0.5 * (2 / full)) < 0.05 * (1 / full));
+    assert.ok(Math.abs(budget.timePrice() - DEFAULT_TIME_PRICE * (2 / full)) < 0.1 * (1 / full));
     assert.notEqual(busy.method, "none");
     assert.ok(busy.predictedMs < full, `${busy.predictedMs} vs ${full}`);
     assert.equal(busy.control?.model.price, budget.timePrice()); // re-plans in flight price alike

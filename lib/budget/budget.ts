@@ -44,11 +44,12 @@ export const FLIGHT_QUANTILE = 0.95;
 const SIDE_QUANTILE = 0.9;
 /**
  * Expected top-1 a run's ms costs per request arriving per ms on each worker (`BudgetOptions`'s
- * `timePrice`). In `bench:ideal-load`'s simulation of the load bench, 0.5 gained 1.6 / 2.6
- * points of effective accuracy at 70 / 90 % load, changed nothing at 10-30 %, and 0.3 and 1
- * gained less (docs/PERFORMANCE.md).
+ * `timePrice`). `bench:ideal-load`'s simulation of the load bench puts the best at 0.3-0.5
+ * (+1-2.6 points of effective accuracy at 70-90 % load, nothing lost at 10-30 %); on the server
+ * 0.5 made plans heavier than that and lost accuracy at 50 % load, 0.25 did not
+ * (docs/PERFORMANCE.md, "A price on time").
  */
-export const DEFAULT_TIME_PRICE = 0.5;
+export const DEFAULT_TIME_PRICE = 0.25;
 /** Time constant of the arrival rate the price follows, ms. */
 const ARRIVAL_WINDOW_MS = 5000;
 
