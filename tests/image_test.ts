@@ -50,6 +50,20 @@ Deno.test("image: JPEG and PNG decode to RGB of the right size", async () => {
   }
 });
 
+Deno.test("image: the reused decoder gives every image the same pixels, before and after a failure", async () => {
+  const images = [gradient(40, 30), gradient(17, 23), gradient(64, 48)];
+  for (const encode of [(i: Image) => i.encode(), (i: Image) => i.encodeJPEG(90)]) {
+    const files = await Promise.all(images.map(encode));
+    const first = await Promise.all(files.map((f) => decodeImage(f)));
+    // A decode that fails inside the decoder (a body cut after its headers), then the same again.
+    await assert.rejects(decodeImage(files[2].slice(0, files[2].length >> 1)), ImageError);
+    for (const [i, f] of files.entries()) {
+      assert.deepEqual(await decodeImage(f), first[i]);
+      assert.deepEqual(await decodeImage(f), first[i]);
+    }
+  }
+});
+
 Deno.test("image: bad input is a typed error naming the problem", async () => {
   const jpeg = await gradient(64, 64).encodeJPEG(90);
   await rejects(new Uint8Array(0), "empty", /empty body/);
