@@ -12,7 +12,7 @@
  * @module
  */
 import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
-import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
+import { TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
 import { checkPoints, expectedAccuracy, type OperatingPoint } from "../lib/budget/points.ts";
 import { seededRandom, table, writeSection } from "./report.ts";
 
@@ -38,7 +38,7 @@ accuracy (table top-1 of the answers inside their budget, over all offered).
   --requests N     simulated requests per load (default 100000)
   --lookahead K    requests behind whose cheapest point must still fit (default 4)
   --time-price C   the last policy ranks points by top-1 x chance - C x arrivals per ms x ms
-                   (default the server's, ${DEFAULT_TIME_PRICE})
+                   (default ${TRIAL_TIME_PRICE}, what bench:load tries)
   --no-write       print only (default: also write the table to docs/PERFORMANCE.md)`;
 
 interface Plan {
@@ -168,7 +168,7 @@ async function main(args: string[]) {
   const noises = (values.noise ?? "0,0.18").split(",").map((v) => numberOption(v, "noise", 0, 2)!);
   const requests = numberOption(values.requests, "requests", 100, 10_000_000) ?? 100_000;
   const lookahead = numberOption(values.lookahead, "lookahead", 0, 64) ?? 4;
-  const timePrice = numberOption(values["time-price"], "time-price", 0, 10) ?? DEFAULT_TIME_PRICE;
+  const timePrice = numberOption(values["time-price"], "time-price", 0, 10) ?? TRIAL_TIME_PRICE;
   const full = points.find((p) => p.method === "none")?.gmacs ??
     Math.max(...points.map((p) => p.gmacs));
   const service = (p: OperatingPoint) =>

@@ -21,17 +21,18 @@ import { quantile, seededRandom, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
-import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
+import { TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
   "[--trace FILE] [--seed S] [--no-write]";
 const HELP = `${USAGE}
 
-Starts the server (KV in memory), waits until it is calibrated, measures the unmerged latency L
-a client sees one request at a time, then offers Poisson arrivals at 0.5, 0.7 and 0.9 x 1000/L
-per second for S seconds (default 20) per policy, each request with a budget in [0.6 L, 1.5 L]
-and a labelled image.
+Starts a server per distinct setting the policies need (KV in memory), waits until they are
+calibrated, measures the unmerged latency L a client sees one request at a time, then offers
+Poisson arrivals at 0.5, 0.7 and 0.9 x 1000/L per second for S seconds (default 20) per policy,
+each request with a budget in [0.6 L, 1.5 L] and a labelled image. The policies of a load take
+turns (in reverse order every other load), each after a 5 s lead-in, and meet the same requests.
   --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
   --backend B    the server's backend (default auto); --workers, --threads, --spin likewise
   --latency-ms L use this L instead of measuring it (to compare worker and thread settings
@@ -44,6 +45,8 @@ and a labelled image.
 const RATES = [0.5, 0.7, 0.9];
 /** Budgeted traffic before the measured cells, so the timing model has seen this load. */
 const WARM_UP_SECONDS = 10;
+/** Unreported traffic before each cell, at its load (the server's arrival rate catches up). */
+const LEAD_IN_SECONDS = 5;
 
 interface Outcome {
   status: number;
@@ -113,9 +116,9 @@ async function main(args: string[]) {
       env: { EDGEMERGE_DECODE_AHEAD: setting },
       query: budgeted("best_effort"),
     })),
-    ...[["on", String(DEFAULT_TIME_PRICE)], ["off", "0"]].map(([setting, price]) => ({
-      name: `ours, time price ${setting}`,
-      env: { EDGEMERGE_TIME_PRICE: price },
+    ...[TRIAL_TIME_PRICE, 0].map((price) => ({
+      name: `ours, time price ${price}`,
+      env: { EDGEMERGE_TIME_PRICE: String(price) },
       query: budgeted("best_effort"),
     })),
     { name: "unmerged", env: {}, query: () => "" },
@@ -131,84 +134,104 @@ async function main(args: string[]) {
   const given = numberOption(values["latency-ms"], "latency-ms", 1, 60_000);
   let L = given ?? 0;
   const rows: (string | number)[][] = [];
-  const groups = Map.groupBy(policies, (p: Policy) => JSON.stringify(p.env));
-  for (const [env, group] of groups) {
-    const port = 19000 + Math.floor(Math.random() * 1000);
-    const url = `http://127.0.0.1:${port}`;
-    const server = spawnServer(model, port, { ...settings, ...JSON.parse(env) }, "inherit");
-    try {
+  // One server per distinct setting, all up at once (an idle one takes no CPU), so the policies
+  // of a load take turns within minutes of each other instead of one whole run after another.
+  const servers = new Map<string, { url: string; process: Deno.ChildProcess }>();
+  try {
+    for (const env of new Set(policies.map((p) => JSON.stringify(p.env)))) {
+      const port = 19000 + Math.floor(Math.random() * 1000) + servers.size * 1000;
+      const url = `http://127.0.0.1:${port}`;
+      const process = spawnServer(model, port, { ...settings, ...JSON.parse(env) }, "inherit");
+      servers.set(env, { url, process });
       await waitReady(url);
-      const send = async (query: string, budget: number, i: number): Promise<Outcome> => {
-        const picture = pictures[i % pictures.length];
-        const t0 = performance.now();
-        const r = await fetch(`${url}/v1/classify?${query}`, {
-          method: "POST",
-          body: picture.bytes as Uint8Array<ArrayBuffer>,
-          headers: { "content-type": "image/jpeg" },
-        });
-        const body = await r.json();
-        const ms = performance.now() - t0;
-        return {
-          status: r.status,
-          ms,
-          budget,
-          correct: r.status === 200 && body.top_k?.[0]?.index === picture.label,
-          answer: { timings: body.timings, point: body.operating_point, error: body.error },
-        };
-      };
-      if (L === 0) {
-        const single: number[] = [];
-        for (let i = 0; i < 30; i++) single.push((await send("", 0, i)).ms);
-        L = quantile(single, 0.5);
-        console.error(`unmerged latency one at a time: p50 ${L.toFixed(1)} ms`);
-      }
-      const capacity = 1000 / L;
-      // Warm-up (not reported): the timing model sees traffic like the measured one first.
-      const warm = seededRandom(seed);
-      await openLoop(0.7 * capacity, WARM_UP_SECONDS, warm, (i) => {
-        const budget = L * (0.6 + 0.9 * warm());
-        return send(allPolicies[0].query(budget), budget, i);
+    }
+    const send = async (url: string, query: string, budget: number, i: number) => {
+      const picture = pictures[i % pictures.length];
+      const t0 = performance.now();
+      const r = await fetch(`${url}/v1/classify?${query}`, {
+        method: "POST",
+        body: picture.bytes as Uint8Array<ArrayBuffer>,
+        headers: { "content-type": "image/jpeg" },
       });
-      for (const [cell, rate] of RATES.entries()) {
-        for (const policy of group) {
-          // Every policy meets the same arrivals, budgets and images in a cell (paired runs).
-          const rand = seededRandom(seed + 1 + cell);
-          const outcomes = await openLoop(rate * capacity, seconds, rand, (i) => {
-            const budget = L * (0.6 + 0.9 * rand());
-            return send(policy.query(budget), budget, i);
-          });
-          const ok = outcomes.filter((o) => o.status === 200);
-          const inBudget = ok.filter((o) => o.ms <= o.budget);
-          const effective = inBudget.filter((o) => o.correct).length;
-          const pct = (k: number, of: number) => `${(100 * k / Math.max(1, of)).toFixed(1)} %`;
-          const row = [
-            `${Math.round(rate * 100)} %`,
-            policy.name,
-            outcomes.length,
-            ok.length,
-            outcomes.length - ok.length,
-            pct(inBudget.length, outcomes.length),
-            pct(ok.filter((o) => o.correct).length, ok.length),
-            pct(effective, outcomes.length),
-            ok.length ? quantile(ok.map((o) => o.ms), 0.5).toFixed(0) : "-",
-            ok.length ? quantile(ok.map((o) => o.ms), 0.99).toFixed(0) : "-",
-          ];
-          console.error(row.join(" | "));
-          if (values.trace) {
-            const lines = outcomes.map((o) =>
-              JSON.stringify({ load: rate, policy: policy.name, ...o }) + "\n"
-            );
-            await Deno.writeTextFile(values.trace, lines.join(""), { append: true });
-          }
-          rows.push(row);
+      const body = await r.json();
+      const ms = performance.now() - t0;
+      return {
+        status: r.status,
+        ms,
+        budget,
+        correct: r.status === 200 && body.top_k?.[0]?.index === picture.label,
+        answer: { timings: body.timings, point: body.operating_point, error: body.error },
+      };
+    };
+    const urlOf = (p: Policy) => servers.get(JSON.stringify(p.env))!.url;
+    if (L === 0) {
+      const single: number[] = [];
+      const url = urlOf(policies[0]);
+      for (let i = 0; i < 30; i++) single.push((await send(url, "", 0, i)).ms);
+      L = quantile(single, 0.5);
+      console.error(`unmerged latency one at a time: p50 ${L.toFixed(1)} ms`);
+    }
+    const capacity = 1000 / L;
+    /** `seconds` of the cell's traffic (seeded by `cell`) against `policy`'s server. */
+    const offer = (policy: Policy, rate: number, cell: number, seconds: number) => {
+      const rand = seededRandom(seed + 1 + cell);
+      return openLoop(rate * capacity, seconds, rand, (i) => {
+        const budget = L * (0.6 + 0.9 * rand());
+        return send(urlOf(policy), policy.query(budget), budget, i);
+      });
+    };
+    // Warm-up (not reported): each server's timing model sees traffic like the measured one.
+    for (const env of servers.keys()) {
+      const first = policies.find((p) => JSON.stringify(p.env) === env)!;
+      await offer({ ...first, query: allPolicies[0].query }, 0.7, -1, WARM_UP_SECONDS);
+    }
+    for (const [cell, rate] of RATES.entries()) {
+      // Policies take turns, in the reverse order every other load, so a drift of the machine
+      // does not always favour the same one.
+      const order = cell % 2 === 0 ? policies : [...policies].reverse();
+      for (const policy of order) {
+        // A short lead-in: the server's arrival rate (its time price) catches up with the load.
+        await offer(policy, rate, cell, LEAD_IN_SECONDS);
+        // Every policy meets the same arrivals, budgets and images in a cell (paired runs).
+        const outcomes = await offer(policy, rate, cell, seconds);
+        const ok = outcomes.filter((o) => o.status === 200);
+        const inBudget = ok.filter((o) => o.ms <= o.budget);
+        const effective = inBudget.filter((o) => o.correct).length;
+        const pct = (k: number, of: number) => `${(100 * k / Math.max(1, of)).toFixed(1)} %`;
+        const row = [
+          `${Math.round(rate * 100)} %`,
+          policy.name,
+          outcomes.length,
+          ok.length,
+          outcomes.length - ok.length,
+          pct(inBudget.length, outcomes.length),
+          pct(ok.filter((o) => o.correct).length, ok.length),
+          pct(effective, outcomes.length),
+          ok.length ? quantile(ok.map((o) => o.ms), 0.5).toFixed(0) : "-",
+          ok.length ? quantile(ok.map((o) => o.ms), 0.99).toFixed(0) : "-",
+        ];
+        console.error(row.join(" | "));
+        if (values.trace) {
+          const lines = outcomes.map((o) =>
+            JSON.stringify({ load: rate, policy: policy.name, ...o }) + "\n"
+          );
+          await Deno.writeTextFile(values.trace, lines.join(""), { append: true });
         }
+        rows.push(row);
       }
-    } finally {
-      server.kill("SIGTERM");
-      await server.status;
+    }
+  } finally {
+    for (const { process } of servers.values()) {
+      try {
+        process.kill("SIGTERM");
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e; // exited already
+      }
+      await process.status;
     }
   }
-  rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const rank = (row: (string | number)[]) => policies.findIndex((p) => p.name === row[1]);
+  rows.sort((a, b) => String(a[0]).localeCompare(String(b[0])) || rank(a) - rank(b));
   const out = table(
     [
       "load",
@@ -242,7 +265,10 @@ async function main(args: string[]) {
           new Date().toISOString().slice(0, 10)
         }).`,
         `Open loop on loopback, ${seconds} s per cell after a ${WARM_UP_SECONDS} s warm-up at`,
-        `70 %; Poisson arrivals at a share of 1000/L per second, where L = ${L.toFixed(1)} ms is`,
+        `70 % per server and a ${LEAD_IN_SECONDS} s lead-in per cell; the policies of a load take`,
+        `turns and meet the same seeded arrivals, budgets and images (seed ${seed}); Poisson arrivals at a share of 1000/L per second, where L = ${
+          L.toFixed(1)
+        } ms is`,
         given === undefined
           ? `the unmerged latency a client sees one request at a time (p50); budgets uniform in`
           : `given (--latency-ms: another configuration's measured L); budgets uniform in`,

@@ -2,7 +2,7 @@
 // re-plans a run in flight, the deadline queue, and what admission refuses.
 import assert from "node:assert/strict";
 import { AccuracyModel } from "../lib/budget/accuracy.ts";
-import { Budget, DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
+import { Budget, DEFAULT_TIME_PRICE, TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
 import { BudgetMissError, NoPointsError } from "../lib/budget/errors.ts";
 import { planRest, replan, startOf } from "../lib/budget/plan.ts";
 import {
@@ -584,7 +584,7 @@ Deno.test("budget: decided late, from the time left when a worker takes the job"
 });
 
 Deno.test("budget: under a stream of arrivals a roomy budget runs a faster plan", async () => {
-  for (const timePrice of [undefined, 0]) {
+  for (const timePrice of [TRIAL_TIME_PRICE, DEFAULT_TIME_PRICE]) {
     const { budget, clock } = await calibrated(false, table, timePrice);
     const full = budget.pointMs(table.points[0]);
     const decideNow = () => {
@@ -607,12 +607,12 @@ Deno.test("budget: under a stream of arrivals a roomy budget runs a faster plan"
     const perS = budget.describeTiming().arrivals_per_s;
     assert.ok(Math.abs(perS - 2000 / full) < 0.05 * (2000 / full), `${perS} per s`);
     const busy = decideNow();
-    if (timePrice === 0) {
+    if (timePrice === 0) { // the default: accuracy alone
       assert.equal(budget.timePrice(), 0);
       assert.equal(busy.method, "none");
       continue;
     }
-    assert.ok(Math.abs(budget.timePrice() - DEFAULT_TIME_PRICE * (2 / full)) < 0.1 * (1 / full));
+    assert.ok(Math.abs(budget.timePrice() - timePrice * (2 / full)) < 0.1 * (1 / full));
     assert.notEqual(busy.method, "none");
     assert.ok(busy.predictedMs < full, `${busy.predictedMs} vs ${full}`);
     assert.equal(busy.control?.model.price, budget.timePrice()); // re-plans in flight price alike

@@ -43,13 +43,16 @@ export const FLIGHT_QUANTILE = 0.95;
 /** Tail quantile of decode and overhead time kept aside. */
 const SIDE_QUANTILE = 0.9;
 /**
- * Expected top-1 a run's ms costs per request arriving per ms on each worker (`BudgetOptions`'s
- * `timePrice`). `bench:ideal-load`'s simulation of the load bench puts the best at 0.3-0.5
- * (+1-2.6 points of effective accuracy at 70-90 % load, nothing lost at 10-30 %); on the server
- * 0.5 made plans heavier than that and lost accuracy at 50 % load, 0.25 did not
- * (docs/PERFORMANCE.md, "A price on time").
+ * Expected top-1 a run's ms costs per request arriving per ms on each worker
+ * (`BudgetOptions.timePrice`); off by default. `bench:ideal-load`'s simulation of the load bench
+ * gains 1-2.6 points of effective accuracy at 70-90 % load with 0.25-0.5, but on the server (paired
+ * `bench:load` runs, docs/PERFORMANCE.md "A price on time") 0.25 was within the noise on WASM and
+ * lost 1-3 points on native, where merging buys little time: the in-flight re-planning already
+ * hurries runs that have others waiting.
  */
-export const DEFAULT_TIME_PRICE = 0.25;
+export const DEFAULT_TIME_PRICE = 0;
+/** The price the load benches try against none (`bench:load`, `bench:ideal-load`). */
+export const TRIAL_TIME_PRICE = 0.25;
 /** Time constant of the arrival rate the price follows, ms. */
 const ARRIVAL_WINDOW_MS = 5000;
 
@@ -99,8 +102,8 @@ export interface BudgetOptions {
   tau?: number;
   /**
    * Under load a run's time costs the requests arriving meanwhile: plans are ranked by expected
-   * top-1 minus `timePrice` x arrivals per ms per worker x predicted ms (0: accuracy alone;
-   * default `DEFAULT_TIME_PRICE`).
+   * top-1 minus `timePrice` x arrivals per ms per worker x predicted ms (default
+   * `DEFAULT_TIME_PRICE`, 0: accuracy alone).
    */
   timePrice?: number;
   /** Clocks (tests): ms on this thread, and epoch ms (what deadlines are in). */

@@ -131,7 +131,8 @@ export const TIME_PRICE: NumberOption = {
   env: "EDGEMERGE_TIME_PRICE",
   description: "Under load a run's time costs the requests arriving meanwhile: budgeted plans " +
     "are ranked by expected top-1 minus this x arrivals per ms per worker x predicted ms (0: " +
-    "accuracy alone; an idle server is not affected).",
+    "accuracy alone; an idle server is not affected). Off by default: 0.25 did not pay on " +
+    "this machine (docs/PERFORMANCE.md).",
 };
 
 /** Whether native thread pools spin between ops. */
