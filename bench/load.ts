@@ -222,11 +222,7 @@ async function main(args: string[]) {
     }
   } finally {
     for (const { process } of servers.values()) {
-      try {
-        process.kill("SIGTERM");
-      } catch (e) {
-        if (!(e instanceof TypeError)) throw e; // exited already
-      }
+      terminate(process);
       await process.status;
     }
   }
@@ -283,6 +279,15 @@ async function main(args: string[]) {
         `refused answers count as misses.\n\n${out}`,
       ].join(" "),
     );
+  }
+}
+
+/** Sends SIGTERM to `process` unless it has exited already. */
+function terminate(process: Deno.ChildProcess): void {
+  try {
+    process.kill("SIGTERM");
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
   }
 }
 

@@ -54,6 +54,7 @@ const model: PlanModel = {
   curve,
   segment: 3,
   price: 0,
+  byChance: false,
 };
 const unmergedMs = 10 * (FULL - endsGmacs(deit));
 
@@ -156,6 +157,31 @@ Deno.test("budget: the planner merges only as much as the time left needs", () =
   assert.ok(safe.score > 0.78 && safe.score <= safe.expected);
 });
 
+Deno.test("budget: where accuracy collapses, a likelier-late plan far more accurate wins", () => {
+  const start = startOf(deit);
+  // Accuracy falls from 0.8 unmerged to 0.2 at half the GMACs; runs take 0.9-1x the prediction,
+  // one in eleven 1.5x (the tail factor).
+  const steep = [[FULL / 2, 0.2], [FULL, 0.8]] as const;
+  const ratios = [...Array.from({ length: 30 }, (_, i) => 0.9 + 0.1 * (i / 29)), 1.5, 1.5, 1.5];
+  const spread = { ...model, curve: steep, ratios, factor: 1.5, byChance: true };
+  // Before any ratio is known only plans that fit at the tail factor are ranked: a heavy one.
+  const blind = planRest(deit, tome, { ...spread, ratios: [] }, start, unmergedMs);
+  assert.ok(blind.fits && blind.expected < 0.7, `${blind.expected}`);
+  // So too while others wait behind the run.
+  const waited = planRest(deit, tome, { ...spread, byChance: false }, start, unmergedMs);
+  assert.ok(waited.fits && waited.expected < 0.7, `${waited.expected}`);
+  // With the ratios and nobody waiting, a lighter plan that makes it 10 times in 11 is worth more.
+  const informed = planRest(deit, tome, spread, start, unmergedMs);
+  assert.equal(informed.fits, false);
+  assert.ok(informed.chance >= 0.5 && informed.chance < 1, `${informed.chance}`);
+  assert.ok(informed.expected > blind.expected + 0.05, `${informed.expected}`);
+  assert.ok(informed.score > waited.score, `${informed.score} vs ${waited.score}`);
+  // A plan with no chance at all is never ranked: then the fastest.
+  const hopeless = planRest(deit, tome, spread, start, 1);
+  assert.equal(hopeless.chance, 0);
+  assert.ok(hopeless.gmacs < FULL / 2 + 0.05);
+});
+
 Deno.test("budget: a price on time trades accuracy for speed only where it pays", () => {
   const start = startOf(deit);
   const roomy = unmergedMs * 1.01;
@@ -208,6 +234,7 @@ Deno.test("budget: runBatch re-plans between segments from the time left on its 
     curve: [[full / 2, 0.5], [full, 0.8]],
     segment: 3,
     price: 0,
+    byChance: false,
   };
   const lastBlockMs = 1000 * blockGmacs(config, 65, 65);
   /** A clock that jumps `segmentMs` during each segment (read before and after it). */

@@ -1,8 +1,8 @@
 /**
  * The service's budget logic for one served model. At arrival a budgeted request gets a
  * deadline and nothing else; when a worker takes it, `decide` plans it from the time left then:
- * of every method (and every spread of merges over the blocks), the best expected top-1 whose
- * predicted decode + inference + overhead fits. Between segments the worker re-plans the rest
+ * of every method (and every spread of merges over the blocks), the best expected top-1 times
+ * its chance of making the time left after decode and overhead (`planRest`). Between segments the worker re-plans the rest
  * with the same planner. A request that cannot make its deadline even at the cheapest schedule
  * is refused at once under `on_miss=reject` and otherwise runs at its cheapest once no feasible
  * request waits. Every answer teaches the timing model.
@@ -30,7 +30,7 @@ import type {
 import { AccuracyModel } from "./accuracy.ts";
 import { BudgetMissError, NoPointsError, type OnMiss } from "./errors.ts";
 import { ArrivalRate } from "./arrivals.ts";
-import { type Plan, planRest, planScore, startOf } from "./plan.ts";
+import { chanceOfFit, type Plan, planRest, planScore, ranked, startOf } from "./plan.ts";
 import { type OperatingPoint, pointKey, type PointsTable } from "./points.ts";
 import { TimingModel } from "./timing.ts";
 
@@ -150,8 +150,11 @@ export class Budget {
     return this.#calibrated;
   }
 
-  /** The plan data of `method` in spread family `kind` at tail quantile `q`. */
-  planModel(method: string, q: number, kind: SpreadKind = "constant"): PlanModel {
+  /**
+   * The plan data of `method` in spread family `kind` at tail quantile `q`; `byChance`: rank
+   * every plan with a chance of making it (`PlanModel.byChance`).
+   */
+  planModel(method: string, q: number, kind: SpreadKind = "constant", byChance = false): PlanModel {
     return {
       coef: this.timing.coefficients,
       factor: this.timing.factor(q),
@@ -160,6 +163,7 @@ export class Budget {
       curve: this.accuracy.curve(method, kind),
       segment: this.options.segment,
       price: this.timePrice(),
+      byChance,
     };
   }
 
@@ -182,15 +186,21 @@ export class Budget {
     return methods;
   }
 
-  /** The best plan of every candidate method within `leftMs` of inference. */
-  #best(methods: string[], leftMs: number, q: number, mergingOnly: boolean): Candidate {
+  /** The best-ranked plan of every candidate method for `leftMs` of inference (`planRest`). */
+  #best(
+    methods: string[],
+    leftMs: number,
+    q: number,
+    mergingOnly: boolean,
+    byChance = false,
+  ): Candidate {
     let best: Candidate | undefined, fastest: Candidate | undefined;
     for (const name of methods) {
       if (mergingOnly && name === "none") continue;
       const method = methodByName(name);
-      for (const c of this.#plans(name, method, leftMs, q)) {
+      for (const c of this.#plans(name, method, leftMs, q, byChance)) {
         if (!fastest || c.plan.predictedMs < fastest.plan.predictedMs) fastest = c;
-        if (c.plan.fits && (!best || c.plan.score > best.plan.score)) best = c;
+        if (ranked(byChance, c.plan) && (!best || c.plan.score > best.plan.score)) best = c;
       }
     }
     if (!fastest) throw new NoPointsError("explain needs a merge method");
@@ -201,8 +211,14 @@ export class Budget {
    * `method`'s plans: a planned schedule per spread family it has a curve in, or for adaptive
    * methods their table points.
    */
-  #plans(name: string, method: MergeMethod | undefined, leftMs: number, q: number): Candidate[] {
-    const model = this.planModel(name, q);
+  #plans(
+    name: string,
+    method: MergeMethod | undefined,
+    leftMs: number,
+    q: number,
+    byChance: boolean,
+  ): Candidate[] {
+    const model = this.planModel(name, q, "constant", byChance);
     if (!method?.adaptive) {
       const tau = method?.delayed ? this.options.tau ?? 0 : 0;
       const kinds = SPREAD_KINDS.filter((k) => this.accuracy.curve(name, k).length > 0);
@@ -212,7 +228,7 @@ export class Budget {
         plan: planRest(
           this.config,
           method,
-          this.planModel(name, q, kind),
+          this.planModel(name, q, kind, byChance),
           startOf(this.config),
           leftMs,
           tau,
@@ -222,6 +238,7 @@ export class Budget {
     return this.table.points.filter((p) => p.method === name).map((p) => {
       const predictedMs = this.pointMs(p);
       const expected = p.top1 ?? 0;
+      const chance = chanceOfFit(model, predictedMs, leftMs);
       return {
         method,
         kind: "constant" as const,
@@ -230,7 +247,8 @@ export class Budget {
           schedule: p.schedule,
           predictedMs,
           expected,
-          score: planScore(model, expected, predictedMs, leftMs),
+          chance,
+          score: planScore(model, expected, chance, predictedMs),
           gmacs: p.gmacs,
           fits: predictedMs * model.factor <= leftMs,
         },
@@ -367,7 +385,14 @@ export class Budget {
       const cheapest = this.#best(methods, 0, 0.5, Boolean(request.explain));
       return this.#decided(cheapest, least, true);
     }
-    const chosen = this.#best(methods, left - side, DISPATCH_QUANTILE, Boolean(request.explain));
+    // With nobody waiting behind it, a plan likelier late but far more accurate may win.
+    const chosen = this.#best(
+      methods,
+      left - side,
+      DISPATCH_QUANTILE,
+      Boolean(request.explain),
+      limitMs === undefined,
+    );
     return {
       ...this.#decided(
         chosen,
@@ -383,7 +408,7 @@ export class Budget {
     const name = c.method?.name ?? "none";
     const control: RunControl | undefined = c.method && !c.method.adaptive
       ? {
-        model: this.planModel(name, FLIGHT_QUANTILE, c.kind),
+        model: this.planModel(name, FLIGHT_QUANTILE, c.kind, mayLighten),
         tau: c.method.delayed ? this.options.tau ?? 0 : 0,
         reserveMs: this.timing.overhead(SIDE_QUANTILE),
         mayLighten,

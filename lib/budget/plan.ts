@@ -1,10 +1,11 @@
 /**
  * The schedule of the blocks still to run: of the ways to spread `k` merges over them (in the
- * plan model's family, as `spreadMerges` spreads them) whose predicted time, times a tail
- * factor, fits the time left, the one with the best expected top-1 times the chance (from the
- * recent actual/predicted ratios) that it makes the time left, less the model's price of its
- * predicted time: where accuracy barely falls with more merging, a safer plan wins, and under
- * load a faster one. When none fits, the fastest. Pure and serialisable (a `PlanModel` is plain
+ * plan model's family, as `spreadMerges` spreads them) that have a chance (from the recent
+ * actual/predicted ratios) of making the time left, or while others wait behind the run those
+ * whose predicted time times a tail factor fits, the one with the best expected top-1 times that
+ * chance, less the model's price of its predicted time: where accuracy barely falls with more
+ * merging a safer plan wins, and where it collapses a likelier-late but far more accurate one
+ * does. When none qualifies, the fastest. Pure and serialisable (a `PlanModel` is plain
  * data), so the worker re-plans between segments with the same code the dispatcher plans with.
  *
  * @example
@@ -30,6 +31,8 @@ export interface Plan {
   predictedMs: number;
   /** Expected top-1 of the whole run. */
   expected: number;
+  /** The chance of making the time left (plans without one are not ranked). */
+  chance: number;
   /**
    * `expected` times the chance of making the time left, less the price of the predicted time
    * (what plans are ranked by).
@@ -55,7 +58,7 @@ function spread(
   first: number,
   wantsOf: (k: number) => number[],
   k: number,
-): Omit<Plan, "fits" | "score"> & { merged: number } {
+): Omit<Plan, "fits" | "score" | "chance"> & { merged: number } {
   const { depth, prefixTokens } = config;
   const wants = wantsOf(k);
   const schedule = Array(depth).fill(0);
@@ -108,14 +111,18 @@ export function planRest(
   const wantsOf = spreader(blocks, config.depth, model.kind, tokenCount(config));
   const at = (k: number) => spread(config, method, model, from, first, wantsOf, k);
   const fits = (p: ReturnType<typeof at>) => p.predictedMs * model.factor <= leftMs;
-  const plan = (p: ReturnType<typeof at>): Plan => ({
-    schedule: p.schedule,
-    predictedMs: p.predictedMs,
-    expected: p.expected,
-    score: planScore(model, p.expected, p.predictedMs, leftMs),
-    gmacs: p.gmacs,
-    fits: fits(p),
-  });
+  const plan = (p: ReturnType<typeof at>): Plan => {
+    const chance = chanceOfFit(model, p.predictedMs, leftMs);
+    return {
+      schedule: p.schedule,
+      predictedMs: p.predictedMs,
+      expected: p.expected,
+      chance,
+      score: planScore(model, p.expected, chance, p.predictedMs),
+      gmacs: p.gmacs,
+      fits: fits(p),
+    };
+  };
   const none = plan(at(0));
   if (!method) return none;
   const active = Math.max(0, config.depth - first);
@@ -147,7 +154,7 @@ export function planRest(
   let best: Plan | undefined, fastest = none;
   for (const p of [none, ...[...ks].filter((k) => k > 0).map((k) => plan(at(k)))]) {
     if (p.predictedMs < fastest.predictedMs) fastest = p;
-    if (p.fits && (!best || p.score > best.score)) best = p;
+    if (ranked(model.byChance, p) && (!best || p.score > best.score)) best = p;
   }
   return best ?? fastest;
 }
@@ -155,17 +162,22 @@ export function planRest(
 /** Merge counts tried between one merge per block and the most allowed. */
 const GRID = 48;
 
+/** Whether `plan` is ranked at all (`byChance`: see `PlanModel.byChance`). */
+export function ranked(byChance: boolean, plan: Pick<Plan, "chance" | "fits">): boolean {
+  return byChance ? plan.chance > 0 : plan.fits;
+}
+
 /**
- * What a plan is ranked by: its expected top-1 times its chance of making `leftMs`, less the
- * model's price of its predicted time.
+ * What a plan is ranked by: its expected top-1 times its chance of making the time left, less
+ * the model's price of its predicted time.
  */
 export function planScore(
   model: PlanModel,
   expected: number,
+  chance: number,
   predictedMs: number,
-  leftMs: number,
 ): number {
-  return expected * chanceOfFit(model, predictedMs, leftMs) - model.price * predictedMs;
+  return expected * chance - model.price * predictedMs;
 }
 
 /** The chance that a run predicted at `predictedMs` takes at most `leftMs` (see `PlanModel`). */

@@ -46,6 +46,12 @@ export interface PlanModel {
    * arrive): plans are ranked by their score minus this times their predicted time.
    */
   price: number;
+  /**
+   * Rank every plan with a chance of making the time left (true), or only those whose predicted
+   * time times `factor` fits (false: what a job that others wait behind plans with, so that a
+   * likely-late run does not make them late too).
+   */
+  byChance: boolean;
 }
 
 /** Where a run is: the next block, the tokens entering it, the GMACs spent so far. */
