@@ -116,6 +116,11 @@ async function main(args: string[]) {
       env: { EDGEMERGE_DECODE_AHEAD: setting },
       query: budgeted("best_effort"),
     })),
+    ...["on", "off"].map((setting) => ({
+      name: `ours, spin ${setting}`,
+      env: { EDGEMERGE_SPIN: setting },
+      query: budgeted("best_effort"),
+    })),
     ...[TRIAL_TIME_PRICE, 0].map((price) => ({
       name: `ours, time price ${price}`,
       env: { EDGEMERGE_TIME_PRICE: String(price) },

@@ -47,7 +47,7 @@ async function main(args: string[]) {
         prior,
         method: Object.values(METHODS),
         segments,
-        // Several native sessions live here at once: spinning pools would steal each other's cores.
+        // As the server runs on 2 cores (settings.ts `spinPools`).
         spin: false,
       });
     const plain = await build(false);

@@ -162,7 +162,7 @@ interface BackendResult {
   free: (string | number)[][];
 }
 
-/** Plain graph vs one method's graph vs the shared graph, at r = 0 (native: no spinning). */
+/** Plain graph vs one method's graph vs the shared graph, at r = 0 (native: no spinning, as served). */
 async function zeroOverhead(
   bundle: ModelBundle,
   backend: BackendName,
@@ -199,8 +199,8 @@ async function zeroOverhead(
  * What a free merge step would give, batch 1: the plain graph, ToMe's graph and the truncate
  * baseline (ToMe's schedule, each block keeping its first N - r tokens: the same token counts
  * with no matching or merging), all sessions live and spinning. They are timed in blocks of runs
- * (the first two of each block dropped) so that a pool still spinning after its own runs does not
- * land on another session's; each ratio is the median over rounds of the block medians' ratio.
+ * (the first two of each block dropped: a session's first runs after another's find other weights
+ * in the cache); each ratio is the median over rounds of the block medians' ratio.
  */
 async function freeStep(
   bundle: ModelBundle,
@@ -416,16 +416,16 @@ ${md}
 
 What merging costs when it merges nothing, batch 1: the plain graph against a graph with one
 method's step and against the shared graph with every method, all at r = 0, as the median of the
-per-round ratio (plain time / graph time; 1.00 = no cost). Native sessions here do not spin, since
-three are alive at once.
+per-round ratio (plain time / graph time; 1.00 = no cost). Native sessions here do not spin, as the
+server's do on 2 cores.
 
 ${zero}
 
 What a free merge step would reach, batch 1: ToMe's graph against the truncate baseline, which
 runs ToMe's schedule with each block keeping its first N - r tokens (the same token counts, no
 matching or merging; \`GraphOptions.truncate\`), both as speedup over the plain graph. The
-sessions spin and are timed in blocks of 8 runs (the first 2 dropped), so a pool still spinning
-after its runs does not land on the next session's; the last column is (ToMe - free) / plain time.
+sessions spin and are timed in blocks of 8 runs (the first 2 dropped: a session's first runs after
+another's find other weights in the cache); the last column is (ToMe - free) / plain time.
 
 ${floor}`,
     );
