@@ -37,6 +37,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
       backend: settings.backend,
       threads: settings.threads,
       spin,
+      sessions: settings.sessions,
       warm: ["none"],
       prior: data.prior,
       replan: settings.replan,
@@ -49,7 +50,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
   if (settings.decodeAhead) pool.decodeAhead(preprocess);
   console.log(
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
-      `${pool.backendReason})`,
+      `${pool.backendReason}), sessions ${settings.sessions}`,
   );
   const served = servedModel(config, pool, data.table, {
     tau: data.prior?.suggestedTau,

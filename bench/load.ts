@@ -22,6 +22,7 @@ import { spawnServer } from "./server.ts";
 import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
 import { TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
+import { SESSION_LAYOUTS } from "../lib/runtime/engine.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
@@ -119,6 +120,11 @@ async function main(args: string[]) {
     ...["on", "off"].map((setting) => ({
       name: `ours, spin ${setting}`,
       env: { EDGEMERGE_SPIN: setting },
+      query: budgeted("best_effort"),
+    })),
+    ...SESSION_LAYOUTS.map((layout) => ({
+      name: `ours, sessions ${layout}`,
+      env: { EDGEMERGE_SESSIONS: layout },
       query: budgeted("best_effort"),
     })),
     ...[TRIAL_TIME_PRICE, 0].map((price) => ({

@@ -219,88 +219,90 @@ Deno.test("budget: re-planned in flight, a late run merges more and an early one
   assert.deepEqual(late.slice(0, 6), Array(6).fill(0)); // blocks run are not planned again
 });
 
-Deno.test("budget: runBatch re-plans between segments from the time left on its clock", async () => {
-  const { bundle } = await tinyModel();
-  // Segments of 3 blocks: the tiny model's 4 blocks give one point to re-plan at.
-  const engine = new Engine(bundle, { backend: "wasm", segments: 3 });
-  const image = encodePng(new Uint8Array(32 * 32 * 4).fill(200), 32, 32);
-  const { config } = bundle;
-  const full = gmacs(config, tokensPerBlock(config, undefined, Array(config.depth).fill(0)));
-  const tiny: PlanModel = {
-    coef: [1000, 0, 0, 0, 0, 0],
-    factor: 1,
-    ratios: [],
-    kind: "constant",
-    curve: [[full / 2, 0.5], [full, 0.8]],
-    segment: 3,
-    price: 0,
-    byChance: false,
-  };
-  const lastBlockMs = 1000 * blockGmacs(config, 65, 65);
-  /** A clock that jumps `segmentMs` during each segment (read before and after it). */
-  const run = async (
-    schedule: number[],
-    segmentMs: number,
-    leftAfter: number,
-    mayLighten = true,
-    othersWaiting = false,
-  ) => {
-    let now = 0, reads = 0;
-    const clock = () => (reads++ % 3 === 1 ? (now += segmentMs) : now);
-    const job: ClassifyJob = {
+for (const sessions of ["shared", "per-method"] as const) {
+  Deno.test(`budget: runBatch re-plans between segments from the time left on its clock (${sessions} sessions)`, async () => {
+    const { bundle } = await tinyModel();
+    // Segments of 3 blocks: the tiny model's 4 blocks give one point to re-plan at.
+    const engine = new Engine(bundle, { backend: "wasm", segments: 3, sessions });
+    const image = encodePng(new Uint8Array(32 * 32 * 4).fill(200), 32, 32);
+    const { config } = bundle;
+    const full = gmacs(config, tokensPerBlock(config, undefined, Array(config.depth).fill(0)));
+    const tiny: PlanModel = {
+      coef: [1000, 0, 0, 0, 0, 0],
+      factor: 1,
+      ratios: [],
+      kind: "constant",
+      curve: [[full / 2, 0.5], [full, 0.8]],
+      segment: 3,
+      price: 0,
+      byChance: false,
+    };
+    const lastBlockMs = 1000 * blockGmacs(config, 65, 65);
+    /** A clock that jumps `segmentMs` during each segment (read before and after it). */
+    const run = async (
+      schedule: number[],
+      segmentMs: number,
+      leftAfter: number,
+      mayLighten = true,
+      othersWaiting = false,
+    ) => {
+      let now = 0, reads = 0;
+      const clock = () => (reads++ % 3 === 1 ? (now += segmentMs) : now);
+      const job: ClassifyJob = {
+        method: "tome",
+        schedule,
+        topK: 1,
+        image,
+        deadline: segmentMs + leftAfter,
+        control: { model: tiny, tau: 0, reserveMs: 0, mayLighten },
+      };
+      return await runJob(engine, job, { replan, clock, othersWaiting: () => othersWaiting });
+    };
+    // Planned unmerged, but the first segment ate the time: the last block merges.
+    const late = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8);
+    assert.deepEqual(late.planned, [0, 0, 0, 0]);
+    assert.ok(late.schedule[3] > 0, `late ran ${late.schedule}`);
+    assert.equal(late.replans, 1);
+    assert.equal(late.replanDelta, late.schedule[3]);
+    assert.deepEqual(late.segments.map((s) => [s.from, s.to, s.ms]), [[0, 3, 50], [3, 4, 50]]);
+    assert.equal(late.tokens[4], 65 - late.schedule[3]);
+    // Planned to merge hard at the end, but time is plentiful: it runs unmerged.
+    const early = await run([0, 0, 0, 20], 1, lastBlockMs * 3);
+    assert.deepEqual(early.schedule, [0, 0, 0, 0]);
+    assert.equal(early.replanDelta, -20);
+    // ... unless others waited when it started: their time is not spent on it.
+    const crowded = await run([0, 0, 0, 20], 1, lastBlockMs * 3, false);
+    assert.deepEqual(crowded.schedule, [0, 0, 0, 20]);
+    // ... or others wait when it re-plans: a longer run would make them wait longer.
+    const queued = await run([0, 0, 0, 20], 1, lastBlockMs * 3, true, true);
+    assert.deepEqual(queued.schedule, [0, 0, 0, 20]);
+    // Running late still merges more with others waiting.
+    const lateQueued = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8, true, true);
+    assert.ok(lateQueued.schedule[3] > 0, `late with others waiting ran ${lateQueued.schedule}`);
+    // Without a re-planner the schedule stays as decided.
+    const fixed = await runJob(engine, {
       method: "tome",
-      schedule,
+      schedule: [0, 0, 0, 0],
       topK: 1,
       image,
-      deadline: segmentMs + leftAfter,
-      control: { model: tiny, tau: 0, reserveMs: 0, mayLighten },
-    };
-    return await runJob(engine, job, { replan, clock, othersWaiting: () => othersWaiting });
-  };
-  // Planned unmerged, but the first segment ate the time: the last block merges.
-  const late = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8);
-  assert.deepEqual(late.planned, [0, 0, 0, 0]);
-  assert.ok(late.schedule[3] > 0, `late ran ${late.schedule}`);
-  assert.equal(late.replans, 1);
-  assert.equal(late.replanDelta, late.schedule[3]);
-  assert.deepEqual(late.segments.map((s) => [s.from, s.to, s.ms]), [[0, 3, 50], [3, 4, 50]]);
-  assert.equal(late.tokens[4], 65 - late.schedule[3]);
-  // Planned to merge hard at the end, but time is plentiful: it runs unmerged.
-  const early = await run([0, 0, 0, 20], 1, lastBlockMs * 3);
-  assert.deepEqual(early.schedule, [0, 0, 0, 0]);
-  assert.equal(early.replanDelta, -20);
-  // ... unless others waited when it started: their time is not spent on it.
-  const crowded = await run([0, 0, 0, 20], 1, lastBlockMs * 3, false);
-  assert.deepEqual(crowded.schedule, [0, 0, 0, 20]);
-  // ... or others wait when it re-plans: a longer run would make them wait longer.
-  const queued = await run([0, 0, 0, 20], 1, lastBlockMs * 3, true, true);
-  assert.deepEqual(queued.schedule, [0, 0, 0, 20]);
-  // Running late still merges more with others waiting.
-  const lateQueued = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8, true, true);
-  assert.ok(lateQueued.schedule[3] > 0, `late with others waiting ran ${lateQueued.schedule}`);
-  // Without a re-planner the schedule stays as decided.
-  const fixed = await runJob(engine, {
-    method: "tome",
-    schedule: [0, 0, 0, 0],
-    topK: 1,
-    image,
-    deadline: 1,
-    control: { model: tiny, tau: 0, reserveMs: 0, mayLighten: true },
-  }, { clock: () => 1e9 });
-  assert.deepEqual(fixed.schedule, [0, 0, 0, 0]);
-  assert.equal(fixed.replans, 0);
-  assert.equal(fixed.kind, undefined); // planned evenly: the answer names no ramp
-  const ramp = await runJob(engine, {
-    method: "tome",
-    schedule: [0, 0, 0, 0],
-    topK: 1,
-    image,
-    deadline: 1,
-    control: { model: { ...tiny, kind: "linear" }, tau: 0, reserveMs: 0, mayLighten: true },
-  }, { clock: () => 1e9 });
-  assert.equal(ramp.kind, "linear");
-  await engine.close();
-});
+      deadline: 1,
+      control: { model: tiny, tau: 0, reserveMs: 0, mayLighten: true },
+    }, { clock: () => 1e9 });
+    assert.deepEqual(fixed.schedule, [0, 0, 0, 0]);
+    assert.equal(fixed.replans, 0);
+    assert.equal(fixed.kind, undefined); // planned evenly: the answer names no ramp
+    const ramp = await runJob(engine, {
+      method: "tome",
+      schedule: [0, 0, 0, 0],
+      topK: 1,
+      image,
+      deadline: 1,
+      control: { model: { ...tiny, kind: "linear" }, tau: 0, reserveMs: 0, mayLighten: true },
+    }, { clock: () => 1e9 });
+    assert.equal(ramp.kind, "linear");
+    await engine.close();
+  });
+}
 
 Deno.test("budget: the queue serves the earliest deadline first; unbudgeted jobs are due in a minute", () => {
   let now = 1000;

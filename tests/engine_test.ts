@@ -84,3 +84,41 @@ Deno.test("engine: segments of a set length run between its multiples only", asy
   await assert.rejects(c.runSegment(images, 1, schedule), /multiples of 2 blocks/);
   await c.release();
 });
+
+Deno.test("engine: per method, each session holds only its method's step and answers as the shared one", async () => {
+  const shared = new Engine(bundle, { backend: "wasm", prior, alpha: 0.5, segments: 3 });
+  const own = new Engine(bundle, {
+    backend: "wasm",
+    prior,
+    alpha: 0.5,
+    segments: 3,
+    sessions: "per-method",
+  });
+  assert.equal(own.layout, "per-method");
+  assert.equal(shared.layout, "shared");
+  for (const name of ["none", "tome", "adamerge"]) {
+    assert.equal(own.started(name), false);
+    const a = await shared.runner(name);
+    const b = await own.runner(name);
+    assert.equal(own.started(name), true, name);
+    assert.deepEqual(b.classifier.methods.map((m) => m.name), name === "none" ? [] : [name]);
+    const feeds = thetaOf(b.method?.adaptive);
+    const r = name === "none" ? [0, 0, 0, 0] : schedule;
+    const [x] = await a.classifier.run(images, r, feeds, a.method);
+    const [y] = await b.classifier.run(images, r, feeds, b.method);
+    assert.deepEqual(y.tokens, x.tokens, name);
+    assert.ok(maxAbsDiff(x.logits, y.logits) < 1e-5, name);
+  }
+  // The plain model has nothing to re-plan: it runs in one piece; merging methods in segments.
+  assert.equal((await own.runner("none")).classifier.segmentLength, 0);
+  assert.equal((await own.runner("tome")).classifier.segmentLength, 3);
+  assert.equal(own.started("evit"), false);
+  // A method that cannot start fails its own session only.
+  const noPrior = new Engine(bundle, { backend: "wasm", sessions: "per-method" });
+  await assert.rejects(noPrior.runner("sadtm"), /sadtm needs a saliency prior/);
+  assert.equal(noPrior.started("sadtm"), false);
+  assert.ok((await noPrior.runner("tome")).classifier);
+  await noPrior.close();
+  await own.close();
+  await shared.close();
+});

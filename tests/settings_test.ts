@@ -37,3 +37,15 @@ Deno.test("settings: the time price defaults to the budget's, 0 turns it off, ba
   assert.throws(() => readSettings({ "time-price": "-1" }), /time.price/);
   assert.throws(() => readSettings({ "time-price": "cheap" }), /time.price/);
 });
+
+Deno.test("settings: methods share one session unless each is asked to have its own", () => {
+  assert.equal(readSettings({}).sessions, "shared");
+  assert.equal(readSettings({ sessions: "per-method" }).sessions, "per-method");
+  Deno.env.set("EDGEMERGE_SESSIONS", "per-method");
+  try {
+    assert.equal(readSettings({}).sessions, "per-method");
+  } finally {
+    Deno.env.delete("EDGEMERGE_SESSIONS");
+  }
+  assert.throws(() => readSettings({ sessions: "one" }), /sessions/);
+});

@@ -45,6 +45,7 @@ async function init(message: InitMessage) {
       backend,
       threads: message.threads,
       spin: message.spin,
+      sessions: message.sessions,
       prior: message.prior,
     });
     for (const method of message.warm) await e.runner(method);

@@ -5,6 +5,7 @@
 import type { BackendChoice } from "../lib/backend/session.ts";
 import type { PreprocessConfig } from "../lib/image/preprocess.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
+import type { SessionLayout } from "../lib/runtime/engine.ts";
 import type { ClassifyJob, ClassifyResult } from "../lib/runtime/jobs.ts";
 
 /** Sent once, right after the worker starts. */
@@ -15,6 +16,8 @@ export interface InitMessage {
   threads?: number;
   /** Native: let thread pools spin (main.ts decides, with `spinPools`). */
   spin?: boolean;
+  /** How methods share sessions (default `shared`). */
+  sessions?: SessionLayout;
   /** Budgeted jobs re-plan between segments (default true; off to measure what it brings). */
   replan?: boolean;
   /** Methods whose sessions start before the worker reports ready. */

@@ -301,7 +301,7 @@ export async function runBatch(
   options: RunOptions = {},
 ): Promise<(ClassifyResult | Error)[]> {
   const [first] = jobs;
-  const coldStart = !engine.started();
+  const coldStart = !engine.started(first.method);
   const { classifier, method } = await engine.runner(first.method);
   const t0 = performance.now();
   const inputs = await Promise.all(

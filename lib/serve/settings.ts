@@ -11,6 +11,7 @@ import {
 } from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
 import { DEFAULT_TIME_PRICE } from "../budget/budget.ts";
+import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
 
 /** Inference workers. */
 export const WORKERS: NumberOption = {
@@ -142,15 +143,29 @@ export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
   choices: ["auto", "on", "off"],
   default: "auto",
   env: "EDGEMERGE_SPIN",
-  description: "Native: let each worker's thread pool spin between ops. It makes one request at " +
-    "a time faster, but under load the spinning threads take the cores that HTTP and decoding " +
-    "need; auto spins only where the workers' threads leave a core free for them.",
+  description: "Native: let each worker's thread pool spin between the ops of a run (it stops " +
+    "when the run ends). It makes one request at a time faster, but under load the spinning " +
+    "threads take the cores that HTTP and decoding need; auto spins only where the workers' " +
+    "threads leave a core free for them.",
+};
+
+/** Whether every method shares one session per worker. */
+export const SESSIONS: ChoiceOption<SessionLayout> = {
+  kind: "choice",
+  name: "sessions",
+  choices: SESSION_LAYOUTS,
+  default: "shared",
+  env: "EDGEMERGE_SESSIONS",
+  description: "shared: one session per worker holding every method's merge step (one copy of " +
+    "the weights); per-method: a session per method with only its own step, faster when " +
+    "clients mostly ask for one method, at a copy of the weights each.",
 };
 
 /**
  * Whether pools spin, for `setting` and `threads` inference threads in all on `cores` cores.
  * Under load on 2 cores, 1 worker x 2 spinning threads answered fewer requests in budget than
- * the same without spinning (docs/PERFORMANCE.md), so auto keeps a core for the main thread.
+ * the same without spinning, also with pools that stop spinning when a run ends
+ * (docs/PERFORMANCE.md), so auto keeps a core for the main thread.
  *
  * @example
  * ```ts
@@ -176,6 +191,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   DECODE_AHEAD,
   TIME_PRICE,
   SPIN,
+  SESSIONS,
   MAX_UPLOADS,
   BODY_TIMEOUT_MS,
   DRAIN_MS,
@@ -196,6 +212,7 @@ export function readSettings(values: Record<string, unknown>) {
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
     timePrice: argValue(TIME_PRICE, values)!,
     spin: argValue(SPIN, values)!,
+    sessions: argValue(SESSIONS, values)!,
     limits: {
       maxUploads: argValue(MAX_UPLOADS, values)!,
       bodyTimeoutMs: argValue(BODY_TIMEOUT_MS, values)!,
