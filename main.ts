@@ -55,6 +55,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
   const served = servedModel(config, pool, data.table, {
     tau: data.prior?.suggestedTau,
     timePrice: settings.timePrice,
+    outsideMs: settings.outsideMs,
   });
   return { served, data };
 }

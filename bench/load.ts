@@ -122,6 +122,11 @@ async function main(args: string[]) {
       env: { EDGEMERGE_SPIN: setting },
       query: budgeted("best_effort"),
     })),
+    ...["0", "1.5"].map((ms) => ({
+      name: `ours, outside ${ms} ms`,
+      env: { EDGEMERGE_OUTSIDE_MS: ms },
+      query: budgeted("best_effort"),
+    })),
     ...SESSION_LAYOUTS.map((layout) => ({
       name: `ours, sessions ${layout}`,
       env: { EDGEMERGE_SESSIONS: layout },

@@ -549,12 +549,18 @@ const table: PointsTable = {
 };
 
 /** A budget whose timing model has seen `calibrate` runs on a fake machine, and its clocks. */
-async function calibrated(coldStart = false, points = table, timePrice?: number) {
+async function calibrated(
+  coldStart = false,
+  points = table,
+  timePrice?: number,
+  outsideMs?: number,
+) {
   const inference = new FakeInference(deit, coldStart);
   const clock = { now: 0 };
   const budget = new Budget(deit, points, inference, {
     segment: 3,
     timePrice,
+    outsideMs,
     now: () => clock.now,
     epoch: () => clock.now,
   });
@@ -672,6 +678,34 @@ Deno.test("budget: on_miss=reject refuses only what no schedule can meet", async
   const waited = ask(least * 1.5);
   clock.now += least;
   assert.ok(waited.decide!() instanceof BudgetMissError);
+});
+
+Deno.test("budget: the time outside the server's view comes off every budget", async () => {
+  const { budget, clock } = await calibrated(false, table, undefined, 2);
+  const plain = await calibrated();
+  assert.equal(budget.describeTiming().outside_ms, 2);
+  assert.equal(plain.budget.describeTiming().outside_ms, 0);
+  const ask = (b: Budget, budgetMs: number, onMiss: "best_effort" | "reject" = "best_effort") =>
+    b.admit({ budgetMs, onMiss, pixels: 0.1e6, arrived: clock.now });
+  assert.equal(ask(budget, 100).deadline, 98);
+  assert.equal(ask(plain.budget, 100).deadline, 100);
+  // What the server alone could meet is refused once the outside time is counted.
+  const least = budget.leastMs(0.1e6);
+  assert.ok(ask(plain.budget, least + 1, "reject").deadline! > 0);
+  assert.throws(() => ask(budget, least + 1, "reject"), (e: unknown) => {
+    assert.ok(e instanceof BudgetMissError);
+    assert.ok(Math.abs(e.minimumMs - (least + 2)) < 1e-6, `${e.minimumMs} vs ${least + 2}`);
+    return true;
+  });
+  // A budget is planned as the budget 2 ms shorter without it.
+  const full = budget.pointMs(table.points[0]);
+  for (const b of [full * 0.7, full * 0.9, full * 1.2]) {
+    const a = ask(budget, b).decide!();
+    const c = ask(plain.budget, b - 2).decide!();
+    assert.ok(!(a instanceof Error) && !(c instanceof Error));
+    assert.equal(a.method, c.method, `${b} ms`);
+    assert.deepEqual(a.schedule, c.schedule, `${b} ms`);
+  }
 });
 
 Deno.test("budget: plans spread in every family the table measured; re-plans keep theirs", async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
+import { DEFAULT_OUTSIDE_MS, DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
 import { readSettings, spinPools } from "../lib/serve/settings.ts";
 
 Deno.test("settings: native pools spin only where a core is left for HTTP and decoding, unless told", () => {
@@ -48,4 +48,16 @@ Deno.test("settings: methods share one session unless each is asked to have its 
     Deno.env.delete("EDGEMERGE_SESSIONS");
   }
   assert.throws(() => readSettings({ sessions: "one" }), /sessions/);
+});
+
+Deno.test("settings: the time outside the server's view is 0 unless given; bad values are refused", () => {
+  assert.equal(readSettings({}).outsideMs, DEFAULT_OUTSIDE_MS);
+  assert.equal(readSettings({ "outside-ms": "1.5" }).outsideMs, 1.5);
+  Deno.env.set("EDGEMERGE_OUTSIDE_MS", "3");
+  try {
+    assert.equal(readSettings({}).outsideMs, 3);
+  } finally {
+    Deno.env.delete("EDGEMERGE_OUTSIDE_MS");
+  }
+  assert.throws(() => readSettings({ "outside-ms": "-1" }), /outside.ms/);
 });

@@ -53,6 +53,11 @@ const SIDE_QUANTILE = 0.9;
 export const DEFAULT_TIME_PRICE = 0;
 /** The price the load benches try against none (`bench:load`, `bench:ideal-load`). */
 export const TRIAL_TIME_PRICE = 0.25;
+/**
+ * Ms of every budget spent where the server cannot see it (`BudgetOptions.outsideMs`): the way
+ * to the server and back and the client's own HTTP. Deadlines are set that much earlier.
+ */
+export const DEFAULT_OUTSIDE_MS = 0;
 /** Time constant of the arrival rate the price follows, ms. */
 const ARRIVAL_WINDOW_MS = 5000;
 
@@ -106,6 +111,11 @@ export interface BudgetOptions {
    * `DEFAULT_TIME_PRICE`, 0: accuracy alone).
    */
   timePrice?: number;
+  /**
+   * Ms of each budget spent outside the server's view (the network both ways, the client's HTTP
+   * stack): a budget's deadline is set this much before its end (default `DEFAULT_OUTSIDE_MS`).
+   */
+  outsideMs?: number;
   /** Clocks (tests): ms on this thread, and epoch ms (what deadlines are in). */
   now?: () => number;
   epoch?: () => number;
@@ -165,6 +175,11 @@ export class Budget {
       price: this.timePrice(),
       byChance,
     };
+  }
+
+  /** Ms of each budget the server leaves for what it cannot see (`BudgetOptions.outsideMs`). */
+  get outsideMs(): number {
+    return this.options.outsideMs ?? DEFAULT_OUTSIDE_MS;
   }
 
   /** What a ms of a run costs now in expected top-1 (see `BudgetOptions.timePrice`). */
@@ -275,6 +290,7 @@ export class Budget {
       overhead_ms_p90: +t.overhead(SIDE_QUANTILE).toFixed(2),
       arrivals_per_s: +(1000 * this.#arrivals.perMs(this.#now())).toFixed(2),
       time_price_per_ms: +this.timePrice().toFixed(5),
+      outside_ms: this.outsideMs,
     };
   }
 
@@ -339,7 +355,7 @@ export class Budget {
       return { method: "none", schedule: Array(this.config.depth).fill(0) };
     }
     const methods = this.#candidates(method);
-    const elapsed = this.#now() - request.arrived;
+    const elapsed = this.#now() - request.arrived + this.outsideMs;
     const deadline = this.#epoch() - elapsed + budgetMs;
     const least = this.leastMs(request.pixels);
     const backlog = this.inference.backlog();

@@ -10,7 +10,7 @@ import {
   type OptionSpec,
 } from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
-import { DEFAULT_TIME_PRICE } from "../budget/budget.ts";
+import { DEFAULT_OUTSIDE_MS, DEFAULT_TIME_PRICE } from "../budget/budget.ts";
 import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
 
 /** Inference workers. */
@@ -136,6 +136,18 @@ export const TIME_PRICE: NumberOption = {
     "this machine (docs/PERFORMANCE.md).",
 };
 
+/** What the server leaves of each budget for the time it cannot see. */
+export const OUTSIDE_MS: NumberOption = {
+  kind: "number",
+  name: "outside_ms",
+  min: 0,
+  max: 10_000,
+  default: DEFAULT_OUTSIDE_MS,
+  env: "EDGEMERGE_OUTSIDE_MS",
+  description: "Ms of every budget spent outside the server's view (the network both ways, the " +
+    "client's HTTP): each budget is planned as that much shorter.",
+};
+
 /** Whether native thread pools spin between ops. */
 export const SPIN: ChoiceOption<"auto" | "on" | "off"> = {
   kind: "choice",
@@ -190,6 +202,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   REPLAN,
   DECODE_AHEAD,
   TIME_PRICE,
+  OUTSIDE_MS,
   SPIN,
   SESSIONS,
   MAX_UPLOADS,
@@ -211,6 +224,7 @@ export function readSettings(values: Record<string, unknown>) {
     replan: argValue(REPLAN, values) === "on",
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
     timePrice: argValue(TIME_PRICE, values)!,
+    outsideMs: argValue(OUTSIDE_MS, values)!,
     spin: argValue(SPIN, values)!,
     sessions: argValue(SESSIONS, values)!,
     limits: {
