@@ -33,14 +33,16 @@ Starts a server per distinct setting the policies need (KV in memory), waits unt
 calibrated, measures the unmerged latency L a client sees one request at a time, then offers
 Poisson arrivals at 0.5, 0.7 and 0.9 x 1000/L per second for S seconds (default 20) per policy,
 each request with a budget in [0.6 L, 1.5 L] and a labelled image. The policies of a load take
-turns (in reverse order every other load), each after a 5 s lead-in, and meet the same requests.
+turns (in reverse order every other load, and from odd to even seeds), each after a 5 s lead-in,
+and meet the same requests.
   --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
   --backend B    the server's backend (default auto); --workers, --threads, --spin likewise
   --latency-ms L use this L instead of measuring it (to compare worker and thread settings
                  at the same offered rate and budgets)
   --trace FILE   also write every request (budget, client ms, the answer) as JSONL
   --seed S       seed of the arrivals, budgets and image order (default 1); every policy
-                 meets the same ones in a cell, so policies are compared on equal requests
+                 meets the same ones in a cell, so policies are compared on equal requests;
+                 odd and even seeds take the policies of a load in opposite orders
   --policy NAME  only the policies whose name starts with NAME`;
 
 const RATES = [0.5, 0.7, 0.9];
@@ -203,8 +205,8 @@ async function main(args: string[]) {
     }
     for (const [cell, rate] of RATES.entries()) {
       // Policies take turns, in the reverse order every other load, so a drift of the machine
-      // does not always favour the same one.
-      const order = cell % 2 === 0 ? policies : [...policies].reverse();
+      // does not always favour the same one; an odd and an even seed give opposite orders.
+      const order = (cell + seed) % 2 === 1 ? policies : [...policies].reverse();
       for (const policy of order) {
         // A short lead-in: the server's arrival rate (its time price) catches up with the load.
         await offer(policy, rate, cell, LEAD_IN_SECONDS);
