@@ -43,7 +43,10 @@ and meet the same requests.
   --seed S       seed of the arrivals, budgets and image order (default 1); every policy
                  meets the same ones in a cell, so policies are compared on equal requests;
                  odd and even seeds take the policies of a load in opposite orders
-  --policy NAME  only the policies whose name starts with NAME`;
+  --policy NAME  only the policies whose name starts with NAME; without it, issue 12's (ours best
+                 effort and reject, ours without re-planning, unmerged, fixed ToMe points).
+                 Trials, run only when named: "ours, decode ahead", "ours, spin", "ours,
+                 outside", "ours, sessions", "ours, time price" (a setting's values in turn)`;
 
 const RATES = [0.5, 0.7, 0.9];
 /** Budgeted traffic before the measured cells, so the timing model has seen this load. */
@@ -65,6 +68,8 @@ interface Policy {
   /** Server settings (environment) the policy needs. */
   env: Record<string, string>;
   query: (budget: number) => string;
+  /** A setting compared with its alternatives, not one of issue 12's policies. */
+  trial?: boolean;
 }
 
 /** Labelled images (bytes and class), up to 256. */
@@ -106,6 +111,14 @@ async function main(args: string[]) {
     ...(values.spin && { EDGEMERGE_SPIN: values.spin }),
   };
   const budgeted = (onMiss: string) => (b: number) => `budget_ms=${b.toFixed(1)}&on_miss=${onMiss}`;
+  /** Settings compared on the same requests: run only when `--policy` names them. */
+  const trial = (label: string, env: string, choices: readonly (string | number)[], unit = "") =>
+    choices.map((v): Policy => ({
+      name: `ours, ${label} ${v}${unit}`,
+      env: { [env]: String(v) },
+      query: budgeted("best_effort"),
+      trial: true,
+    }));
   const allPolicies: Policy[] = [
     { name: "ours, best effort", env: {}, query: budgeted("best_effort") },
     { name: "ours, reject", env: {}, query: budgeted("reject") },
@@ -114,39 +127,21 @@ async function main(args: string[]) {
       env: { EDGEMERGE_REPLAN: "off" },
       query: budgeted("best_effort"),
     },
-    ...["on", "off"].map((setting) => ({
-      name: `ours, decode ahead ${setting}`,
-      env: { EDGEMERGE_DECODE_AHEAD: setting },
-      query: budgeted("best_effort"),
-    })),
-    ...["on", "off"].map((setting) => ({
-      name: `ours, spin ${setting}`,
-      env: { EDGEMERGE_SPIN: setting },
-      query: budgeted("best_effort"),
-    })),
-    ...["0", "1.5"].map((ms) => ({
-      name: `ours, outside ${ms} ms`,
-      env: { EDGEMERGE_OUTSIDE_MS: ms },
-      query: budgeted("best_effort"),
-    })),
-    ...SESSION_LAYOUTS.map((layout) => ({
-      name: `ours, sessions ${layout}`,
-      env: { EDGEMERGE_SESSIONS: layout },
-      query: budgeted("best_effort"),
-    })),
-    ...[TRIAL_TIME_PRICE, 0].map((price) => ({
-      name: `ours, time price ${price}`,
-      env: { EDGEMERGE_TIME_PRICE: String(price) },
-      query: budgeted("best_effort"),
-    })),
     { name: "unmerged", env: {}, query: () => "" },
     ...[0.33, 0.45, 0.55].map((r) => ({
       name: `fixed tome ${Math.round(r * 100)} %`,
       env: {},
       query: () => `method=tome&reduction=${r}`,
     })),
+    ...trial("decode ahead", "EDGEMERGE_DECODE_AHEAD", ["on", "off"]),
+    ...trial("spin", "EDGEMERGE_SPIN", ["on", "off"]),
+    ...trial("outside", "EDGEMERGE_OUTSIDE_MS", [0, 1.5], " ms"),
+    ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
+    ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
   ];
-  const policies = allPolicies.filter((p) => p.name.startsWith(values.policy ?? ""));
+  const policies = values.policy === undefined
+    ? allPolicies.filter((p) => !p.trial)
+    : allPolicies.filter((p) => p.name.startsWith(values.policy!));
   if (policies.length === 0) throw new UserError(`no policy starts with ${values.policy}`);
   deprioritise();
   const given = numberOption(values["latency-ms"], "latency-ms", 1, 60_000);

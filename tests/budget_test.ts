@@ -560,7 +560,7 @@ async function calibrated(
   const budget = new Budget(deit, points, inference, {
     segment: 3,
     timePrice,
-    outsideMs,
+    outsideMs: outsideMs ?? 0,
     now: () => clock.now,
     epoch: () => clock.now,
   });

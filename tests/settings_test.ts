@@ -50,7 +50,7 @@ Deno.test("settings: methods share one session unless each is asked to have its 
   assert.throws(() => readSettings({ sessions: "one" }), /sessions/);
 });
 
-Deno.test("settings: the time outside the server's view is 0 unless given; bad values are refused", () => {
+Deno.test("settings: the time outside the server's view has a default, can be given; bad values are refused", () => {
   assert.equal(readSettings({}).outsideMs, DEFAULT_OUTSIDE_MS);
   assert.equal(readSettings({ "outside-ms": "1.5" }).outsideMs, 1.5);
   Deno.env.set("EDGEMERGE_OUTSIDE_MS", "3");

@@ -145,7 +145,8 @@ export const OUTSIDE_MS: NumberOption = {
   default: DEFAULT_OUTSIDE_MS,
   env: "EDGEMERGE_OUTSIDE_MS",
   description: "Ms of every budget spent outside the server's view (the network both ways, the " +
-    "client's HTTP): each budget is planned as that much shorter.",
+    "client's HTTP): each budget is planned as that much shorter. The default is what a client " +
+    "on the same machine sees; add the round trip for remote clients.",
 };
 
 /** Whether native thread pools spin between ops. */
