@@ -21,10 +21,10 @@ export interface Runner {
  * How the methods share sessions: `shared` (the default), one session whose graph holds every
  * method's step; `per-method`, a session per method with only its own step, and the plain model
  * for `none`. A method's own graph runs 2-12 % faster than the shared one on native when the same
- * method runs again (unmerged: the plain graph, 10 %), but only 3 % on a stream of mixed methods,
+ * method runs again (unmerged: the plain graph, 10 %), but 2-9 % on a stream of mixed methods,
  * since then each run finds other weights in the cache, and each session holds a copy of the
- * weights (native DeiT-Tiny: 600 MB against 350 MB). Per method pays where clients mostly ask for
- * one method (docs/PERFORMANCE.md).
+ * weights (native DeiT-Tiny: 600 MB against 350 MB); under load it did not pay (two paired runs,
+ * docs/PERFORMANCE.md). It is meant for deployments whose clients mostly name one method.
  */
 export type SessionLayout = "shared" | "per-method";
 /** The layouts a user may name. */
