@@ -724,6 +724,20 @@ Deno.test("budget: plans spread in every family the table measured; re-plans kee
   const rest = replan(deit, tome, control, { block: 6, tokens: tokens[6], gmacs: spent }, 1)!;
   assert.ok(rest.slice(6).every((r, l) => l === 0 || r <= rest[6 + l - 1]), `${rest}`);
   assert.ok(rest[6] > rest[11], `${rest}`);
+  // An alternate plan merges in even blocks only, and so does its re-plan.
+  const strided: PlanModel = { ...model, kind: "alternate-linear" };
+  const even = planRest(deit, tome, strided, startOf(deit), unmergedMs * 0.6);
+  const odd = (schedule: number[]) => schedule.filter((_, l) => l % 2 === 1);
+  assert.ok(even.fits && even.schedule[0] > even.schedule[10], `${even.schedule}`);
+  assert.ok(odd(even.schedule).every((r) => r === 0), `${even.schedule}`);
+  const stridedRest = replan(
+    deit,
+    tome,
+    { ...control, model: strided },
+    { block: 6, tokens: tokens[6], gmacs: spent },
+    1,
+  )!;
+  assert.ok(stridedRest[6] > 0 && odd(stridedRest).every((r) => r === 0), `${stridedRest}`);
 
   // The budget: linear points more accurate than the even ones at the same cheap costs.
   const linearPoint = (like: OperatingPoint, top1: number): OperatingPoint => {

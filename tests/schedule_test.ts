@@ -44,10 +44,10 @@ Deno.test("schedules: a target reduction is hit within 0.5 pt, monotonically, fo
         }
         assert.ok(got >= previous, `${method.name} ${kind}: not monotone`);
         previous = got;
-        if (["delayed", "linear", "quadratic"].includes(kind)) {
+        if (kind === "delayed" || kind.endsWith("linear") || kind.endsWith("quadratic")) {
           assert.deepEqual(schedule.slice(0, 3), [0, 0, 0], `${kind} ${schedule}`);
         }
-        if (kind === "alternate") {
+        if (kind.startsWith("alternate")) {
           assert.ok(schedule.every((r, l) => l % 2 === 0 || r === 0), `${schedule}`);
         }
       }
@@ -62,14 +62,21 @@ Deno.test("schedules: spreadMerges keeps the even spread, front-loads the ramps,
   // The weights are of the block's place in the model, not in the list: the rest of a run.
   assert.deepEqual(spreadMerges(3, [2, 3], 4, "linear", 197), [2, 1]);
   assert.deepEqual(spreadMerges(10, [0, 1], 2, "linear", 3), [3, 3]); // at most `most` each
+  // The alternate families merge in the model's even blocks only, wherever the list starts.
+  assert.deepEqual(spreadMerges(7, [0, 1, 2, 3], 4, "alternate", 197), [4, 0, 3, 0]);
+  assert.deepEqual(spreadMerges(10, [0, 1, 2, 3], 4, "alternate-linear", 197), [7, 0, 3, 0]);
+  assert.deepEqual(spreadMerges(5, [3, 4, 5], 6, "alternate", 197), [0, 5, 0]);
   const blocks = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   for (const kind of SPREAD_KINDS) {
+    const merges = (l: number) => !kind.startsWith("alternate") || l % 2 === 0;
     let previous = Array(blocks.length).fill(0);
     for (let k = 0; k <= 400; k++) {
       const counts = spreadMerges(k, blocks, 12, kind, 197);
       assert.equal(counts.reduce((a, b) => a + b, 0), k);
       assert.ok(counts.every((c, i) => c >= previous[i]), `${kind} k=${k}: a merge moved`);
-      assert.ok(counts.every((c, i) => i === 0 || c <= counts[i - 1]), `${kind} k=${k}: ${counts}`);
+      assert.ok(counts.every((c, i) => merges(blocks[i]) || c === 0), `${kind} k=${k}: ${counts}`);
+      const active = counts.filter((_, i) => merges(blocks[i]));
+      assert.ok(active.every((c, i) => i === 0 || c <= active[i - 1]), `${kind} k=${k}: ${counts}`);
       previous = counts;
     }
   }
