@@ -1,10 +1,11 @@
 /**
  * `deno task bench:speedup`: wall-clock speedup of every merge method at ~23/33/45 % GMACs
- * reduction against the unmerged graph, per backend and batch size, in one run. Configurations
- * are timed round-robin (one run of each per round) and each round's time is divided into the
- * same round's unmerged time, so a slow spell of the shared machine hits both sides of a ratio;
- * the table reports medians, the ideal (GMACs) speedup, their ratio, and the GMAC/s achieved
- * against the backend's peak (a large MatMul timed the same way).
+ * reduction (or `--targets`, in each `--schedule` family) against the unmerged graph, per backend
+ * and batch size, in one run. Configurations are timed round-robin (one run of each per round)
+ * and each round's time is divided into the same round's unmerged time, so a slow spell of the
+ * shared machine hits both sides of a ratio; the table reports medians, the ideal (GMACs)
+ * speedup, their ratio, and the GMAC/s achieved against the backend's peak (a large MatMul timed
+ * the same way).
  * @module
  */
 import type { BackendName } from "../lib/backend/session.ts";
@@ -17,33 +18,45 @@ import { METHOD_NAMES, methodByName, METHODS } from "../lib/merge/methods.ts";
 import type { MergeMethod } from "../lib/merge/step.ts";
 import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
-import { SCHEDULE_KINDS, type ScheduleKind, unmergedGmacs } from "../lib/merge/schedule.ts";
+import {
+  clampSchedule,
+  SCHEDULE_KINDS,
+  type ScheduleKind,
+  unmergedGmacs,
+} from "../lib/merge/schedule.ts";
 import { GraphBuilder } from "../lib/onnx/builder.ts";
 import { buildViTGraph } from "../lib/vit/graph.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
+/** Target reductions timed unless `--targets` says otherwise. */
+const DEFAULT_TARGETS = "0.23,0.33,0.45";
+
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--image FILE] [--rounds N] " +
-  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule KIND] " +
-  "[--no-write]";
+  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule KINDS] " +
+  "[--targets LIST] [--no-write]";
 const HELP = `${USAGE}
 
-Times each method at 23/33/45 % target reduction against the unmerged model, on each backend and
-batch size, prints a table and writes it to docs/PERFORMANCE.md (unless --no-write). Adaptive
-methods run at the theta of the shipped operating points (priors/points/) when there is one.
+Times each method at 23/33/45 % target reduction (--targets) against the unmerged model, on each
+backend and batch size, prints a table and writes it to docs/PERFORMANCE.md (unless --no-write).
+Adaptive methods run at the theta of the shipped operating points (priors/points/) when there is
+one.
   --image FILE   the input (default: a photo from ../shared when present, else a pattern)
   --rounds N     interleaved rounds (default 15)
   --threads T    threads per session (default: the backends' own, 2)
-  --schedule K   schedule family of the non-adaptive methods: ${SCHEDULE_KINDS.join(", ")}
-                 (default constant; the free-step table always runs ToMe's constant one)`;
+  --schedule K   schedule families of the non-adaptive methods, comma-separated, each timed in the
+                 same rounds: ${SCHEDULE_KINDS.join(", ")}
+                 (default constant; the free-step table always runs ToMe's constant one)
+  --targets LIST target GMACs reductions, comma-separated (default ${DEFAULT_TARGETS})`;
 
-const TARGETS = [0.23, 0.33, 0.45];
 const SAMPLE = new URL("../../shared/data/imagenet-sample/n01440764_tench.JPEG", import.meta.url);
 
 interface Config {
   backend: BackendName;
   method: MergeMethod | undefined;
   target: number;
+  /** The schedule family (adaptive methods and unmerged: none). */
+  kind?: ScheduleKind;
   schedule: number[];
   feeds: Record<string, { data: Float32Array; dims: number[] }>;
   gmacs?: number;
@@ -59,18 +72,19 @@ async function measureBackend(
     rounds: number;
     batches: number[];
     methods: string[];
-    kind: ScheduleKind;
+    kinds: ScheduleKind[];
+    targets: number[];
   },
   bytes: Uint8Array | undefined,
 ): Promise<BackendResult> {
-  const { threads, rounds, batches, methods, kind } = settings;
+  const { threads, rounds, batches, methods, kinds, targets } = settings;
   const { config } = bundle;
   const prior = await priorFor(config);
   const table0 = (await pointsInDir()).find((t) => t.model === config.name);
   const rows: (string | number)[][] = [];
   const peak = await peakGmacs(backend, threads);
   const overhead = await zeroOverhead(bundle, backend, threads, prior, rounds);
-  const free = await freeStep(bundle, backend, threads, rounds);
+  const free = await freeStep(bundle, backend, threads, rounds, targets);
   // One session for every method, as the server runs them; unmerged is its method none.
   const classifier = await Classifier.fromBundle(bundle, {
     backend,
@@ -92,22 +106,27 @@ async function measureBackend(
   }];
   for (const name of methods) {
     const method = methodByName(name)!;
-    for (const target of TARGETS) {
-      // Adaptive methods: the shipped point nearest the target (its schedule and theta).
-      const point = method.adaptive
-        ? table0?.points.filter((p) => p.method === name && p.theta !== undefined)
-          .sort((a, b) => Math.abs(a.reduction - target) - Math.abs(b.reduction - target))[0]
-        : undefined;
-      configs.push({
-        backend,
-        method,
-        target,
-        schedule: point?.schedule ?? classifier.scheduleFor(target, { kind }, method),
-        feeds: point?.theta !== undefined
-          ? { theta: { data: Float32Array.of(point.theta), dims: [1] } }
-          : {},
-        times: [],
-      });
+    for (const target of targets) {
+      if (method.adaptive) {
+        // The shipped point nearest the target (its schedule and theta).
+        const point = table0?.points.filter((p) => p.method === name && p.theta !== undefined)
+          .sort((a, b) => Math.abs(a.reduction - target) - Math.abs(b.reduction - target))[0];
+        configs.push({
+          backend,
+          method,
+          target,
+          schedule: point?.schedule ?? classifier.scheduleFor(target, {}, method),
+          feeds: point?.theta !== undefined
+            ? { theta: { data: Float32Array.of(point.theta), dims: [1] } }
+            : {},
+          times: [],
+        });
+        continue;
+      }
+      for (const kind of kinds) {
+        const schedule = classifier.scheduleFor(target, { kind }, method);
+        configs.push({ backend, method, target, kind, schedule, feeds: {}, times: [] });
+      }
     }
   }
   for (const batch of batches) {
@@ -140,6 +159,7 @@ async function measureBackend(
         batch,
         name,
         c.method ? `${Math.round(100 * c.target)}%` : "-",
+        c.kind ?? "-",
         (ms / batch).toFixed(1),
         `${speedup.toFixed(2)}x`,
         `${ideal.toFixed(2)}x`,
@@ -207,6 +227,7 @@ async function freeStep(
   backend: BackendName,
   threads: number | undefined,
   rounds: number,
+  targets: number[],
 ): Promise<(string | number)[][]> {
   const tome = methodByName("tome")!;
   const plain = await Classifier.fromBundle(bundle, { backend, threads });
@@ -221,12 +242,16 @@ async function freeStep(
     { target: 0, kind: "plain", run: () => plain.run([input]) },
   ];
   const gmacsAt = new Map<number, number>();
-  for (const target of TARGETS) {
+  for (const target of targets) {
     const schedule = merged.scheduleFor(target, {}, tome);
     gmacsAt.set(target, (await merged.run([input], schedule))[0].gmacs);
     const feeds = {
       pixel_values: { data: input, dims: [1, 3, imgSize, imgSize] },
-      r: { data: BigInt64Array.from(schedule, BigInt), dims: [depth] },
+      // As the merged graph will run it: ToMe's cap, so truncation keeps the same tokens.
+      r: {
+        data: BigInt64Array.from(clampSchedule(bundle.config, tome, schedule), BigInt),
+        dims: [depth],
+      },
     };
     runs.push(
       { target, kind: "tome", run: () => merged.run([input], schedule) },
@@ -250,7 +275,7 @@ async function freeStep(
   await Promise.all([plain.release(), merged.release(), truncated.release()]);
   const speedup = (i: number) => quantile(medians[0].map((t, k) => t / medians[i][k]), 0.5);
   const full = unmergedGmacs(bundle.config);
-  return TARGETS.map((target) => {
+  return targets.map((target) => {
     const at = (kind: string) => runs.findIndex((r) => r.target === target && r.kind === kind);
     const ideal = full / gmacsAt.get(target)!;
     const [tomeUp, freeUp] = [speedup(at("tome")), speedup(at("free"))];
@@ -316,6 +341,7 @@ async function main(args: string[]) {
     methods: { type: "string", default: METHOD_NAMES.filter((m) => m !== "none").join(",") },
     threads: { type: "string" },
     schedule: { type: "string", default: "constant" },
+    targets: { type: "string", default: DEFAULT_TARGETS },
     "no-write": { type: "boolean" },
     child: { type: "boolean" },
   }, HELP);
@@ -332,9 +358,12 @@ async function main(args: string[]) {
   const { config } = bundle;
   const imagePath = values.image ?? SAMPLE;
   const bytes = await Deno.readFile(imagePath).catch(() => undefined);
-  const kind = values.schedule as ScheduleKind;
-  if (!SCHEDULE_KINDS.includes(kind)) throw new UsageError(`unknown schedule ${kind}`);
-  const settings = { threads, rounds, batches, methods, kind };
+  const kinds = values.schedule.split(",") as ScheduleKind[];
+  for (const kind of kinds) {
+    if (!SCHEDULE_KINDS.includes(kind)) throw new UsageError(`unknown schedule ${kind}`);
+  }
+  const targets = values.targets.split(",").map((v) => numberOption(v, "targets", 0, 0.95)!);
+  const settings = { threads, rounds, batches, methods, kinds, targets };
   const results: BackendResult[] = [];
   if (values.child) {
     const result = await measureBackend(backends[0], bundle, settings, bytes);
@@ -368,6 +397,7 @@ async function main(args: string[]) {
     "batch",
     "method",
     "target",
+    "schedule",
     "ms / image",
     "speedup",
     "ideal (GMACs)",
@@ -403,9 +433,9 @@ async function main(args: string[]) {
 
 Command: \`deno task bench:speedup --model ${model} --rounds ${rounds}${
         threads ? ` --threads ${threads}` : ""
-      }${kind === "constant" ? "" : ` --schedule ${kind}`}\`. Input: ${
-        bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"
-      }.
+      }${values.schedule === "constant" ? "" : ` --schedule ${values.schedule}`}${
+        values.targets === DEFAULT_TARGETS ? "" : ` --targets ${values.targets}`
+      }\`. Input: ${bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"}.
 All methods run in one session (as the server runs them: one graph with every method's step,
 picked per run); unmerged is that session's method none. Speedup is the median over rounds of
 (unmerged time / method time) in the same round; the ideal is unmerged GMACs / the run's GMACs.
