@@ -156,7 +156,7 @@ async function main(args: string[]) {
       const url = `http://127.0.0.1:${port}`;
       const process = spawnServer(model, port, { ...settings, ...JSON.parse(env) }, "inherit");
       servers.set(env, { url, process });
-      await waitReady(url);
+      await waitReady(url, process);
     }
     const send = async (url: string, query: string, budget: number, i: number) => {
       const picture = pictures[i % pictures.length];
@@ -304,9 +304,15 @@ function terminate(process: Deno.ChildProcess): void {
   }
 }
 
-async function waitReady(url: string) {
+/** Polls `/readyz` until it answers 200; fails at once if the server exits first. */
+async function waitReady(url: string, server: Deno.ChildProcess) {
+  let exited: number | undefined;
+  server.status.then((s) => exited = s.code);
   const t0 = performance.now();
   while (performance.now() - t0 < 180_000) {
+    if (exited !== undefined) {
+      throw new UserError(`the server exited with code ${exited} before it was ready (see above)`);
+    }
     try {
       const r = await fetch(`${url}/readyz`);
       await r.body?.cancel();
