@@ -417,7 +417,8 @@ export class Budget {
       ...this.#decided(
         chosen,
         decodeMs + chosen.plan.predictedMs + this.timing.overhead(0.5),
-        !chosen.plan.fits && left < least,
+        // Not hopeless: the fastest plan still makes `left` (checked above).
+        false,
         limitMs === undefined,
       ),
       ...(limited && { deadline: now + left }),
