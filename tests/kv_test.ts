@@ -3,8 +3,8 @@ import { join } from "node:path";
 import type { PointsTable } from "../lib/budget/points.ts";
 import { pointsFromKv, savePointsToKv } from "../lib/kv/points.ts";
 import { checkKvUrl, KvUrlError } from "../lib/kv/open.ts";
-import { kvLabel, loadServiceData } from "../lib/kv/seed.ts";
-import { missingPriorMessage } from "../lib/kv/priors.ts";
+import { kvLabel, loadServiceData, seedKv } from "../lib/kv/seed.ts";
+import { missingPriorMessage, priorFromKv, priorsInDir, savePriorToKv } from "../lib/kv/priors.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { tinyConfig } from "./helpers/tiny_vit.ts";
 
@@ -46,6 +46,59 @@ Deno.test("kv: the first start seeds KV from priors/; later starts keep what KV 
   kv = await Deno.openKv(path);
   assert.equal((await pointsFromKv(kv, deit.name))?.points.length, 2);
   kv.close();
+});
+
+/** A shipped `priors/` in a temp dir: one table and one prior of `model`, `version` in each. */
+async function shippedDir(model: string, version: string): Promise<[string, string]> {
+  const priors = await Deno.makeTempDir(), points = join(priors, "points");
+  await Deno.mkdir(points);
+  const table: PointsTable = {
+    model,
+    source: version,
+    points: [{ method: "none", schedule: [0, 0], gmacs: 1, reduction: 0, top1: 0.5, n: 10 }],
+  };
+  await Deno.writeTextFile(join(points, `${model}.json`), JSON.stringify(table));
+  const shipped = (await priorsInDir()).find((p) => p.model === deit.name)!;
+  await Deno.writeTextFile(
+    join(priors, `${model}.json`),
+    JSON.stringify({ ...shipped, model, imageListHash: version }),
+  );
+  return [priors, points];
+}
+
+Deno.test("kv: a newer shipped table or prior replaces its earlier copy, never what was written since", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const model = "deit_tiny_patch16_224";
+  const tableSource = async () => (await pointsFromKv(kv, model))?.source;
+  const priorHash = async () => (await priorFromKv(kv, model))?.imageListHash;
+
+  await seedKv(kv, ...await shippedDir(model, "v1"));
+  assert.equal(await tableSource(), "v1");
+  assert.equal(await priorHash(), "v1");
+  const v2 = await shippedDir(model, "v2");
+  await seedKv(kv, ...v2);
+  assert.equal(await tableSource(), "v2");
+  assert.equal(await priorHash(), "v2");
+
+  // Written since the seed: kept over a newer shipped file.
+  const table = (await pointsFromKv(kv, model))!;
+  await savePointsToKv(kv, { ...table, source: "operator" });
+  const prior = (await priorFromKv(kv, model))!;
+  await savePriorToKv(kv, { ...prior, imageListHash: "own" });
+  await seedKv(kv, ...await shippedDir(model, "v3"));
+  assert.equal(await tableSource(), "operator");
+  assert.equal(await priorHash(), "own");
+  kv.close();
+
+  // Entries of a version that recorded no seed: a table is an older seed, a prior may be the
+  // priors command's.
+  const old = await Deno.openKv(":memory:");
+  await savePointsToKv(old, { ...table, source: "old seed" });
+  await savePriorToKv(old, { ...prior, imageListHash: "own" });
+  await seedKv(old, ...v2);
+  assert.equal((await pointsFromKv(old, model))?.source, "v2");
+  assert.equal((await priorFromKv(old, model))?.imageListHash, "own");
+  old.close();
 });
 
 Deno.test("kv: a model without a table gets the default; unreachable KV falls back to files", async () => {

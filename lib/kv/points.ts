@@ -9,14 +9,19 @@ import { SHIPPED_PRIORS } from "./priors.ts";
 /** The shipped tables. */
 export const POINTS_DIR: string = join(SHIPPED_PRIORS, "points");
 
+/** The KV key of `model`'s table. */
+export function pointsKey(model: string): Deno.KvKey {
+  return ["points", model];
+}
+
 /** Stores a table under its model. */
 export async function savePointsToKv(kv: Deno.Kv, table: PointsTable): Promise<void> {
-  await kv.set(["points", table.model], table);
+  await kv.set(pointsKey(table.model), table);
 }
 
 /** The table of `model` in KV, if any. */
 export async function pointsFromKv(kv: Deno.Kv, model: string): Promise<PointsTable | undefined> {
-  const entry = await kv.get<PointsTable>(["points", model]);
+  const entry = await kv.get<PointsTable>(pointsKey(model));
   return entry.value ? checkPoints(entry.value, `KV points ${model}`) : undefined;
 }
 

@@ -15,9 +15,14 @@ import type { ViTConfig } from "../checkpoint/config.ts";
 /** The priors shipped with edgemerge. */
 export const SHIPPED_PRIORS = fileURLToPath(new URL("../../priors", import.meta.url));
 
+/** The KV key of `model`'s prior. */
+export function priorKey(model: string): Deno.KvKey {
+  return ["prior", "model", model];
+}
+
 /** Stores a prior under its model. */
 export async function savePriorToKv(kv: Deno.Kv, prior: SaliencyPrior): Promise<void> {
-  const result = await kv.atomic().set(["prior", "model", prior.model], prior).commit();
+  const result = await kv.atomic().set(priorKey(prior.model), prior).commit();
   if (!result.ok) throw new Error(`KV: storing the prior of ${prior.model} failed`);
 }
 
@@ -26,7 +31,7 @@ export async function priorFromKv(
   kv: Deno.Kv,
   model: string,
 ): Promise<SaliencyPrior | undefined> {
-  const own = await kv.get<SaliencyPrior>(["prior", "model", model]);
+  const own = await kv.get<SaliencyPrior>(priorKey(model));
   return own.value ? checkPrior(own.value, `KV prior ${model}`) : undefined;
 }
 

@@ -1,7 +1,8 @@
 /**
  * What the service reads at start: the saliency prior and the operating points of its model.
- * Deno KV is the source; at first start it is seeded from the shipped `priors/` (entries already
- * in KV win, so `deno task priors` results are kept). When KV cannot be opened or read, the
+ * Deno KV is the source; each start seeds it from the shipped `priors/` (`seedKv`: a newer shipped
+ * file replaces its earlier copy, entries written in KV since win, so `deno task priors` results
+ * are kept). When KV cannot be opened or read, the
  * service falls back to the `priors/` files and says so in `/v1/models`. A model without its own
  * prior gets none (SAD-TM is unavailable for it), and the start log says so.
  * @module
@@ -10,8 +11,8 @@ import { defaultPoints, type PointsTable } from "../budget/points.ts";
 import type { SaliencyPrior } from "../saliency/prior.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 import { openKv } from "./open.ts";
-import { pointsFromKv, pointsInDir, savePointsToKv } from "./points.ts";
-import { missingPriorMessage, priorFor, priorsInDir, savePriorToKv } from "./priors.ts";
+import { pointsFromKv, pointsInDir, pointsKey } from "./points.ts";
+import { missingPriorMessage, priorFor, priorKey, priorsInDir } from "./priors.ts";
 
 /** The model's serving data and where it came from. */
 export interface ServiceData {
@@ -24,16 +25,47 @@ export interface ServiceData {
   source: string;
 }
 
-/** Copies shipped priors and tables into KV where KV has none for that model. */
+/**
+ * Copies shipped priors and tables into KV. Each copy is recorded (`["seeded", ...key]`: a hash of
+ * what was copied), so a newer shipped file replaces the copy it came from, while an entry written
+ * since (`deno task priors`, an operator) is kept. An unrecorded prior is kept (the priors command
+ * writes KV); an unrecorded table is an older seed (nothing of ours writes tables to KV) and is
+ * replaced.
+ */
 export async function seedKv(kv: Deno.Kv, priorsDir?: string, pointsDir?: string) {
   for (const prior of await priorsInDir(priorsDir)) {
-    const present = await kv.get(["prior", "model", prior.model]);
-    if (!present.value) await savePriorToKv(kv, prior);
+    await seedEntry(kv, priorKey(prior.model), prior, "keep");
   }
   for (const table of await pointsInDir(pointsDir)) {
-    const present = await kv.get(["points", table.model]);
-    if (!present.value) await savePointsToKv(kv, table);
+    await seedEntry(kv, pointsKey(table.model), table, "replace");
   }
+}
+
+async function seedEntry(
+  kv: Deno.Kv,
+  key: Deno.KvKey,
+  shipped: unknown,
+  unrecorded: "keep" | "replace",
+): Promise<void> {
+  const marker = ["seeded", ...key];
+  const [present, seeded] = await kv.getMany<[unknown, string]>([key, marker]);
+  const shippedHash = await contentHash(shipped);
+  let op = kv.atomic().check(present, seeded);
+  if (present.value !== null) {
+    const presentHash = await contentHash(present.value);
+    const ours = presentHash === shippedHash ||
+      (seeded.value === null ? unrecorded === "replace" : seeded.value === presentHash);
+    if (!ours || seeded.value === shippedHash) return;
+    if (presentHash !== shippedHash) op = op.set(key, shipped);
+  } else op = op.set(key, shipped);
+  // A concurrent start that seeded first wins; both copied the same shipped file.
+  await op.set(marker, shippedHash).commit();
+}
+
+async function contentHash(value: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function fromFiles(config: ViTConfig, why: string): Promise<ServiceData> {
