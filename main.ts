@@ -4,7 +4,7 @@
  * @module
  */
 import { WorkerPool } from "./workers/pool.ts";
-import { releaseFreedMemory } from "./lib/backend/memory.ts";
+import { IdleRelease, releaseFreedMemory } from "./lib/backend/memory.ts";
 import { DEFAULT_THREADS } from "./lib/backend/session.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
@@ -85,7 +85,16 @@ async function main(args: string[]) {
   });
   const port = Number(Deno.env.get("PORT") ?? 8000);
   const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
-  const server = Deno.serve({ port, hostname }, createApp(ctx).fetch);
+  const app = createApp(ctx);
+  const idle = new IdleRelease();
+  const server = Deno.serve({ port, hostname }, async (request, info) => {
+    idle.begin();
+    try {
+      return await app.fetch(request, info);
+    } finally {
+      idle.end();
+    }
+  });
   const t0 = performance.now();
   // One model at a time: calibrating them together would time each against the other's load.
   (async () => {

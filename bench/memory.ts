@@ -13,6 +13,10 @@ import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
+import { IDLE_RELEASE_MS } from "../lib/backend/memory.ts";
+
+/** How long after the load the idle RSS is read: past the server's idle release. */
+const IDLE_WAIT_MS = IDLE_RELEASE_MS + 1000;
 
 const USAGE = "usage: deno task bench:memory [--model DIR[,DIR...]] [--requests N] [--starts K] " +
   "[--v8-flags F] [--no-write]";
@@ -20,10 +24,13 @@ const HELP = `${USAGE}
 
 Starts the server K times (default 3) per backend (wasm, native; 1 worker per model, KV in
 memory) and reads its resident set (/proc/<pid>/status VmRSS: the process with its workers and
-onnxruntime's threads) when /readyz says ready and after N requests (default 200) with budgets of
-20-120 ms from 4 clients; reports the median and range over the starts. With several models it
-measures the first alone, then all of them (the cost of each extra model). It also lists the
-largest mappings of one ready server (/proc/<pid>/smaps), to show what holds the memory.
+onnxruntime's threads) when /readyz says ready, after N requests (default 200) with budgets of
+20-120 ms from 4 clients, and ${
+  IDLE_WAIT_MS / 1000
+} s later (the server hands freed memory back when
+idle); reports the median and range over the starts. With several models it measures the first
+alone, then all of them (the cost of each extra model). It also lists the largest mappings of one
+ready server (/proc/<pid>/smaps), to show what holds the memory.
 
   --v8-flags F   also start every configuration with DENO_V8_FLAGS=F (for example
                  --max-semi-space-size=1,--optimize-for-size), starts interleaved with the
@@ -91,6 +98,7 @@ async function main(args: string[]) {
   for (const backend of ["wasm", "native"]) {
     for (const set of served) {
       const ready = flagSets.map((): number[] => []), loaded = flagSets.map((): number[] => []);
+      const idled = flagSets.map((): number[] => []);
       const latency = flagSets.map((): number[] => []);
       for (let k = 0; k < starts; k++) {
         for (const [f, flags] of flagSets.entries()) {
@@ -122,6 +130,8 @@ async function main(args: string[]) {
             };
             await Promise.all([client(), client(), client(), client()]);
             loaded[f].push(await rssMb(server.pid));
+            await new Promise((r) => setTimeout(r, IDLE_WAIT_MS));
+            idled[f].push(await rssMb(server.pid));
             const times: number[] = [];
             for (let i = 0; i < PROBES; i++) {
               const start = performance.now();
@@ -137,9 +147,9 @@ async function main(args: string[]) {
             console.error(
               `${backend} ${set.map(name).join("+")}${flags && ` ${flags}`} start ${k + 1}: ready ${
                 ready[f].at(-1)!.toFixed(0)
-              } MB, after ${requests} requests ${loaded[f].at(-1)!.toFixed(0)} MB, unmerged p50 ${
-                latency[f].at(-1)!.toFixed(1)
-              } ms`,
+              } MB, after ${requests} requests ${loaded[f].at(-1)!.toFixed(0)} MB, idle ${
+                idled[f].at(-1)!.toFixed(0)
+              } MB, unmerged p50 ${latency[f].at(-1)!.toFixed(1)} ms`,
             );
           } finally {
             server.kill("SIGTERM");
@@ -154,6 +164,7 @@ async function main(args: string[]) {
           flags || "-",
           spread(ready[f]),
           spread(loaded[f]),
+          spread(idled[f]),
           spread(latency[f], 1),
         ]);
       }
@@ -165,6 +176,7 @@ async function main(args: string[]) {
     "V8 flags",
     "RSS ready (MB)",
     `RSS after ${requests} requests (MB)`,
+    "RSS idle after (MB)",
     "unmerged p50 ms",
   ], rows);
   const maps = table(
@@ -186,7 +198,8 @@ Command: \`deno task bench:memory --model ${
         values["v8-flags"] ? ` --v8-flags=${values["v8-flags"]}` : ""
       }\`.
 VmRSS of the server process (main thread, the workers, onnxruntime's threads): median (range) over
-${starts} starts; "unmerged p50" is the median client time of ${PROBES} unmerged requests sent one at
+${starts} starts; "idle after" is read ${IDLE_WAIT_MS / 1000} s after the load, once the server has
+handed freed memory back; "unmerged p50" is the median client time of ${PROBES} unmerged requests sent one at
 a time after the load, to show what a setting costs in speed.
 
 ${md}

@@ -2,7 +2,7 @@
 // needs; and (where the binding loads) native and WASM agree on DeiT-Tiny's golden images.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { releaseFreedMemory } from "../lib/backend/memory.ts";
+import { IdleRelease, releaseFreedMemory } from "../lib/backend/memory.ts";
 import { BackendError, createSession, resolveBackend } from "../lib/backend/session.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { CPU_BACKENDS } from "./helpers/fixtures.ts";
@@ -93,4 +93,28 @@ Deno.test("memory: freed memory is handed back where FFI and glibc allow; withou
   await Deno.remove(script);
   assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
   assert.equal(new TextDecoder().decode(run.stdout).trim(), "false");
+});
+
+Deno.test("memory: freed memory is handed back only once nothing has run for the idle time", async () => {
+  let released = 0;
+  const idle = new IdleRelease(20, () => released++);
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  idle.end(); // nothing ran: nothing to hand back
+  await pause(60);
+  assert.equal(released, 0);
+
+  idle.begin();
+  idle.begin();
+  idle.end(); // one still runs
+  await pause(60);
+  assert.equal(released, 0);
+  idle.end();
+  idle.begin(); // work came back before the idle time passed
+  await pause(60);
+  assert.equal(released, 0);
+  idle.end();
+  for (let waited = 0; released === 0 && waited < 5000; waited += 10) await pause(10);
+  assert.equal(released, 1);
+  await pause(60);
+  assert.equal(released, 1); // once per idle spell
 });
