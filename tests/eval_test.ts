@@ -121,13 +121,15 @@ Deno.test("eval: adamerge calibrates theta per target and reports the per-image 
 async function cli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...args],
+    env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
+    // Deno's own lines when its cache is cold (a new machine) are not the command's output.
+    stderr: new TextDecoder().decode(out.stderr).replace(/^Download .*\n/gm, ""),
   };
 }
 
