@@ -15,9 +15,21 @@ import type { ViTConfig } from "../checkpoint/config.ts";
 /** The priors shipped with edgemerge. */
 export const SHIPPED_PRIORS = fileURLToPath(new URL("../../priors", import.meta.url));
 
+/** Where priors live in KV; a model's is under its name. */
+const PRIOR_PREFIX = ["prior", "model"] as const;
+
 /** The KV key of `model`'s prior. */
 export function priorKey(model: string): Deno.KvKey {
-  return ["prior", "model", model];
+  return [...PRIOR_PREFIX, model];
+}
+
+/** The models with a prior in KV. */
+export async function priorModelsInKv(kv: Deno.Kv): Promise<string[]> {
+  const models: string[] = [];
+  for await (const e of kv.list({ prefix: [...PRIOR_PREFIX] })) {
+    models.push(String(e.key[PRIOR_PREFIX.length]));
+  }
+  return models;
 }
 
 /** Stores a prior under its model. */

@@ -12,7 +12,7 @@ import type { SaliencyPrior } from "../saliency/prior.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
 import { openKv } from "./open.ts";
 import { pointsFromKv, pointsInDir, pointsKey } from "./points.ts";
-import { missingPriorMessage, priorFor, priorKey, priorsInDir } from "./priors.ts";
+import { missingPriorMessage, priorFor, priorKey, priorModelsInKv, priorsInDir } from "./priors.ts";
 
 /** The model's serving data and where it came from. */
 export interface ServiceData {
@@ -109,8 +109,7 @@ async function readServiceData(config: ViTConfig, kvPath?: string): Promise<Serv
     await seedKv(kv);
     const prior = await priorFor(config, undefined, { kv });
     const table = await pointsFromKv(kv, config.name) ?? defaultPoints(config);
-    const priors: string[] = [];
-    for await (const e of kv.list({ prefix: ["prior", "model"] })) priors.push(String(e.key[2]));
+    const priors = await priorModelsInKv(kv);
     return { prior, table, priors, source: `kv ${kvLabel(kvPath)}` };
   } catch (e) {
     // The detail (paths, hosts) goes to the log; what `/v1/models` shows names no path.
