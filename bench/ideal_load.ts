@@ -5,7 +5,9 @@
  * deadline first on one worker, answers a hopeless request at once without using the worker, and
  * gives each request the most accurate operating point of the points table that still meets its
  * deadline and leaves the next requests their cheapest point; with a time price, less that price
- * of its time, as the server ranks plans (`BudgetOptions.timePrice`, at the true arrival rate). Service time = F (decode and HTTP,
+ * of its time, as the server ranks plans (`BudgetOptions.timePrice`, at the true arrival rate);
+ * or in two halves, re-planning the second (as the server re-plans between segments) and,
+ * optionally, preempting at the half for a job due earlier. Service time = F (decode and HTTP,
  * not reducible) + (L - F) x GMACs / unmerged GMACs / efficiency (1 unmerged, `--efficiency` when
  * merged: the measured speedup / ideal). Accuracy is the table's top-1 (expected, not measured):
  * it bounds what better planning alone could gain on this machine, it is not a result.
@@ -22,11 +24,14 @@ const USAGE = "usage: deno task bench:ideal-load --latency-ms L [--points FILE] 
 const HELP = `${USAGE}
 
 Simulates open-loop Poisson load at 50/70/90 % of 1000/L per second with budgets uniform in
-[0.6 L, 1.5 L] (bench:load's protocol) against one worker, for four policies: always unmerged,
-always the cheapest point, the idealised controller (see the module doc), and the same with the
-server's time price. Prints, per load
-and policy, the share of offered requests answered inside the budget and the expected effective
-accuracy (table top-1 of the answers inside their budget, over all offered).
+[0.6 L, 1.5 L] (bench:load's protocol) against one worker, for six policies: always unmerged,
+always the cheapest point, the idealised controller (see the module doc), the same with the
+server's time price, the controller with a segment boundary at half a run's model time where the
+rest is re-planned from the time left, and the same where a job at that boundary also steps aside
+for a waiting job that would otherwise miss. Prints, per load and policy, the share of offered
+requests answered inside the budget, the expected effective accuracy (table top-1 of the answers
+inside their budget, over all offered; a run of two points counts the mean of their top-1) and
+the share of jobs preempted.
 
   --latency-ms L   the unmerged latency a client sees (bench:load prints it)      (required)
   --points FILE    operating points (default priors/points/deit_tiny_patch16_224.json)
@@ -61,43 +66,150 @@ function front(points: OperatingPoint[], service: (p: OperatingPoint) => number)
 
 type Policy = (plans: Plan[], now: number, deadline: number, behind: number[]) => Plan | undefined;
 
-/** Simulates one load; returns [share in budget, expected effective accuracy]. */
+/**
+ * How the simulated worker runs a job: in one piece, or in two halves (a segment boundary at half
+ * its model time) with the second half re-planned from the time left, and there, optionally,
+ * set aside for a waiting job that would otherwise miss (resumed later, earliest deadline first).
+ */
+type Run = "whole" | "replan" | "preempt";
+
+interface Job {
+  arrival: number;
+  deadline: number;
+}
+
+/** A job past its first half: its deadline, and the top-1 of the plan that ran that half. */
+interface Halfway {
+  job: Job;
+  first: number;
+  /** The run-time factor drawn for the job (both halves run at it). */
+  factor: number;
+}
+
+/** Simulates one load; returns [share in budget, expected effective accuracy, share preempted]. */
 function simulate(
   plans: Plan[],
   policy: Policy,
-  { latency, share, requests, noise, lookahead }: {
+  { latency, share, requests, noise, lookahead, fixedMs, run }: {
     latency: number;
     share: number;
     requests: number;
     noise: number;
     lookahead: number;
+    fixedMs: number;
+    run: Run;
   },
-): [number, number] {
+): [number, number, number] {
   const rand = seededRandom(42);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const rate = share / latency; // requests per ms
-  const jobs: { arrival: number; deadline: number }[] = [];
+  const jobs: Job[] = [];
   for (let i = 0, t = 0; i < requests; i++) {
     t += -Math.log(1 - rand()) / rate;
     jobs.push({ arrival: t, deadline: t + latency * (0.6 + 0.9 * rand()) });
   }
-  const waiting: { arrival: number; deadline: number }[] = [];
-  let next = 0, now = 0, inBudget = 0, correct = 0;
-  while (next < jobs.length || waiting.length > 0) {
-    if (waiting.length === 0) now = Math.max(now, jobs[next].arrival);
+  const byDeadline = (a: { deadline: number }, b: { deadline: number }) => a.deadline - b.deadline;
+  const waiting: Job[] = [];
+  const paused: Halfway[] = [];
+  let next = 0, now = 0, inBudget = 0, correct = 0, preempted = 0;
+  const admit = () => {
     while (next < jobs.length && jobs[next].arrival <= now) waiting.push(jobs[next++]);
-    waiting.sort((a, b) => a.deadline - b.deadline);
+    waiting.sort(byDeadline);
+  };
+  const deadlinesBehind = () =>
+    [...waiting, ...paused.map((p) => p.job)].map((j) => j.deadline).sort((a, b) => a - b)
+      .slice(0, lookahead);
+  const half = (plan: Plan) => (plan.ms - fixedMs) / 2;
+  const finish = (h: Halfway) => {
+    const rest = secondHalf(plans, now, h, deadlinesBehind(), noise, half);
+    now += half(rest) * h.factor;
+    if (now <= h.job.deadline) {
+      inBudget++;
+      correct += (h.first + rest.top1) / 2;
+    }
+  };
+  while (next < jobs.length || waiting.length > 0 || paused.length > 0) {
+    if (waiting.length === 0 && paused.length === 0) now = Math.max(now, jobs[next].arrival);
+    admit();
+    paused.sort((a, b) => byDeadline(a.job, b.job));
+    if (
+      paused.length > 0 && (waiting.length === 0 || paused[0].job.deadline <= waiting[0].deadline)
+    ) {
+      finish(paused.shift()!);
+      continue;
+    }
     const job = waiting.shift()!;
-    const behind = waiting.slice(0, lookahead).map((j) => j.deadline);
+    const behind = deadlinesBehind();
     const plan = policy(plans, now, job.deadline, behind);
     if (!plan) continue; // hopeless: answered at once, a miss, no worker time
-    now += plan.ms * Math.exp(noise * normal());
-    if (now <= job.deadline) {
-      inBudget++;
-      correct += plan.top1;
+    const factor = Math.exp(noise * normal());
+    if (run === "whole") {
+      now += plan.ms * factor;
+      if (now <= job.deadline) {
+        inBudget++;
+        correct += plan.top1;
+      }
+      continue;
     }
+    now += (fixedMs + half(plan)) * factor;
+    admit();
+    const h = { job, first: plan.top1, factor };
+    if (run === "preempt" && shouldYield(plans[0], half(plans[0]), now, job, waiting)) {
+      paused.push(h);
+      preempted++;
+      continue;
+    }
+    finish(h);
   }
-  return [inBudget / requests, correct / requests];
+  return [inBudget / requests, correct / requests, preempted / requests];
+}
+
+/**
+ * Whether a job at its half should step aside: a waiting job due earlier misses if it waits for
+ * this one's cheapest second half, makes it at its cheapest if it runs now, and this job can still
+ * finish at its cheapest after that.
+ */
+function shouldYield(
+  cheapest: Plan,
+  cheapestHalf: number,
+  now: number,
+  job: Job,
+  waiting: Job[],
+): boolean {
+  return waiting.some((w) =>
+    w.deadline < job.deadline && now + cheapestHalf + cheapest.ms > w.deadline &&
+    now + cheapest.ms <= w.deadline && now + cheapest.ms + cheapestHalf <= job.deadline
+  );
+}
+
+/**
+ * The second half's plan: as `idealised`, of the halves that leave the jobs behind as many
+ * chances as the cheapest half, the best mean top-1 of the two halves times its chance (the
+ * accuracy of a mixed schedule taken as the mean of its halves' points: an estimate); the cheapest
+ * when none fits.
+ */
+function secondHalf(
+  plans: Plan[],
+  now: number,
+  h: Halfway,
+  behind: number[],
+  noise: number,
+  half: (p: Plan) => number,
+): Plan {
+  const deadline = h.job.deadline;
+  const cheapest = plans[0].ms;
+  const most = madeBehind(now + half(plans[0]), cheapest, behind);
+  const chance = (ms: number) =>
+    noise === 0
+      ? (now + ms <= deadline ? 1 : 0)
+      : normalCdf(Math.log(Math.max(deadline - now, 1e-9) / ms) / noise);
+  let best = plans[0], score = -1;
+  for (const plan of plans) {
+    if (madeBehind(now + half(plan), cheapest, behind) < most) continue;
+    const s = ((h.first + plan.top1) / 2) * chance(half(plan));
+    if (s > score) [best, score] = [plan, s];
+  }
+  return best;
 }
 
 /** Always the same plan, late or not. */
@@ -178,20 +290,28 @@ async function main(args: string[]) {
   const rows: (string | number)[][] = [];
   for (const share of [0.5, 0.7, 0.9]) {
     for (const noise of noises) {
-      const policies: [string, Policy][] = [
-        ["unmerged", fixed(() => unmerged)],
-        [`cheapest (${plans[0].name})`, fixed((p) => p[0])],
-        ["idealised controller", idealised(noise)],
+      const policies: [string, Policy, Run][] = [
+        ["unmerged", fixed(() => unmerged), "whole"],
+        [`cheapest (${plans[0].name})`, fixed((p) => p[0]), "whole"],
+        ["idealised controller", idealised(noise), "whole"],
         // The server's price at the true arrival rate (requests per ms on the one worker).
-        [`idealised, time price ${timePrice}`, idealised(noise, timePrice * share / latency)],
+        [
+          `idealised, time price ${timePrice}`,
+          idealised(noise, timePrice * share / latency),
+          "whole",
+        ],
+        ["idealised, re-planned at half time", idealised(noise), "replan"],
+        ["idealised, re-planned, preempting", idealised(noise), "preempt"],
       ];
-      for (const [name, policy] of policies) {
-        const [inBudget, effective] = simulate(plans, policy, {
+      for (const [name, policy, run] of policies) {
+        const [inBudget, effective, preempted] = simulate(plans, policy, {
           latency,
           share,
           requests,
           noise,
           lookahead,
+          fixedMs,
+          run,
         });
         rows.push([
           `${share * 100} %`,
@@ -199,6 +319,7 @@ async function main(args: string[]) {
           name,
           `${(100 * inBudget).toFixed(1)} %`,
           `${(100 * effective).toFixed(1)} %`,
+          run === "preempt" ? `${(100 * preempted).toFixed(1)} %` : "-",
         ]);
       }
     }
@@ -209,7 +330,10 @@ async function main(args: string[]) {
       plans.at(-1)!.ms.toFixed(1)
     } ms; cheapest ${plans[0].name} at top-1 ${(100 * plans[0].top1).toFixed(1)} %), ${requests} ` +
     `simulated requests per cell, lookahead ${lookahead}, time price ${timePrice}.`;
-  const md = table(["load", "noise", "policy", "in budget", "expected effective accuracy"], rows);
+  const md = table(
+    ["load", "noise", "policy", "in budget", "expected effective accuracy", "preempted"],
+    rows,
+  );
   console.log(`${head}\n\n${md}`);
   if (!values["no-write"]) {
     await writeSection(
