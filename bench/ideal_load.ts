@@ -46,7 +46,7 @@ the share of jobs preempted.
                    (default ${TRIAL_TIME_PRICE}, what bench:load tries)
   --no-write       print only (default: also write the table to docs/PERFORMANCE.md)`;
 
-interface Plan {
+export interface Plan {
   name: string;
   ms: number;
   top1: number;
@@ -73,7 +73,7 @@ type Policy = (plans: Plan[], now: number, deadline: number, behind: number[]) =
  */
 type Run = "whole" | "replan" | "preempt";
 
-interface Job {
+export interface Job {
   arrival: number;
   deadline: number;
 }
@@ -169,7 +169,7 @@ function simulate(
  * this one's cheapest second half, makes it at its cheapest if it runs now, and this job can still
  * finish at its cheapest after that.
  */
-function shouldYield(
+export function shouldYield(
   cheapest: Plan,
   cheapestHalf: number,
   now: number,
