@@ -46,7 +46,8 @@ and meet the same requests.
   --policy NAME  only the policies whose name starts with NAME; without it, issue 12's (ours best
                  effort and reject, ours without re-planning, unmerged, fixed ToMe points).
                  Trials, run only when named: "ours, decode ahead", "ours, spin", "ours,
-                 outside", "ours, sessions", "ours, time price" (a setting's values in turn)`;
+                 outside", "ours, sessions", "ours, time price", "ours, resolutions" (a
+                 setting's values in turn)`;
 
 const RATES = [0.5, 0.7, 0.9];
 /** Budgeted traffic before the measured cells, so the timing model has seen this load. */
@@ -138,6 +139,7 @@ async function main(args: string[]) {
     ...trial("outside", "EDGEMERGE_OUTSIDE_MS", [0, 1.5], " ms"),
     ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
     ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
+    ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
   ];
   const policies = values.policy === undefined
     ? allPolicies.filter((p) => !p.trial)

@@ -11,6 +11,7 @@
 import type { BackendName } from "../lib/backend/session.ts";
 import { createSession } from "../lib/backend/session.ts";
 import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
+import { atResolution } from "../lib/checkpoint/config.ts";
 import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { priorFor } from "../lib/kv/priors.ts";
 import { pointsInDir } from "../lib/kv/points.ts";
@@ -20,6 +21,7 @@ import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import {
   clampSchedule,
+  resolutionReduction,
   SCHEDULE_KINDS,
   type ScheduleKind,
   unmergedGmacs,
@@ -34,7 +36,7 @@ const DEFAULT_TARGETS = "0.23,0.33,0.45";
 
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--image FILE] [--rounds N] " +
   "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule KINDS] " +
-  "[--targets LIST] [--no-write]";
+  "[--targets LIST] [--resolutions LIST] [--no-write]";
 const HELP = `${USAGE}
 
 Times each method at 23/33/45 % target reduction (--targets) against the unmerged model, on each
@@ -47,7 +49,10 @@ one.
   --schedule K   schedule families of the non-adaptive methods, comma-separated, each timed in the
                  same rounds: ${SCHEDULE_KINDS.join(", ")}
                  (default constant; the free-step table always runs ToMe's constant one)
-  --targets LIST target GMACs reductions, comma-separated (default ${DEFAULT_TARGETS})`;
+  --targets LIST target GMACs reductions, comma-separated (default ${DEFAULT_TARGETS})
+  --resolutions LIST  also time the non-adaptive methods at these lower resolutions (pixels,
+                 comma-separated): unmerged there, and at each target above what the resolution
+                 alone saves (default none)`;
 
 const SAMPLE = new URL("../../shared/data/imagenet-sample/n01440764_tench.JPEG", import.meta.url);
 
@@ -57,6 +62,8 @@ interface Config {
   target: number;
   /** The schedule family (adaptive methods and unmerged: none). */
   kind?: ScheduleKind;
+  /** Pixels the run starts at, below the model's own. */
+  resolution?: number;
   schedule: number[];
   feeds: Record<string, { data: Float32Array; dims: number[] }>;
   gmacs?: number;
@@ -74,10 +81,11 @@ async function measureBackend(
     methods: string[];
     kinds: ScheduleKind[];
     targets: number[];
+    resolutions: number[];
   },
   bytes: Uint8Array | undefined,
 ): Promise<BackendResult> {
-  const { threads, rounds, batches, methods, kinds, targets } = settings;
+  const { threads, rounds, batches, methods, kinds, targets, resolutions } = settings;
   const { config } = bundle;
   const prior = await priorFor(config);
   const table0 = (await pointsInDir()).find((t) => t.model === config.name);
@@ -128,20 +136,39 @@ async function measureBackend(
         configs.push({ backend, method, target, kind, schedule, feeds: {}, times: [] });
       }
     }
+    if (method.adaptive) continue;
+    for (const resolution of resolutions) {
+      const least = resolutionReduction(config, resolution);
+      for (const target of [least, ...targets.filter((t) => t > least + 0.01)]) {
+        for (const kind of kinds) {
+          const schedule = classifier.scheduleFor(target, { kind, resolution }, method);
+          configs.push({
+            backend,
+            method,
+            target,
+            kind,
+            resolution,
+            schedule,
+            feeds: {},
+            times: [],
+          });
+        }
+      }
+    }
   }
   for (const batch of batches) {
     const inputs = Array(batch).fill(image);
     for (const c of configs) {
       c.times = [];
       for (let i = 0; i < 2; i++) {
-        const [out] = await classifier.run(inputs, c.schedule, c.feeds, c.method);
+        const [out] = await classifier.run(inputs, c.schedule, c.feeds, c.method, c.resolution);
         c.gmacs = out.gmacs;
       }
     }
     for (let round = 0; round < rounds; round++) {
       for (const c of configs) {
         const t0 = performance.now();
-        await classifier.run(inputs, c.schedule, c.feeds, c.method);
+        await classifier.run(inputs, c.schedule, c.feeds, c.method, c.resolution);
         c.times.push(performance.now() - t0);
       }
       console.error(`${backend} batch ${batch}: round ${round + 1}/${rounds}`);
@@ -160,6 +187,7 @@ async function measureBackend(
         name,
         c.method ? `${Math.round(100 * c.target)}%` : "-",
         c.kind ?? "-",
+        c.resolution ?? config.imgSize,
         (ms / batch).toFixed(1),
         `${speedup.toFixed(2)}x`,
         `${ideal.toFixed(2)}x`,
@@ -252,6 +280,7 @@ async function freeStep(
         data: BigInt64Array.from(clampSchedule(bundle.config, tome, schedule), BigInt),
         dims: [depth],
       },
+      resolution: { data: BigInt64Array.of(BigInt(imgSize)), dims: [1] },
     };
     runs.push(
       { target, kind: "tome", run: () => merged.run([input], schedule) },
@@ -342,6 +371,7 @@ async function main(args: string[]) {
     threads: { type: "string" },
     schedule: { type: "string", default: "constant" },
     targets: { type: "string", default: DEFAULT_TARGETS },
+    resolutions: { type: "string", default: "" },
     "no-write": { type: "boolean" },
     child: { type: "boolean" },
   }, HELP);
@@ -363,7 +393,12 @@ async function main(args: string[]) {
     if (!SCHEDULE_KINDS.includes(kind)) throw new UsageError(`unknown schedule ${kind}`);
   }
   const targets = values.targets.split(",").map((v) => numberOption(v, "targets", 0, 0.95)!);
-  const settings = { threads, rounds, batches, methods, kinds, targets };
+  const resolutions = values.resolutions.split(",").filter(Boolean).map((v) => {
+    const resolution = numberOption(v, "resolutions", 1, 4096)!;
+    atResolution(config, resolution);
+    return resolution;
+  });
+  const settings = { threads, rounds, batches, methods, kinds, targets, resolutions };
   const results: BackendResult[] = [];
   if (values.child) {
     const result = await measureBackend(backends[0], bundle, settings, bytes);
@@ -398,6 +433,7 @@ async function main(args: string[]) {
     "method",
     "target",
     "schedule",
+    "px",
     "ms / image",
     "speedup",
     "ideal (GMACs)",
@@ -435,7 +471,9 @@ Command: \`deno task bench:speedup --model ${model} --rounds ${rounds}${
         threads ? ` --threads ${threads}` : ""
       }${values.schedule === "constant" ? "" : ` --schedule ${values.schedule}`}${
         values.targets === DEFAULT_TARGETS ? "" : ` --targets ${values.targets}`
-      }\`. Input: ${bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"}.
+      }${values.resolutions ? ` --resolutions ${values.resolutions}` : ""}\`. Input: ${
+        bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"
+      }.
 All methods run in one session (as the server runs them: one graph with every method's step,
 picked per run); unmerged is that session's method none. Speedup is the median over rounds of
 (unmerged time / method time) in the same round; the ideal is unmerged GMACs / the run's GMACs.

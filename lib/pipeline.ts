@@ -28,6 +28,11 @@ export interface PipelineOptions extends SessionOptions, MethodOptions {
   method?: string | MergeMethod;
   /** Target GMACs reduction of the method (default 0.33); per call too. */
   reduction?: number;
+  /**
+   * Pixels the image is resized to before the patches (a merge method's graph only; default the
+   * model's own); per call too. The reduction counts what the resolution saves.
+   */
+  resolution?: number;
   /** Classes per answer (default 5); per call too. */
   topK?: number;
 }
@@ -36,6 +41,7 @@ export interface PipelineOptions extends SessionOptions, MethodOptions {
 export interface CallOptions {
   topK?: number;
   reduction?: number;
+  resolution?: number;
 }
 
 /** One image's classification. */
@@ -45,6 +51,8 @@ export interface Classification {
   method: string;
   /** Merges per block. */
   schedule: number[];
+  /** Pixels the image was resized to before the patches. */
+  resolution: number;
   /** Tokens entering each block, then leaving the last. */
   tokens: number[];
   gmacs: number;
@@ -79,7 +87,7 @@ export async function pipeline(options: PipelineOptions): Promise<ClassifyFuncti
     prior: options.prior ?? (method?.inputs ? await priorFor(bundle.config) : undefined),
   });
   const full = unmergedGmacs(bundle.config);
-  const schedules = new Map<number, number[]>();
+  const schedules = new Map<string, number[]>();
   const classify = async (image: Uint8Array, call: CallOptions = {}): Promise<Classification> => {
     const topK = checkNumber(TOP_K, call.topK ?? options.topK ?? TOP_K.default!, "topK");
     const target = checkNumber(
@@ -87,17 +95,23 @@ export async function pipeline(options: PipelineOptions): Promise<ClassifyFuncti
       call.reduction ?? options.reduction ?? DEFAULT_REDUCTION,
       "reduction",
     );
-    let schedule = schedules.get(target);
-    if (!schedule) schedules.set(target, schedule = classifier.scheduleFor(method ? target : 0));
+    const resolution = call.resolution ?? options.resolution ?? bundle.config.imgSize;
+    const key = `${target}@${resolution}`;
+    let schedule = schedules.get(key);
+    if (!schedule) {
+      schedule = classifier.scheduleFor(method ? target : 0, { resolution });
+      schedules.set(key, schedule);
+    }
     const t0 = performance.now();
     const input = await classifier.prepare(image);
     const t1 = performance.now();
-    const [out] = await classifier.run([input], schedule);
+    const [out] = await classifier.run([input], schedule, {}, method, resolution);
     const t2 = performance.now();
     return {
       top: classifier.predictions(out.logits, topK),
       method: method?.name ?? "none",
       schedule,
+      resolution,
       tokens: out.tokens,
       gmacs: out.gmacs,
       reduction: 1 - out.gmacs / full,

@@ -8,7 +8,7 @@ import type { MethodOptions } from "../lib/merge/step.ts";
 import type { ModelBundle } from "../lib/checkpoint/bundle.ts";
 import { adamergeRef, applyRef } from "./helpers/merge_reference.ts";
 import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
-import { tinySession, tinyVit } from "./helpers/fixtures.ts";
+import { ownResolution, tinySession, tinyVit } from "./helpers/fixtures.ts";
 
 const { config, weights } = tinyVit();
 const R_MAX = [24, 24, 24, 24];
@@ -27,6 +27,7 @@ async function run(pixels: Float32Array, batch: number, theta: number, knobs = P
   const out = await session.run({
     pixel_values: { data: pixels, dims: [batch, 3, 32, 32] },
     r: { data: BigInt64Array.from(R_MAX, BigInt), dims: [4] },
+    ...ownResolution(config),
     theta: scalar(theta),
     gamma: scalar(knobs.gamma),
     salience_weight: scalar(knobs.salienceWeight),
@@ -170,6 +171,7 @@ Deno.test("sadtm-ada: theta = -inf is SAD-TM-DM at r_max, theta = +inf is the un
     const out = await session.run({
       pixel_values: { data: pixels, dims: [2, 3, 32, 32] },
       r: { data: BigInt64Array.from(r, BigInt), dims: [4] },
+      ...ownResolution(config),
       ...sadtmFeeds,
       ...(METHODS[name].adaptive && { theta: { data: new Float32Array([theta]), dims: [1] } }),
     });

@@ -6,6 +6,7 @@ import { Budget, DEFAULT_TIME_PRICE, TRIAL_TIME_PRICE } from "../lib/budget/budg
 import { BudgetMissError, NoPointsError } from "../lib/budget/errors.ts";
 import { planRest, replan, startOf } from "../lib/budget/plan.ts";
 import {
+  atOwnResolution,
   checkPoints,
   defaultPoints,
   type OperatingPoint,
@@ -13,7 +14,7 @@ import {
   type PointsTable,
 } from "../lib/budget/points.ts";
 import { type SegmentFeatures, segmentMs, TimingModel, Window } from "../lib/budget/timing.ts";
-import type { ViTConfig } from "../lib/checkpoint/config.ts";
+import { atResolution, ResolutionError, type ViTConfig } from "../lib/checkpoint/config.ts";
 import type { EvalRow } from "../lib/eval/evaluate.ts";
 import { pointsFromEval } from "../lib/eval/points.ts";
 import { blockGmacs, endsGmacs, gmacs } from "../lib/merge/cost.ts";
@@ -455,6 +456,28 @@ Deno.test("budget: operating points from eval rows pool image sets; bad tables a
     () => checkPoints({ ...both, points: [...both.points, { ...ramp, kind: "spiral" }] }, "x"),
     /unknown schedule family spiral/,
   );
+  // A resolution's rows pool per set like any point, apart from the same schedule at its own.
+  const low = (n: number, top1: number) => ({ ...evalRow("tome", n, top1), resolution: 160 });
+  const sized = pointsFromEval("m", [
+    none,
+    evalRow("tome", 100, 0.7),
+    low(100, 0.6),
+    low(300, 0.8),
+  ]);
+  assert.deepEqual(
+    sized.points.map((p) => [p.method, p.resolution, p.n]),
+    [["none", undefined, 100], ["tome", undefined, 100], ["tome", 160, 400]],
+  );
+  assert.ok(Math.abs(sized.points[2].top1! - 0.75) < 1e-12);
+  assert.deepEqual(atOwnResolution(sized).points, sized.points.slice(0, 2));
+  assert.throws(
+    () =>
+      checkPoints(
+        { ...sized, points: [...sized.points, { ...sized.points[2], resolution: 1.5 }] },
+        "x",
+      ),
+    /bad resolution/,
+  );
   assert.throws(() => checkPoints({ model: "m", source: "s", points: [] }, "x"), PointsError);
   assert.throws(
     () => checkPoints({ model: "m", source: "s", points: [point("tome", 0.5)] }, "x"),
@@ -498,7 +521,8 @@ class FakeInference implements Inference {
   classify(job: ClassifyJob): Promise<ClassifyResult> {
     this.jobs.push(job);
     const schedule = job.schedule ?? Array(this.config.depth).fill(0);
-    const tokens = tokensPerBlock(this.config, tome, schedule);
+    const at = atResolution(this.config, job.resolution ?? this.config.imgSize);
+    const tokens = tokensPerBlock(at, tome, schedule);
     // A machine whose runs cost exactly TRUTH (see `segmentMs`) for what they compute.
     const work = tokens.slice(1).map((n, l) => blockGmacs(this.config, tokens[l], n));
     const inferMs = segmentMs(TRUTH, {
@@ -517,7 +541,8 @@ class FakeInference implements Inference {
       replans: 0,
       replanDelta: 0,
       tokens,
-      gmacs: gmacs(this.config, tokens),
+      gmacs: gmacs(at, tokens),
+      ...(job.resolution !== undefined && { resolution: job.resolution }),
       backend: "fake",
       decodeMs: 1,
       inferMs,
@@ -547,6 +572,10 @@ const table: PointsTable = {
     tomePoint(12, 0.6),
   ],
 };
+
+/** A best-effort request for a 0.1-megapixel image, admitted by `budget`. */
+const admitBestEffort = (budget: Budget, budgetMs: number, arrived: number) =>
+  budget.admit({ budgetMs, onMiss: "best_effort", pixels: 0.1e6, arrived });
 
 /** A budget whose timing model has seen `calibrate` runs on a fake machine, and its clocks. */
 async function calibrated(
@@ -755,14 +784,11 @@ Deno.test("budget: plans spread in every family the table measured; re-plans kee
   };
   const { budget, clock } = await calibrated(false, withRamp);
   const g = withRamp.points[4].gmacs;
-  assert.ok(budget.expected("tome", g, "linear") > budget.expected("tome", g) + 0.04);
+  assert.ok(
+    budget.accuracy.expected("tome", g, "linear") > budget.accuracy.expected("tome", g) + 0.04,
+  );
   const least = budget.leastMs(0.1e6);
-  const admitted = budget.admit({
-    budgetMs: 10 * least,
-    onMiss: "best_effort",
-    pixels: 0.1e6,
-    arrived: 0,
-  });
+  const admitted = admitBestEffort(budget, 10 * least, 0);
   clock.now = 10 * least - 1.3 * least; // little time left: a cheap plan, where the ramp wins
   const tight = admitted.decide!();
   assert.ok(!(tight instanceof Error) && !tight.hopeless);
@@ -771,12 +797,7 @@ Deno.test("budget: plans spread in every family the table measured; re-plans kee
   assert.deepEqual(tight.control?.model.curve, budget.accuracy.curve("tome", "linear"));
   assert.ok(tight.schedule[0] > tight.schedule[11], `${tight.schedule}`);
   // With time to spare nothing needs merging, whatever the family.
-  const roomy = budget.admit({
-    budgetMs: 10 * least,
-    onMiss: "best_effort",
-    pixels: 0.1e6,
-    arrived: clock.now,
-  });
+  const roomy = admitBestEffort(budget, 10 * least, clock.now);
   const none = roomy.decide!();
   assert.ok(!(none instanceof Error) && none.method === "none");
 });
@@ -812,4 +833,50 @@ Deno.test("budget: the least time follows the timing model as it refits", async 
   }
   const after = budget.leastMs(0.1e6);
   assert.ok(after > 1.5 * before - 1, `${after} vs ${before}`);
+});
+
+Deno.test("budget: a tight budget gets the lower resolution where its points are better", async () => {
+  // Points at 160 pixels (100 patches): more accurate than the own resolution's at the same
+  // cheap costs, as measured on DeiT-Tiny (docs/RESULTS.md, "Fewer patches").
+  const lowPoint = (r: number, top1: number): OperatingPoint => {
+    const at = atResolution(deit, 160);
+    const schedule = Array(12).fill(r);
+    const g = gmacs(at, tokensPerBlock(at, tome, schedule));
+    return { method: "tome", resolution: 160, schedule, gmacs: g, reduction: 1 - g / FULL, top1 };
+  };
+  const withLow: PointsTable = {
+    ...table,
+    points: [...table.points, lowPoint(0, 0.75), lowPoint(3, 0.72), lowPoint(5, 0.68)],
+  };
+  const { budget, clock, inference } = await calibrated(false, withLow);
+  assert.ok(inference.jobs.some((j) => j.resolution === 160), "calibration runs the points");
+  const least = budget.leastMs(0.1e6);
+  const admitted = admitBestEffort(budget, 10 * least, 0);
+  clock.now = 10 * least - 1.3 * least; // little time left: a cheap plan
+  const tight = admitted.decide!();
+  assert.ok(!(tight instanceof Error) && !tight.hopeless);
+  assert.equal(tight.resolution, 160);
+  // Its re-plans between segments plan the same resolution's tokens.
+  assert.equal(tight.control?.model.resolution, 160);
+  assert.deepEqual(tight.control?.model.curve, budget.accuracy.curve("tome", "constant", 160));
+  const at = atResolution(deit, 160);
+  const rest = replan(
+    deit,
+    tome,
+    tight.control!,
+    { block: 6, tokens: 101, gmacs: endsGmacs(at) + 6 * blockGmacs(at, 101, 101) },
+    1,
+  )!;
+  assert.ok(rest.slice(6).some((r) => r > 0), `${rest}`);
+  assert.ok(rest.slice(6).every((r) => r <= 100), `${rest}`);
+  // With time to spare: the own resolution, unmerged.
+  const roomy = admitBestEffort(budget, 10 * least, clock.now).decide!();
+  assert.ok(!(roomy instanceof Error));
+  assert.equal(roomy.resolution, undefined);
+  // A table of resolutions the model cannot take is refused when the budget is made.
+  const bad = { ...table, points: [...table.points, { ...lowPoint(0, 0.7), resolution: 150 }] };
+  assert.throws(
+    () => new Budget(deit, bad, new FakeInference(deit), { segment: 3 }),
+    ResolutionError,
+  );
 });

@@ -73,7 +73,7 @@ Deno.test({
         /budget 300 ms (met|missed)/.test(document.getElementById("timings")!.textContent!)
       );
       // With 300 ms on a tiny model the best plan may merge nothing: it is ToMe's, planned and run.
-      assert.match(await page.textContent("#point") ?? "", /^tome,/);
+      assert.match(await page.textContent("#point") ?? "", /^tome at 32 px,/);
       assert.match(await page.textContent("#planned") ?? "", /^\d+ \d+ \d+ \d+$/);
       assert.equal(await page.textContent("#error"), "");
       assert.deepEqual(errors, []);

@@ -15,7 +15,7 @@ import {
 } from "./helpers/merge_reference.ts";
 import { randn, rng } from "../lib/checkpoint/random.ts";
 import { maxAbsDiff, randomPixels, referenceForward } from "./helpers/tiny_vit.ts";
-import { CPU_BACKENDS, tinySession, tinyVit } from "./helpers/fixtures.ts";
+import { CPU_BACKENDS, ownResolution, tinySession, tinyVit } from "./helpers/fixtures.ts";
 import type { BackendName } from "../lib/backend/session.ts";
 
 // 32x32 images in 4x4 patches: 64 patches + class token = 65 tokens (odd: exercises ToMe's split).
@@ -61,6 +61,7 @@ async function runGraph(
     pixel_values: { data: randomPixels(c, BATCH), dims: [BATCH, 3, c.imgSize, c.imgSize] },
     // As Classifier.run does: the graph is fed a schedule its tokens allow.
     r: { data: BigInt64Array.from(clampSchedule(c, method, r), BigInt), dims: [c.depth] },
+    ...(method && ownResolution(c)),
     ...(method?.inputs ? methodFeeds(importance) : {}),
   });
   await session.release();

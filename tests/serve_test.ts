@@ -76,6 +76,24 @@ Deno.test("serve: classify without a budget is unmerged; method and reduction fi
   assert.equal(merged.operating_point.method, "tome");
   assert.ok(merged.operating_point.tokens.at(-1) < 65);
   assert.ok(Math.abs(merged.operating_point.reduction - 0.3) < 0.03);
+  assert.equal(merged.operating_point.resolution, 32);
+  // A lower resolution: fewer patches from the start, the merges make up the rest.
+  const low = await (await post("?method=tome&reduction=0.6&resolution=24", png)).json();
+  assert.equal(low.operating_point.resolution, 24);
+  assert.equal(low.operating_point.tokens[0], 37);
+  assert.ok(low.operating_point.tokens.at(-1) < 37);
+  assert.ok(
+    Math.abs(low.operating_point.reduction - 0.6) < 0.05,
+    `${low.operating_point.reduction}`,
+  );
+  const explained = await post(
+    "?method=tome&reduction=0.6&resolution=24",
+    png,
+    "image/png",
+    "/v1/explain",
+  );
+  assert.equal(explained.status, 200);
+  assert.equal((await Image.decode(new Uint8Array(await explained.arrayBuffer()))).height, 32);
 });
 
 Deno.test("serve: a budget picks the best point that fits; on_miss decides the rest", async () => {
@@ -142,6 +160,13 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
     [post("?budget_ms=fast", png), 400, "bad_parameter", /budget_ms must be a number/],
     [post("?budget_ms=-5", png), 400, "bad_parameter", /budget_ms must be a number in \[1/],
     [post("?budget_ms=50&reduction=0.2", png), 400, "bad_parameter", /not both/],
+    [post("?budget_ms=50&resolution=24", png), 400, "bad_parameter", /not both/],
+    [
+      post("?method=tome&resolution=30", png),
+      400,
+      "bad_parameter",
+      /resolution 30: tiny_test_vit runs at multiples of 4 from 16 to 32 pixels/,
+    ],
     [post("?on_miss=pray", png), 400, "bad_on_miss", /unknown on_miss "pray"/],
     [
       post("?model=resnet50", png),

@@ -14,7 +14,7 @@ import {
   referenceForward,
   tinyConfig,
 } from "./helpers/tiny_vit.ts";
-import { CPU_BACKENDS, tinySession } from "./helpers/fixtures.ts";
+import { CPU_BACKENDS, ownResolution, tinySession } from "./helpers/fixtures.ts";
 import { type BackendName, createSession } from "../lib/backend/session.ts";
 import { tome } from "../lib/merge/tome.ts";
 
@@ -140,6 +140,7 @@ Deno.test("vit graph: the truncate baseline keeps each merging block's first N -
   const out = await session.run({
     pixel_values: { data: pixels, dims: [1, 3, config.imgSize, config.imgSize] },
     r: { data: BigInt64Array.from(schedule, BigInt), dims: [config.depth] },
+    ...ownResolution(config),
   });
   await session.release();
   const ref = referenceForward(config, weights, pixels, {

@@ -411,6 +411,6 @@ export class WorkerPool implements Inference {
 /** A taken job as it will run: its decision applied (and not to be decided again on a retry). */
 function decided(w: Waiting<Pending> & { decided?: Decided }): ClassifyJob {
   if (!w.decided) return w.job;
-  const { method, schedule, theta, control, deadline = w.job.deadline } = w.decided;
-  return { ...w.job, method, schedule, theta, control, deadline, decide: undefined };
+  const { method, schedule, theta, resolution, control, deadline = w.job.deadline } = w.decided;
+  return { ...w.job, method, schedule, theta, resolution, control, deadline, decide: undefined };
 }

@@ -18,30 +18,49 @@ import { expectedAccuracy, type OperatingPoint, type PointsTable } from "./point
 /** `(gmacs, top1)` knots of one method, by increasing GMACs. */
 export type Curve = readonly (readonly [number, number])[];
 
-/** Expected top-1 per method, schedule family and GMACs. */
+/** A schedule family at a resolution: what one accuracy curve of a method covers. */
+export interface Family {
+  kind: ScheduleKind;
+  /** Pixels the runs start at, below the model's own (absent: its own). */
+  resolution?: number;
+}
+
+/** The map key of a family. */
+function familyKey({ kind, resolution }: Family): string {
+  return resolution === undefined ? kind : `${kind}@${resolution}`;
+}
+
+/** Expected top-1 per method, schedule family, resolution and GMACs. */
 export class AccuracyModel {
   private constructor(
-    readonly curves: ReadonlyMap<string, ReadonlyMap<ScheduleKind, Curve>>,
+    readonly curves: ReadonlyMap<string, ReadonlyMap<string, { family: Family; curve: Curve }>>,
   ) {}
 
   /** The curves of a points table (methods without measured top-1 rank by reduction). */
   static fromTable(table: PointsTable): AccuracyModel {
     const unmerged = table.points.find((p) => p.method === "none");
-    const curves = new Map<string, Map<ScheduleKind, Curve>>();
+    const curves = new Map<string, Map<string, { family: Family; curve: Curve }>>();
     const byMethod = Map.groupBy(table.points, (p: OperatingPoint) => p.method);
     for (const [method, points] of byMethod) {
-      const byKind = Map.groupBy(points, (p: OperatingPoint) => p.kind ?? "constant");
-      const kinds = new Map<ScheduleKind, Curve>();
-      for (const [kind, same] of byKind) {
+      const family = (p: OperatingPoint): Family => ({
+        kind: p.kind ?? "constant",
+        ...(p.resolution !== undefined && { resolution: p.resolution }),
+      });
+      const byFamily = Map.groupBy(points, (p: OperatingPoint) => familyKey(family(p)));
+      const families = new Map<string, { family: Family; curve: Curve }>();
+      for (const [key, same] of byFamily) {
+        // The unmerged point ends the curves at the model's own resolution; a lower one's runs
+        // never cost that much.
+        const own = same[0].resolution === undefined;
         const knots: [number, number][] = [
           ...same,
-          ...(method === "none" || !unmerged ? [] : [unmerged]),
+          ...(method === "none" || !unmerged || !own ? [] : [unmerged]),
         ]
           .map((p): [number, number] => [p.gmacs, expectedAccuracy(p)])
           .sort((a, b) => a[0] - b[0]);
-        kinds.set(kind, knots);
+        families.set(key, { family: family(same[0]), curve: knots });
       }
-      curves.set(method, kinds);
+      curves.set(method, families);
     }
     return new AccuracyModel(curves);
   }
@@ -51,9 +70,14 @@ export class AccuracyModel {
     return [...this.curves.keys()];
   }
 
-  /** `method`'s curve in schedule family `kind` (empty when none was measured). */
-  curve(method: string, kind: ScheduleKind = "constant"): Curve {
-    return this.curves.get(method)?.get(kind) ?? [];
+  /** The families `method` has a curve in. */
+  families(method: string): Family[] {
+    return [...this.curves.get(method)?.values() ?? []].map((c) => c.family);
+  }
+
+  /** `method`'s curve in schedule family `kind` at `resolution` (empty when none was measured). */
+  curve(method: string, kind: ScheduleKind = "constant", resolution?: number): Curve {
+    return this.curves.get(method)?.get(familyKey({ kind, resolution }))?.curve ?? [];
   }
 
   /**
@@ -61,8 +85,13 @@ export class AccuracyModel {
    * the cheapest knot along the last segment's slope (never below 0, never above that knot:
    * merging more than anyone measured is assumed to cost accuracy), the unmerged value above.
    */
-  expected(method: string, gmacs: number, kind: ScheduleKind = "constant"): number {
-    return expectedTop1(this.curve(method, kind), gmacs);
+  expected(
+    method: string,
+    gmacs: number,
+    kind: ScheduleKind = "constant",
+    resolution?: number,
+  ): number {
+    return expectedTop1(this.curve(method, kind, resolution), gmacs);
   }
 }
 

@@ -8,16 +8,11 @@
  * request waits. Every answer teaches the timing model.
  * @module
  */
-import type { ViTConfig } from "../checkpoint/config.ts";
+import { atResolution, type ViTConfig } from "../checkpoint/config.ts";
 import { encodePng } from "../image/encode.ts";
 import { blockGmacs } from "../merge/cost.ts";
 import { methodByName } from "../merge/methods.ts";
-import {
-  DEFAULT_REDUCTION,
-  type ScheduleKind,
-  SPREAD_KINDS,
-  type SpreadKind,
-} from "../merge/schedule.ts";
+import { DEFAULT_REDUCTION, SPREAD_KINDS, type SpreadKind } from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type {
   ClassifyJob,
@@ -92,6 +87,8 @@ export interface RunRequest {
   /** Without a budget: this schedule (and threshold) of the method (default ToMe). */
   schedule?: number[];
   theta?: number;
+  /** Without a budget: the pixels to run at (default the model's own). */
+  resolution?: number;
   /** Decoded size of the image (from its header). */
   pixels: number;
   /** Explaining needs a merge method: `none` never runs. */
@@ -131,6 +128,8 @@ interface Candidate {
   plan: Plan;
   /** The family the plan spreads its merges in (re-plans keep it). */
   kind: SpreadKind;
+  /** Pixels the run starts at, below the model's own. */
+  resolution?: number;
   theta?: number;
 }
 
@@ -151,6 +150,10 @@ export class Budget {
     readonly options: BudgetOptions,
   ) {
     this.timing = new TimingModel(inference.backend);
+    // A table of another model's resolutions is an error now, not at a request's plan.
+    for (const p of table.points) {
+      if (p.resolution !== undefined) atResolution(config, p.resolution);
+    }
     this.accuracy = AccuracyModel.fromTable(table);
     this.#now = options.now ?? (() => performance.now());
     this.#epoch = options.epoch ?? (() => performance.timeOrigin + performance.now());
@@ -165,16 +168,23 @@ export class Budget {
   }
 
   /**
-   * The plan data of `method` in spread family `kind` at tail quantile `q`; `byChance`: rank
-   * every plan with a chance of making it (`PlanModel.byChance`).
+   * The plan data of `method` in spread family `kind` at `resolution` (default the model's own)
+   * at tail quantile `q`; `byChance`: rank every plan with a chance of making it
+   * (`PlanModel.byChance`).
    */
-  planModel(method: string, q: number, kind: SpreadKind = "constant", byChance = false): PlanModel {
+  planModel(
+    method: string,
+    q: number,
+    { kind, resolution }: { kind: SpreadKind; resolution?: number } = { kind: "constant" },
+    byChance = false,
+  ): PlanModel {
     return {
       coef: this.timing.coefficients,
       factor: this.timing.factor(q),
       ratios: this.timing.ratioQuantiles(),
       kind,
-      curve: this.accuracy.curve(method, kind),
+      ...(resolution !== undefined && { resolution }),
+      curve: this.accuracy.curve(method, kind, resolution),
       segment: this.options.segment,
       price: this.timePrice(),
       byChance,
@@ -237,18 +247,21 @@ export class Budget {
     q: number,
     byChance: boolean,
   ): Candidate[] {
-    const model = this.planModel(name, q, "constant", byChance);
+    const model = this.planModel(name, q, { kind: "constant" }, byChance);
     if (!method?.adaptive) {
       const tau = method?.delayed ? this.options.tau ?? 0 : 0;
-      const kinds = SPREAD_KINDS.filter((k) => this.accuracy.curve(name, k).length > 0);
-      return kinds.map((kind) => ({
+      const families = this.accuracy.families(name).filter((f): f is {
+        kind: SpreadKind;
+        resolution?: number;
+      } => (SPREAD_KINDS as readonly string[]).includes(f.kind));
+      return families.map((family) => ({
         method,
-        kind,
+        ...family,
         plan: planRest(
           this.config,
           method,
-          this.planModel(name, q, kind, byChance),
-          startOf(this.config),
+          this.planModel(name, q, family, byChance),
+          startOf(this.config, family.resolution),
           leftMs,
           tau,
         ),
@@ -303,7 +316,7 @@ export class Budget {
    * piece as adaptive points are (they cannot be re-planned, so they are not segmented).
    */
   pointMs(p: OperatingPoint): number {
-    const ends = startOf(this.config).gmacs;
+    const ends = startOf(this.config, p.resolution).gmacs;
     return this.timing.segment({
       gmacs: Math.max(0, p.gmacs - ends),
       blocks: this.config.depth,
@@ -344,19 +357,29 @@ export class Budget {
    */
   admit(request: RunRequest): JobPlan {
     const { budgetMs, method, explain } = request;
+    const resolution = request.resolution === undefined ? {} : { resolution: request.resolution };
     if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
     // Every request takes worker time, budgeted or not: all of them price the budgeted runs.
     this.#arrivals.note(this.#now());
     if (budgetMs === undefined && request.schedule) {
       const { schedule, theta } = request;
-      return { method: method ?? "tome", schedule, ...(theta !== undefined && { theta }) };
+      return {
+        method: method ?? "tome",
+        schedule,
+        ...(theta !== undefined && { theta }),
+        ...resolution,
+      };
     }
     if (budgetMs === undefined) {
       const named = method !== undefined || request.reduction !== undefined;
       if (method !== "none" && (explain || named)) {
-        return { method: method ?? "tome", reduction: request.reduction ?? DEFAULT_REDUCTION };
+        return {
+          method: method ?? "tome",
+          reduction: request.reduction ?? DEFAULT_REDUCTION,
+          ...resolution,
+        };
       }
-      return { method: "none", schedule: Array(this.config.depth).fill(0) };
+      return { method: "none", schedule: Array(this.config.depth).fill(0), ...resolution };
     }
     const methods = this.#candidates(method);
     const elapsed = this.#now() - request.arrived + this.outsideMs;
@@ -429,7 +452,7 @@ export class Budget {
     const name = c.method?.name ?? "none";
     const control: RunControl | undefined = c.method && !c.method.adaptive
       ? {
-        model: this.planModel(name, FLIGHT_QUANTILE, c.kind, mayLighten),
+        model: this.planModel(name, FLIGHT_QUANTILE, c, mayLighten),
         tau: c.method.delayed ? this.options.tau ?? 0 : 0,
         reserveMs: this.timing.overhead(SIDE_QUANTILE),
         mayLighten,
@@ -439,15 +462,11 @@ export class Budget {
       method: name,
       schedule: c.plan.schedule,
       ...(c.theta !== undefined && { theta: c.theta }),
+      ...(c.resolution !== undefined && { resolution: c.resolution }),
       ...(control && { control }),
       predictedMs,
       ...(hopeless && { hopeless }),
     };
-  }
-
-  /** Expected top-1 of a run of `method` in family `kind` that cost `gmacs`. */
-  expected(method: string, gmacs: number, kind: ScheduleKind = "constant"): number {
-    return this.accuracy.expected(method, gmacs, kind);
   }
 
   /** Learns from an answered job (`totalMs`: from arrival to the answer). */
@@ -495,6 +514,7 @@ export class Budget {
           method: point.method,
           schedule: point.schedule,
           theta: point.theta,
+          resolution: point.resolution,
           topK: 1,
           image,
           segmented: true,

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
+import { atResolution, tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { blockGmacs, endsGmacs } from "../merge/cost.ts";
 import { spreader } from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
@@ -44,9 +44,13 @@ export interface Plan {
   fits: boolean;
 }
 
-/** Where a run starts: block 0, every token, the embedding and head's GMACs. */
-export function startOf(config: ViTConfig): Progress {
-  return { block: 0, tokens: tokenCount(config), gmacs: endsGmacs(config) };
+/**
+ * Where a run starts: block 0, every token, the embedding and head's GMACs (at `resolution`,
+ * default the model's own).
+ */
+export function startOf(config: ViTConfig, resolution = config.imgSize): Progress {
+  const at = atResolution(config, resolution);
+  return { block: 0, tokens: tokenCount(at), gmacs: endsGmacs(at) };
 }
 
 /** The outcome of merging `k` times over the active blocks `first..depth-1` from `from`. */
@@ -96,16 +100,17 @@ function spread(
 
 /**
  * The best plan for blocks `from.block..` within `leftMs`, for `method` (none: unmerged), with
- * no merging before block `tau` (delayed methods).
+ * no merging before block `tau` (delayed methods), for a run at `model.resolution`.
  */
 export function planRest(
-  config: ViTConfig,
+  own: ViTConfig,
   method: MergeMethod | undefined,
   model: PlanModel,
   from: Progress,
   leftMs: number,
   tau = 0,
 ): Plan {
+  const config = atResolution(own, model.resolution ?? own.imgSize);
   const first = Math.max(from.block, tau);
   const blocks = Array.from({ length: Math.max(0, config.depth - first) }, (_, i) => first + i);
   const wantsOf = spreader(blocks, config.depth, model.kind, tokenCount(config));

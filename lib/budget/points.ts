@@ -31,6 +31,11 @@ export interface OperatingPoint {
   kind?: ScheduleKind;
   /** AdaMerge's threshold (adaptive methods only). */
   theta?: number;
+  /**
+   * Pixels the run starts at, below the model's own (absent: its own; `atResolution`). Points of
+   * one method, family and resolution make one accuracy curve.
+   */
+  resolution?: number;
   /** Mean GMACs per image (as measured by eval for adaptive methods). */
   gmacs: number;
   reduction: number;
@@ -53,8 +58,12 @@ export class PointsError extends UserError {
 }
 
 /** Identity of a point (same key = same graph inputs = batchable, same latency). */
-export function pointKey(p: Pick<OperatingPoint, "method" | "schedule" | "theta">): string {
-  return `${p.method}/${p.schedule.join(",")}${p.theta === undefined ? "" : `/${p.theta}`}`;
+export function pointKey(
+  p: Pick<OperatingPoint, "method" | "schedule" | "theta" | "resolution">,
+): string {
+  const theta = p.theta === undefined ? "" : `/${p.theta}`;
+  const resolution = p.resolution === undefined ? "" : `@${p.resolution}`;
+  return `${p.method}/${p.schedule.join(",")}${theta}${resolution}`;
 }
 
 /** Expected accuracy used to rank points: eval's top-1, else less reduction ranks higher. */
@@ -96,6 +105,11 @@ export function defaultPoints(config: ViTConfig): PointsTable {
   };
 }
 
+/** `table` without its points at lower resolutions. */
+export function atOwnResolution(table: PointsTable): PointsTable {
+  return { ...table, points: table.points.filter((p) => p.resolution === undefined) };
+}
+
 /** Validates a parsed table (from a file or KV). */
 export function checkPoints(value: unknown, where: string): PointsTable {
   const t = value as PointsTable;
@@ -110,6 +124,9 @@ export function checkPoints(value: unknown, where: string): PointsTable {
     }
     if (p.kind !== undefined && !SCHEDULE_KINDS.includes(p.kind)) {
       throw bad(`entry ${pointKey(p)} has an unknown schedule family ${p.kind}`);
+    }
+    if (p.resolution !== undefined && !(Number.isInteger(p.resolution) && p.resolution > 0)) {
+      throw bad(`entry ${pointKey(p)} has a bad resolution`);
     }
     if (!(p.gmacs > 0) || !(p.reduction >= 0 && p.reduction < 1)) {
       throw bad(`entry ${pointKey(p)} has a bad cost`);

@@ -77,6 +77,47 @@ export const ARCHITECTURES: Readonly<Record<string, Architecture>> = Object.from
   ].map((a) => [a.vit.name, a]),
 );
 
+/** A run resolution the model cannot take; the message says which it can. */
+export class ResolutionError extends UserError {
+  override name = "ResolutionError";
+}
+
+/** Fewest patches per side a lower-resolution run keeps. */
+const MIN_SIDE = 4;
+
+/**
+ * `c` run on a `resolution`-pixel image (a multiple of the patch size, from 4 patches per side up
+ * to the model's own): the same weights on fewer patches, the image and the position embedding
+ * resampled in the graph. Token counts, GMACs and schedules of such a run come from this config;
+ * the graph is built from `c`. Throws `ResolutionError`.
+ *
+ * @example
+ * ```ts
+ * tokenCount(atResolution(deitTiny, 160)); // 101: 10 x 10 patches and the class token
+ * ```
+ */
+export function atResolution(c: ViTConfig, resolution: number): ViTConfig {
+  if (resolution === c.imgSize) return c;
+  const p = c.patchSize;
+  if (
+    !Number.isInteger(resolution) || resolution % p !== 0 || resolution < MIN_SIDE * p ||
+    resolution > c.imgSize
+  ) {
+    throw new ResolutionError(
+      `resolution ${resolution}: ${c.name} runs at multiples of ${p} from ${MIN_SIDE * p} to ` +
+        `${c.imgSize} pixels`,
+    );
+  }
+  return { ...c, imgSize: resolution };
+}
+
+/** The resolutions below its own that `c` can run at (`atResolution`), ascending. */
+export function lowerResolutions(c: ViTConfig): number[] {
+  const p = c.patchSize, sides = Math.floor(c.imgSize / p);
+  return Array.from({ length: Math.max(0, sides - MIN_SIDE) }, (_, i) => (MIN_SIDE + i) * p)
+    .filter((r) => r < c.imgSize);
+}
+
 /** Patch grid `[rows, cols]`. */
 export function patchGrid(c: ViTConfig): [number, number] {
   const side = c.imgSize / c.patchSize;

@@ -1,14 +1,15 @@
 /**
- * `deno task classify [--model DIR] [--method M] [--reduction P | --r R] [--json] IMAGE...`
+ * `deno task classify [--model DIR] [--method M] [--reduction P | --r R] [--resolution PX] [--json]
+ * IMAGE...`
  * @module
  */
 import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
 import { ImageError } from "../image/decode.ts";
 import { priorFor } from "../kv/priors.ts";
 import { methodByName } from "../merge/methods.ts";
-import { constantSchedule, reductionOf } from "../merge/schedule.ts";
+import { constantSchedule, unmergedGmacs } from "../merge/schedule.ts";
 import { BACKEND, METHOD_KNOBS, methodKnobs, MODEL_DIR, THREADS } from "../options/model.ts";
-import { METHOD, REDUCTION, TOP_K } from "../options/request.ts";
+import { METHOD, REDUCTION, RESOLUTION, TOP_K } from "../options/request.ts";
 import {
   argsOptions,
   argValue,
@@ -37,12 +38,13 @@ const FLAGS: readonly OptionSpec[] = [
   METHOD,
   REDUCTION,
   R,
+  RESOLUTION,
   TOP_K,
   ...METHOD_KNOBS,
 ];
 
 const USAGE = "usage: deno task classify [--model DIR] [--method M] [--reduction P | --r R] " +
-  "[--top-k K] [--json] IMAGE...";
+  "[--resolution PX] [--top-k K] [--json] IMAGE...";
 const HELP = `
 ${USAGE}
 
@@ -51,7 +53,7 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
 ${helpLines(FLAGS)}
   --json
       one JSON object per image: file, top5 [{index,label,score}], gmacs, tokens, method,
-      schedule, reduction, backend, timings
+      schedule, resolution, reduction, backend, timings
 `;
 
 async function main(args: string[]) {
@@ -66,9 +68,11 @@ async function main(args: string[]) {
   if (rawArg(REDUCTION, values) !== undefined && r !== undefined) {
     throw new UsageError("give --reduction or --r, not both");
   }
+  const resolution = argValue(RESOLUTION, values);
   if (!method && (rawArg(REDUCTION, values) !== undefined || r !== undefined)) {
     throw new UsageError("--reduction and --r need a --method");
   }
+  if (!method && resolution !== undefined) throw new UsageError("--resolution needs a --method");
   const k = argValue(TOP_K, values)!;
   const session = { backend: argValue(BACKEND, values), threads: argValue(THREADS, values) };
   const knobs = methodKnobs(values);
@@ -83,17 +87,18 @@ async function main(args: string[]) {
   const { config } = bundle;
   const schedule = method && r !== undefined
     ? constantSchedule(r, config.depth)
-    : classifier.scheduleFor(method ? target : 0, { ceiling: knobs.ceiling });
-  const reduction = reductionOf(config, method, schedule);
+    : classifier.scheduleFor(method ? target : 0, { ceiling: knobs.ceiling, resolution });
+  const full = unmergedGmacs(config);
   let failed = 0;
   for (const file of positionals) {
     try {
       const t0 = performance.now();
       const input = await classifier.prepare(await Deno.readFile(file));
       const t1 = performance.now();
-      const [out] = await classifier.run([input], schedule);
+      const [out] = await classifier.run([input], schedule, {}, method, resolution);
       const t2 = performance.now();
       const top = classifier.predictions(out.logits, k);
+      const reduction = 1 - out.gmacs / full;
       const timings = { decode_ms: +(t1 - t0).toFixed(2), infer_ms: +(t2 - t1).toFixed(2) };
       if (values.json) {
         console.log(JSON.stringify({
@@ -103,6 +108,7 @@ async function main(args: string[]) {
           tokens: out.tokens,
           method: methodName,
           schedule,
+          resolution: resolution ?? config.imgSize,
           reduction: +reduction.toFixed(4),
           backend: classifier.session.backend,
           timings,

@@ -8,7 +8,7 @@ import { paretoSvg } from "../eval/plot.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../merge/schedule.ts";
 import { BACKEND, METHOD_KNOBS, methodKnobs, MODEL_DIR, THREADS } from "../options/model.ts";
-import { METHOD, REDUCTION } from "../options/request.ts";
+import { METHOD, REDUCTION, RESOLUTION } from "../options/request.ts";
 import {
   argsOptions,
   argValue,
@@ -117,6 +117,7 @@ const FLAGS: readonly OptionSpec[] = [
   REDUCTIONS,
   SCHEDULE,
   TAU,
+  RESOLUTION,
   ...METHOD_KNOBS,
   PRIOR,
   CALIBRATION_IMAGES,
@@ -208,6 +209,7 @@ async function main(args: string[]) {
     batch: argValue(BATCH, values)!,
     schedule: argValue(SCHEDULE, values)!,
     tau,
+    resolution: argValue(RESOLUTION, values),
     calibrationImages: argValue(CALIBRATION_IMAGES, values),
     ...methodKnobs(values),
     prior: await priorFor(bundle.config, argValue(PRIOR, values)),

@@ -8,7 +8,8 @@ import { calibrateTheta } from "./calibrate.ts";
 import { Classifier } from "../runtime/classifier.ts";
 import type { OnProgress } from "../progress.ts";
 import { methodByName } from "../merge/methods.ts";
-import { matchGmacs, type ScheduleKind } from "../merge/schedule.ts";
+import { matchGmacs, resolutionReduction, type ScheduleKind } from "../merge/schedule.ts";
+import { atResolution, ResolutionError } from "../checkpoint/config.ts";
 import type { MethodOptions } from "../merge/step.ts";
 import type { ModelBundle } from "../checkpoint/bundle.ts";
 import type { Dataset } from "./dataset.ts";
@@ -36,6 +37,8 @@ export interface EvalRow {
   gmacs_p95: number;
   /** AdaMerge's calibrated threshold. */
   theta?: number;
+  /** Pixels the run started at, when below the model's own. */
+  resolution?: number;
 }
 
 /** What to evaluate. */
@@ -46,6 +49,11 @@ export interface EvalOptions extends SessionOptions, MethodOptions {
   schedule: ScheduleKind;
   /** Blocks without merging for delayed schedules (default: the method's suggestion, else 0). */
   tau?: number;
+  /**
+   * Pixels the merged runs start at (`atResolution`; default the model's own); targets stay
+   * reductions of the unmerged model at its own resolution.
+   */
+  resolution?: number;
   /** Images (from the start of the set) used to calibrate adaptive methods; default 64. */
   calibrationImages?: number;
   onProgress?: OnProgress;
@@ -69,13 +77,14 @@ async function runSet(
   label: string,
   onProgress: OnProgress | undefined,
   feeds: Record<string, HostTensor> = {},
+  resolution?: number,
 ): Promise<RunResult> {
   const steps = Math.ceil(data.inputs.length / batch);
   const logits: Float32Array[] = [], perImage: number[] = [], gmacs: number[] = [];
   for (let i = 0; i < data.inputs.length; i += batch) {
     const chunk = data.inputs.slice(i, i + batch);
     const t0 = performance.now();
-    const outs = await c.run(chunk, r, feeds);
+    const outs = await c.run(chunk, r, feeds, c.method, resolution);
     perImage.push((performance.now() - t0) / chunk.length);
     outs.forEach((o) => (logits.push(o.logits), gmacs.push(o.gmacs)));
     onProgress?.(label, perImage.length, steps);
@@ -123,16 +132,33 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
   const base = await runSet(plain, data, zeros, options.batch, "none", options.onProgress);
   await plain.release();
   const rows: EvalRow[] = [row("none", 0, zeros, base, base, data, 0)];
+  const own = bundle.config.imgSize;
+  const resolution = options.resolution === own ? undefined : options.resolution;
+  const at = atResolution(bundle.config, resolution ?? own);
+  if (resolution !== undefined) {
+    const least = resolutionReduction(bundle.config, resolution);
+    const below = options.reductions.filter((t) => t < least - 0.005);
+    if (below.length > 0) {
+      throw new ResolutionError(
+        `resolution ${resolution} alone cuts ${(100 * least).toFixed(1)} % of the GMACs: ` +
+          `reductions ${below.join(", ")} are below that`,
+      );
+    }
+  }
   for (const name of options.methods.filter((m) => m !== "none")) {
     const method = methodByName(name)!;
+    if (resolution !== undefined && method.adaptive) {
+      throw new ResolutionError(`resolution: ${name} is adaptive and runs at ${own} only`);
+    }
     const c = await Classifier.fromBundle(bundle, { ...options, method });
     for (const target of options.reductions) {
       const schedule = c.scheduleFor(target, {
         kind: options.schedule,
         tau: options.tau,
         ceiling: options.ceiling,
+        resolution,
       });
-      const match = matchGmacs(bundle.config, method, schedule);
+      const match = matchGmacs(at, method, schedule);
       if (!method.adaptive) {
         const run = await runSet(
           c,
@@ -141,10 +167,13 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
           options.batch,
           `${name}@${target}`,
           options.onProgress,
+          {},
+          resolution,
         );
         rows.push({
           ...row(name, target, schedule, run, base, data, match),
           schedule_kind: options.schedule,
+          ...(resolution !== undefined && { resolution }),
         });
         continue;
       }

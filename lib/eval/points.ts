@@ -36,6 +36,7 @@ export function pointsFromEval(
       schedule: row.schedule,
       ...(kind !== "constant" && row.method !== "none" && { kind }),
       ...(row.theta !== undefined && { theta: row.theta }),
+      ...(row.resolution !== undefined && { resolution: row.resolution }),
       gmacs: row.gmacs,
       reduction: row.reduction,
     };

@@ -21,10 +21,12 @@ export function explainBlocks(depth: number): number[] {
 const GAP = 8;
 const BORDER = [16, 16, 16];
 
-/** Paints `stages` of a square `crop` cut in `patch`-pixel patches; returns PNG bytes. */
-export function renderMergeGroups(crop: RgbImage, patch: number, stages: MergeStage[]): Uint8Array {
+/**
+ * Paints `stages` of a square `crop`; returns PNG bytes. The crop is cut in as many patches as a
+ * stage's source map has (a run at a lower resolution has fewer, each covering more pixels).
+ */
+export function renderMergeGroups(crop: RgbImage, stages: MergeStage[]): Uint8Array {
   const side = crop.width;
-  const cols = side / patch;
   const width = (stages.length + 1) * side + stages.length * GAP;
   const rgba = new Uint8Array(width * side * 4).fill(255);
   const put = (panel: number, x: number, y: number, rgb: ArrayLike<number>) => {
@@ -36,8 +38,9 @@ export function renderMergeGroups(crop: RgbImage, patch: number, stages: MergeSt
   for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) put(0, x, y, pixel(x, y));
 
   stages.forEach((stage, s) => {
+    const cols = Math.round(Math.sqrt(stage.sourceMap.length));
     const group = (x: number, y: number) =>
-      stage.sourceMap[Math.floor(y / patch) * cols + Math.floor(x / patch)];
+      stage.sourceMap[Math.floor((y * cols) / side) * cols + Math.floor((x * cols) / side)];
     const sums = new Map<number, number[]>();
     for (let y = 0; y < side; y++) {
       for (let x = 0; x < side; x++) {

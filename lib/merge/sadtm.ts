@@ -9,8 +9,9 @@
  * its size. SAD-TM-DM is the same step with merging delayed by `tau` blocks.
  * @module
  */
-import { patchCount, patchGrid } from "../checkpoint/config.ts";
-import { dims, sliceAxis } from "../onnx/ops.ts";
+import { patchCount, patchGrid, type ViTConfig } from "../checkpoint/config.ts";
+import type { GraphBuilder } from "../onnx/builder.ts";
+import { bilinear, cast, dim, dims, sliceAxis } from "../onnx/ops.ts";
 import {
   classAttention,
   descendingOrder,
@@ -104,6 +105,23 @@ function targets(ctx: MergeContext, m: string, r: string): MergeTargets {
   );
 }
 
+/**
+ * The `prior` input on the patches of `tokens`: as given at the model's own resolution, else
+ * its grid resampled bilinearly to the fewer patches of a lower one.
+ */
+function priorOnGrid(g: GraphBuilder, tokens: string, config: ViTConfig): string {
+  const [rows, cols] = patchGrid(config);
+  const patches = g.op("Sub", [dim(g, tokens, 1), g.constInt([config.prefixTokens])]);
+  const own = g.op("Equal", [patches, g.constInt([rows * cols])]);
+  return g.ifElse(g.op("Squeeze", [own, g.constInt([0])]), ["float32"], () => ["prior"], () => {
+    // A square grid: its side is the square root of the patch count.
+    const side = cast(g, g.op("Sqrt", [cast(g, patches, "float32")]), "int64");
+    const grid = g.op("Reshape", ["prior", g.constInt([1, 1, rows, cols])]);
+    const sizes = g.op("Concat", [g.constInt([1, 1]), side, side], { axis: 0 });
+    return [g.op("Reshape", [bilinear(g, grid, sizes), g.constInt([-1])])];
+  })[0];
+}
+
 function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMethod {
   return {
     name,
@@ -114,9 +132,12 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
     nextCount: (n, r) => n - r,
     sums: {
       // The prior summed over each token's patches (none for the prefix).
-      prior: (g, tokens, prefix) =>
+      prior: (g, tokens, config) =>
         g.op("Expand", [
-          g.op("Concat", [g.constFloat(Array(prefix).fill(0)), "prior"], { axis: 0 }),
+          g.op("Concat", [
+            g.constFloat(Array(config.prefixTokens).fill(0)),
+            priorOnGrid(g, tokens, config),
+          ], { axis: 0 }),
           dims(g, tokens, 0, 2),
         ]),
     },

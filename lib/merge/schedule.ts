@@ -5,7 +5,7 @@
  * method's own token counting.
  * @module
  */
-import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
+import { atResolution, tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { gmacs } from "./cost.ts";
 import type { MergeMethod } from "./step.ts";
 
@@ -219,6 +219,16 @@ export interface TargetOptions {
   kind?: ScheduleKind;
   /** Blocks without merging for the `delayed` kind and the ramps (`linear`, `quadratic`, ...). */
   tau?: number;
+  /**
+   * Pixels the run starts at (`atResolution`; default the model's own). The target stays a
+   * reduction of the unmerged model at its own resolution: the merges make up the rest.
+   */
+  resolution?: number;
+}
+
+/** The GMACs reduction a run at `resolution` makes before it merges anything. */
+export function resolutionReduction(config: ViTConfig, resolution: number): number {
+  return 1 - unmergedGmacs(atResolution(config, resolution)) / unmergedGmacs(config);
 }
 
 /**
@@ -233,11 +243,12 @@ export function scheduleForReduction(
   options: TargetOptions = {},
 ): number[] {
   const { depth } = config;
+  const at = atResolution(config, options.resolution ?? config.imgSize);
   const kind = options.kind ?? "constant";
   // The ramps start after `tau` too (a delayed method's ramp), as the planner's do.
   const delays = kind === "delayed" || kind.endsWith("linear") || kind.endsWith("quadratic");
   const tau = delays ? Math.min(options.tau ?? 0, depth - 1) : 0;
-  const maxR = tokenCount(config);
+  const maxR = tokenCount(at);
   const candidates: number[][] = [];
   if (kind === "decreasing") {
     for (let r = 0; r <= maxR; r++) candidates.push(decreasingSchedule(r, depth));
@@ -252,9 +263,10 @@ export function scheduleForReduction(
       candidates.push(schedule);
     }
   }
+  const full = unmergedGmacs(config);
   let best = candidates[0], bestGap = Infinity;
   for (const schedule of candidates) {
-    const gap = Math.abs(reductionOf(config, method, schedule) - target);
+    const gap = Math.abs(1 - gmacs(at, tokensPerBlock(at, method, schedule)) / full - target);
     if (gap < bestGap - 1e-12) [best, bestGap] = [schedule, gap];
   }
   return best;

@@ -92,7 +92,7 @@ export interface MergeMethod {
    * Per-token sums the method reads, carried through merges, by name: each emits its initial
    * `[B, N]` value from the embedded `tokens [B, N, D]`.
    */
-  readonly sums?: Record<string, (g: GraphBuilder, tokens: string, prefix: number) => string>;
+  readonly sums?: Record<string, (g: GraphBuilder, tokens: string, config: ViTConfig) => string>;
   /** Values for those inputs, and the delay the method's data suggests (SAD-TM's prior). */
   prepare?(config: ViTConfig, options: MethodOptions): Promise<PreparedMethod>;
   /** Merge only after `tau` blocks (SAD-TM-DM); `tau` comes from the prior unless given. */

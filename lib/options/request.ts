@@ -52,6 +52,19 @@ export const REDUCTION: NumberOption = {
   description: "Target GMACs reduction of the method (not with budget_ms).",
 };
 
+/** Pixels a run resizes the image to first (`atResolution`). */
+export const RESOLUTION: NumberOption = {
+  kind: "number",
+  name: "resolution",
+  min: 1,
+  max: 4096,
+  integer: true,
+  description:
+    "Pixels the model's input is resized to before the patches are cut: a multiple of the patch " +
+    "size up to the model's own (the default). Fewer patches run faster at some accuracy " +
+    "(not with budget_ms, which picks it).",
+};
+
 /** An explicit merge schedule (what a budgeted answer reports it ran, to explain it). */
 export const SCHEDULE: StringOption = {
   kind: "string",
@@ -97,6 +110,7 @@ export const REQUEST_OPTIONS = [
   ON_MISS_OPTION,
   METHOD,
   REDUCTION,
+  RESOLUTION,
   SCHEDULE,
   THETA,
   TOP_K,
@@ -112,6 +126,8 @@ export interface RequestOptions {
   /** `r` per block, when given. */
   schedule?: number[];
   theta?: number;
+  /** Pixels to run at, when given (checked against the model by whoever serves it). */
+  resolution?: number;
   topK: number;
 }
 
@@ -130,8 +146,12 @@ export function parseRequestOptions(
     reduction: given(REDUCTION, raw(REDUCTION)),
     schedule: raw(SCHEDULE)?.split(",").map((v) => parseNumber(MERGES, v)),
     theta: given(THETA, raw(THETA)),
+    resolution: given(RESOLUTION, raw(RESOLUTION)),
     topK: parseOption(TOP_K, raw(TOP_K))!,
   };
+  if (options.budgetMs !== undefined && options.resolution !== undefined) {
+    throw new OptionError("resolution", "give budget_ms or resolution, not both");
+  }
   if (options.budgetMs !== undefined && options.reduction !== undefined) {
     throw new OptionError("reduction", "give budget_ms or reduction, not both");
   }

@@ -21,7 +21,7 @@ import {
   type TargetOptions,
 } from "../merge/schedule.ts";
 import { loadModelBundle, type ModelBundle } from "../checkpoint/bundle.ts";
-import { tokenCount } from "../checkpoint/config.ts";
+import { atResolution, ResolutionError, tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { segmentLength, uniqueSteps } from "../vit/graph.ts";
 import { withCachedGraph } from "../vit/graph_cache.ts";
 
@@ -181,6 +181,30 @@ export class Classifier {
     return feeds;
   }
 
+  /**
+   * The config of a run at `resolution` pixels (default the model's own; `atResolution`), and
+   * the graph input that asks for it. Only a graph with a merge method takes a resolution.
+   */
+  #resolution(resolution: number | undefined): {
+    config: ViTConfig;
+    feeds: Record<string, HostTensor>;
+  } {
+    const own = this.bundle.config;
+    if (this.methods.length === 0) {
+      if (resolution !== undefined && resolution !== own.imgSize) {
+        throw new ResolutionError(
+          `resolution ${resolution}: only a graph with a merge method runs below ${own.imgSize}`,
+        );
+      }
+      return { config: own, feeds: {} };
+    }
+    const config = atResolution(own, resolution ?? own.imgSize);
+    return {
+      config,
+      feeds: { resolution: { data: BigInt64Array.of(BigInt(config.imgSize)), dims: [1] } },
+    };
+  }
+
   /** Preprocessed model input for image bytes (`[3, S, S]`); throws `ImageError`. */
   prepare(bytes: Uint8Array): Promise<Float32Array> {
     return imageToTensor(bytes, this.bundle.preprocess);
@@ -195,18 +219,21 @@ export class Classifier {
     r?: ArrayLike<number>,
     feeds: Record<string, HostTensor> = {},
     method: MergeMethod | undefined = this.method,
+    resolution?: number,
   ): Promise<ImageOutput[]> {
     const { depth, imgSize, numClasses, embedDim } = this.bundle.config;
+    const at = this.#resolution(resolution);
     const per = 3 * imgSize * imgSize;
     const batch = new Float32Array(inputs.length * per);
     inputs.forEach((x, i) => batch.set(x, i * per));
     // The graph trusts r: each block gets at most what its tokens allow.
-    const clamped = clampSchedule(this.bundle.config, method, r ?? []);
+    const clamped = clampSchedule(at.config, method, r ?? []);
     const schedule = BigInt64Array.from(clamped, BigInt);
     const b = inputs.length;
     const out = await this.session.run({
       pixel_values: { data: batch, dims: [b, 3, imgSize, imgSize] },
       r: { data: schedule, dims: [depth] },
+      ...at.feeds,
       ...this.#methodFeeds(method),
       ...(this.segmentLength > 0 && {
         start: { data: BigInt64Array.of(0n), dims: [1] },
@@ -216,7 +243,7 @@ export class Classifier {
       ...feeds,
     });
     const tokens = Array.from(out.tokens.data as BigInt64Array, Number);
-    const cost = gmacs(this.bundle.config, tokens);
+    const cost = gmacs(at.config, tokens);
     const logits = out.logits.data as Float32Array;
     const rows = <T extends Float32Array | BigInt64Array>(
       t: { data: T; dims: readonly number[] },
@@ -233,7 +260,9 @@ export class Classifier {
   /**
    * Runs blocks `state.block .. end-1` (a segmented graph only): from the images when `from` is
    * them, else from the state a previous segment returned. `r` is the whole schedule (entries
-   * before the segment are ignored); each block gets at most what its tokens allow.
+   * before the segment are ignored); each block gets at most what its tokens allow. A run from
+   * the images starts at `resolution` (default the model's own); later segments go on from the
+   * state's tokens.
    */
   async runSegment(
     from: Float32Array[] | SegmentState,
@@ -241,14 +270,14 @@ export class Classifier {
     r: ArrayLike<number>,
     feeds: Record<string, HostTensor> = {},
     method: MergeMethod | undefined = this.method,
+    resolution?: number,
   ): Promise<SegmentResult> {
     if (!this.segmentLength) throw new Error("runSegment needs a graph built with segments");
     const { depth, imgSize, numClasses, embedDim } = this.bundle.config;
     const images = Array.isArray(from) ? from : undefined;
+    const at = this.#resolution(images ? resolution : undefined);
     const start = images ? 0 : (from as SegmentState).block;
-    const tokensIn = images
-      ? tokenCount(this.bundle.config)
-      : (from as SegmentState).tokens.at(-1)!;
+    const tokensIn = images ? tokenCount(at.config) : (from as SegmentState).tokens.at(-1)!;
     const b = images ? images.length : (from as SegmentState).tensors.x.dims[0];
     if ((start % this.segmentLength !== 0) || (end !== depth && end % this.segmentLength !== 0)) {
       throw new Error(`segments run between multiples of ${this.segmentLength} blocks`);
@@ -262,6 +291,7 @@ export class Classifier {
     const out = await this.session.run({
       pixel_values: { data: pixels, dims: images ? [b, 3, imgSize, imgSize] : [b, 3, 0, 0] },
       r: { data: BigInt64Array.from(clamped, BigInt), dims: [depth] },
+      ...at.feeds,
       ...this.#methodFeeds(method),
       start: { data: BigInt64Array.of(BigInt(start)), dims: [1] },
       end: { data: BigInt64Array.of(BigInt(end)), dims: [1] },
@@ -318,11 +348,12 @@ export class Classifier {
     const tau = options.tau ?? (method.delayed ? this.suggestedTau(method) : 0);
     // The search tries every merge count (4.5 ms for DeiT-Tiny), and requests that name a
     // reduction repeat a few values: each is searched once.
-    const key = `${method.name} ${goal} ${kind} ${tau}`;
+    const { resolution } = options;
+    const key = `${method.name} ${goal} ${kind} ${tau} ${resolution}`;
     let schedule = this.#schedules.get(key);
     if (!schedule) {
       if (this.#schedules.size >= SCHEDULES_KEPT) this.#schedules.clear();
-      schedule = scheduleForReduction(this.bundle.config, method, goal, { kind, tau });
+      schedule = scheduleForReduction(this.bundle.config, method, goal, { kind, tau, resolution });
       this.#schedules.set(key, schedule);
     }
     return [...schedule];

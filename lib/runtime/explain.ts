@@ -12,12 +12,13 @@ import { decodeImage } from "../image/decode.ts";
 import { normalize, resizeAndCrop } from "../image/preprocess.ts";
 import { explainBlocks, type MergeStage, renderMergeGroups } from "../explain/render.ts";
 
-/** PNG of the merge groups of `bytes` under `schedule`. */
+/** PNG of the merge groups of `bytes` under `schedule`, run at `resolution` (default its own). */
 export async function explainMerges(
   { classifier, method }: Runner,
   bytes: Uint8Array,
   schedule: number[],
   feeds: Record<string, HostTensor> = {},
+  resolution?: number,
 ): Promise<Uint8Array> {
   if (!method) throw new UserError("explain needs a merge method (not none)");
   const { preprocess, config } = classifier.bundle;
@@ -26,8 +27,8 @@ export async function explainMerges(
   const stages: MergeStage[] = [];
   for (const afterBlock of explainBlocks(config.depth)) {
     const upTo = schedule.map((r, l) => (l < afterBlock ? r : 0));
-    const [out] = await classifier.run([input], upTo, feeds, method);
+    const [out] = await classifier.run([input], upTo, feeds, method, resolution);
     stages.push({ afterBlock, sourceMap: out.sourceMap! });
   }
-  return renderMergeGroups(crop, config.patchSize, stages);
+  return renderMergeGroups(crop, stages);
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { HostTensor } from "../backend/session.ts";
-import { tokenCount, type ViTConfig } from "../checkpoint/config.ts";
+import { atResolution, tokenCount, type ViTConfig } from "../checkpoint/config.ts";
 import { blockGmacs, endsGmacs, gmacs } from "../merge/cost.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type { Classifier, Prediction, SegmentState } from "./classifier.ts";
@@ -37,6 +37,8 @@ export interface PlanModel {
   ratios: readonly number[];
   /** How the plan spreads merges over the blocks left (`spreadMerges`). */
   kind: SpreadKind;
+  /** Pixels the run started at, below the model's own (`atResolution`; absent: its own). */
+  resolution?: number;
   /** The accuracy curve of the method in that family: `(gmacs, top1)` by increasing GMACs. */
   curve: readonly (readonly [number, number])[];
   /** Blocks per segment (each segment is one session run). */
@@ -90,6 +92,7 @@ export interface Decided {
   method: string;
   schedule: number[];
   theta?: number;
+  resolution?: number;
   control?: RunControl;
   /** Predicted time from now to the answer (median). */
   predictedMs: number;
@@ -107,6 +110,8 @@ export interface ClassifyJob {
   reduction?: number;
   /** AdaMerge's threshold (default: the method's). */
   theta?: number;
+  /** Pixels the image is resized to before the patches (`atResolution`; default the model's own). */
+  resolution?: number;
   topK: number;
   image: Uint8Array;
   /** Also draw the merge groups (`ClassifyResult.explainPng`). */
@@ -166,6 +171,8 @@ export interface ClassifyResult {
   segments: SegmentRun[];
   /** AdaMerge's threshold, when the job set one. */
   theta?: number;
+  /** Pixels the run started at, when below the model's own. */
+  resolution?: number;
   /** Time spent waiting for a worker. */
   queueMs: number;
   /** The image was decoded while the job waited (`decodeMs` then overlaps `queueMs`). */
@@ -219,8 +226,7 @@ export interface RunOptions {
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /** GMACs of the embedding, the head and the blocks a segment state has run. */
-function progressOf(classifier: Classifier, state: SegmentState): Progress {
-  const { config } = classifier.bundle;
+function progressOf(config: ViTConfig, state: SegmentState): Progress {
   let gmacs = endsGmacs(config);
   for (let l = 0; l + 1 < state.tokens.length; l++) {
     gmacs += blockGmacs(config, state.tokens[l], state.tokens[l + 1]);
@@ -243,6 +249,10 @@ async function runSegments(
 ) {
   const clock = options.clock ?? epochNow;
   const { depth } = classifier.bundle.config;
+  const at = atResolution(
+    classifier.bundle.config,
+    job.resolution ?? classifier.bundle.config.imgSize,
+  );
   const length = classifier.segmentLength;
   let schedule = [...planned];
   let from: Float32Array[] | SegmentState = [input];
@@ -251,7 +261,7 @@ async function runSegments(
   for (let start = 0; start < depth;) {
     const end = Math.min(depth, start + length);
     const t0 = clock();
-    const result = await classifier.runSegment(from, end, schedule, feeds, method);
+    const result = await classifier.runSegment(from, end, schedule, feeds, method, job.resolution);
     segments.push({ from: start, to: end, ms: clock() - t0 });
     if (end === depth) {
       return {
@@ -269,7 +279,7 @@ async function runSegments(
         classifier.bundle.config,
         method,
         control,
-        progressOf(classifier, result.state),
+        progressOf(at, result.state),
         deadline - clock() - control.reserveMs,
       )
       : undefined;
@@ -308,8 +318,10 @@ export async function runBatch(
     jobs.map((job) => job.prepared?.input ?? classifier.prepare(job.image).catch((e: Error) => e)),
   );
   const t1 = performance.now();
+  const { resolution } = first;
+  const at = atResolution(classifier.bundle.config, resolution ?? classifier.bundle.config.imgSize);
   const planned = first.schedule ??
-    classifier.scheduleFor(first.reduction ?? DEFAULT_REDUCTION, {}, method);
+    classifier.scheduleFor(first.reduction ?? DEFAULT_REDUCTION, { resolution }, method);
   const feeds: Record<string, HostTensor> = first.theta === undefined
     ? {}
     : { theta: { data: Float32Array.of(first.theta), dims: [1] } };
@@ -323,7 +335,7 @@ export async function runBatch(
   const outs = run
     ? [{ logits: run.logits, tokens: run.tokens }]
     : decoded.length > 0
-    ? await classifier.run(decoded, planned, feeds, method)
+    ? await classifier.run(decoded, planned, feeds, method, resolution)
     : [];
   const t2 = performance.now();
   const schedule = run?.schedule ?? planned;
@@ -334,13 +346,20 @@ export async function runBatch(
     if (input instanceof Error) return input;
     const out = outs[k++];
     const explainPng = job.explain
-      ? await explainMerges(await engine.runner(first.method, true), job.image, schedule, feeds)
+      ? await explainMerges(
+        await engine.runner(first.method, true),
+        job.image,
+        schedule,
+        feeds,
+        resolution,
+      )
       : undefined;
     const tokens = out.tokens;
     return {
       top: classifier.predictions(out.logits, job.topK),
       method: first.method,
       ...(first.theta !== undefined && { theta: first.theta }),
+      ...(at !== classifier.bundle.config && { resolution: at.imgSize }),
       schedule,
       planned,
       ...(first.control && first.control.model.kind !== "constant" &&
@@ -348,7 +367,7 @@ export async function runBatch(
       replans: run?.replans ?? 0,
       replanDelta: run?.replanDelta ?? 0,
       tokens,
-      gmacs: gmacs(classifier.bundle.config, tokens),
+      gmacs: gmacs(at, tokens),
       backend: classifier.session.backend,
       decodeMs: job.prepared?.ms ?? t1 - t0,
       decodedAhead: job.prepared !== undefined,

@@ -96,11 +96,17 @@ function classifyBody(
       planned_schedule: result.planned,
       replans: result.replans,
       ...(result.theta !== undefined && { theta: result.theta }),
+      resolution: result.resolution ?? model.config.imgSize,
       tokens: result.tokens,
       gmacs: result.gmacs,
       reduction: 1 - result.gmacs / unmerged.gmacs,
       ...(result.kind && { schedule_kind: result.kind }),
-      expected_top1: model.budget.expected(result.method, result.gmacs, result.kind),
+      expected_top1: model.budget.accuracy.expected(
+        result.method,
+        result.gmacs,
+        result.kind,
+        result.resolution,
+      ),
     },
     timings: {
       read_ms: round(readMs),

@@ -77,7 +77,7 @@ async function run() {
   $("top5").tBodies[0].innerHTML = rows.join("");
   body.top_k.forEach((p, i) => $("top5").tBodies[0].rows[i].cells[0].textContent = p.label);
   const op = body.operating_point;
-  $("point").textContent = op.method + (op.schedule_kind ? " (" + op.schedule_kind + " ramp)" : "") + ", " + op.gmacs.toFixed(3) + " GMACs (" + (100 * op.reduction).toFixed(1) +
+  $("point").textContent = op.method + (op.schedule_kind ? " (" + op.schedule_kind + " ramp)" : "") + " at " + op.resolution + " px, " + op.gmacs.toFixed(3) + " GMACs (" + (100 * op.reduction).toFixed(1) +
     " % fewer)" + (op.expected_top1 ? ", expected top-1 " + (100 * op.expected_top1).toFixed(1) + " %" : "");
   $("schedule").innerHTML = op.schedule.map((r, l) => r === op.planned_schedule[l] ? String(r) : "<mark>" + r + "</mark>").join(" ");
   $("planned").textContent = op.planned_schedule.join(" ");
@@ -90,7 +90,7 @@ async function run() {
     (body.budget_ms !== null ? "; budget " + body.budget_ms + " ms " + (body.budget_met ? "met" : "missed") : "");
   $("result").hidden = false;
   // The picture of the point that ran: its method and schedule as run (unmerged: no groups).
-  const q2 = new URLSearchParams({ model: $("model").value, method: op.method === "none" ? "tome" : op.method, schedule: op.schedule.join(",") });
+  const q2 = new URLSearchParams({ model: $("model").value, method: op.method === "none" ? "tome" : op.method, schedule: op.schedule.join(","), resolution: String(op.resolution) });
   if (op.theta !== undefined) q2.set("theta", String(op.theta));
   const ex = await fetch("/v1/explain?" + q2, { method: "POST", body: image, headers: { "content-type": image.type } });
   if (ex.ok) $("explain").src = URL.createObjectURL(await ex.blob());

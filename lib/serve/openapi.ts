@@ -126,6 +126,10 @@ export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
                   description: "The ramp a budgeted plan spread its merges along (absent: even)",
                 },
                 theta: { type: "number" },
+                resolution: {
+                  type: "integer",
+                  description: "Pixels the image was resized to before the patches were cut",
+                },
                 tokens: { type: "array", items: { type: "integer" } },
                 gmacs: { type: "number" },
                 reduction: { type: "number" },

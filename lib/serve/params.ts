@@ -9,6 +9,7 @@ import { parseRequestOptions, type RequestOptions } from "../options/request.ts"
 import { OptionError } from "../options/spec.ts";
 import { headerOf, type OptionSpec } from "../options/spec.ts";
 import { ApiError } from "./errors.ts";
+import { atResolution, ResolutionError } from "../checkpoint/config.ts";
 import { findModel, modelOption, type ServedModel, type ServerContext } from "./context.ts";
 
 /** Largest accepted request body (10 MB). */
@@ -42,6 +43,14 @@ export function readRequest(
       "schedule",
       `schedule needs ${depth} values (one per block of ${model.config.name}), got ${options.schedule.length}`,
     );
+  }
+  if (options.resolution !== undefined) {
+    try {
+      atResolution(model.config, options.resolution);
+    } catch (e) {
+      if (e instanceof ResolutionError) throw new OptionError("resolution", e.message);
+      throw e;
+    }
   }
   return { model, options };
 }

@@ -110,6 +110,17 @@ export const REPLAN: ChoiceOption<"on" | "off"> = {
     "measure what it brings).",
 };
 
+/** Whether budgets may plan runs at lower resolutions. */
+export const RESOLUTIONS: ChoiceOption<"on" | "off"> = {
+  kind: "choice",
+  name: "resolutions",
+  choices: ["on", "off"],
+  default: "on",
+  env: "EDGEMERGE_RESOLUTIONS",
+  description: "Budgeted requests may run at the lower resolutions the operating points hold " +
+    "(off: only at the model's own, e.g. where fine detail matters).",
+};
+
 /** Decoding queued requests' images while they wait. */
 export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
   kind: "choice",
@@ -201,6 +212,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   JOB_TIMEOUT_MS,
   MAX_BATCH,
   REPLAN,
+  RESOLUTIONS,
   DECODE_AHEAD,
   TIME_PRICE,
   OUTSIDE_MS,
@@ -223,6 +235,7 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
+    resolutions: argValue(RESOLUTIONS, values) === "on",
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
     timePrice: argValue(TIME_PRICE, values)!,
     outsideMs: argValue(OUTSIDE_MS, values)!,

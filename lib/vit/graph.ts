@@ -1,7 +1,9 @@
 /**
  * The ViT forward pass as an ONNX graph, built from timm weights.
  *
- * Inputs: `pixel_values [B,3,H,W]` float32 and the merge schedule `r [L]` int64.
+ * Inputs: `pixel_values [B,3,H,W]` float32 and the merge schedule `r [L]` int64; with a merge
+ * method also `resolution [1]` int64, the pixels the run resizes the image to (the model's
+ * own: not resized).
  * Outputs: `logits [B,C]`, `tokens [L+1]` (tokens entering each block, then leaving the last)
  * and, when a merge method is built in, `source_map [B,P]` (the final token of every patch) and
  * `sizes [B,N_final]` (patches per final token).
@@ -12,15 +14,16 @@
  */
 import { UserError } from "../errors.ts";
 import { type Dim, type DType, float, GraphBuilder } from "../onnx/builder.ts";
-import { dim, dims, filled, sliceAxis } from "../onnx/ops.ts";
+import { bilinear, dim, dims, filled, sliceAxis } from "../onnx/ops.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
-import { patchCount, tokenCount } from "../checkpoint/config.ts";
+import { lowerResolutions, patchGrid, tokenCount } from "../checkpoint/config.ts";
+import { resamplePosEmbed } from "../checkpoint/pos_embed.ts";
 import type { Tensor } from "../checkpoint/safetensors.ts";
 import { applyPlan } from "../merge/apply.ts";
 import type { MergeMethod, TokenState } from "../merge/step.ts";
 
 /** Bumped whenever the emitted graph changes, so cached models are rebuilt. */
-export const GRAPH_VERSION = 6;
+export const GRAPH_VERSION = 9;
 
 /** A weight the config needs is missing or has the wrong shape. */
 export class WeightError extends UserError {
@@ -49,13 +52,18 @@ class ViTBuilder {
     return t;
   }
 
+  /** The initializer `name` (declared once: both branches of an `If` may read a weight). */
   param(name: string, dims: number[], data?: Float32Array): string {
+    if (this.#declared.has(name)) return name;
+    this.#declared.add(name);
     return this.g.initializer(name, {
       dtype: "float32",
       dims,
       data: data ?? this.weight(name, dims).data,
     });
   }
+
+  readonly #declared = new Set<string>();
 
   /** `x @ W^T + b` for a timm Linear `[out, in]`; `scaleRows` scales the first outputs. */
   linear(x: string, prefix: string, inDim: number, outDim: number, scaleRows = 0, scale = 1) {
@@ -88,7 +96,63 @@ class ViTBuilder {
     return g.op("Mul", [g.op("Mul", [x, g.op("Add", [erf, g.constFloat(1)])]), g.constFloat(0.5)]);
   }
 
-  embed(pixels: string): string {
+  /**
+   * Patch embedding plus position embedding. With `resolution` (int64 `[1]`, pixels) below the
+   * model's own, the image is first resized to it and the position embedding is the one
+   * resampled to its fewer patches (`resamplePosEmbed`), so a run starts with fewer tokens
+   * without any training (docs/RESULTS.md, "Fewer patches").
+   */
+  embed(pixels: string, resolution?: string): string {
+    const own = () => this.embedAt(pixels, this.posEmbed());
+    const lower = lowerResolutions(this.config);
+    if (resolution === undefined || lower.length === 0) return own();
+    const g = this.g;
+    const isOwn = g.op("Equal", [resolution, g.constInt([this.config.imgSize])]);
+    // Only the image and the table are chosen in the If: the patch embedding stays in the main
+    // graph, where ORT optimises it as in the plain model (bit-exact at r = 0 on native too).
+    const [image, table] = g.ifElse(
+      g.op("Squeeze", [isOwn, g.constInt([0])]),
+      ["float32", "float32"],
+      () => [pixels, this.posEmbed()],
+      () => {
+        const sizes = g.op("Concat", [dims(g, pixels, 0, 2), resolution, resolution], { axis: 0 });
+        return [bilinear(g, pixels, sizes), this.lowerPosEmbed(resolution, lower)];
+      },
+    );
+    return this.embedAt(image, table);
+  }
+
+  /** The position embedding `[1, 1 + P, D]` of the model's own patch grid. */
+  posEmbed(): string {
+    const { embedDim: d } = this.config;
+    return this.param("pos_embed", [1, tokenCount(this.config), d]);
+  }
+
+  /**
+   * The position embedding of a run at `resolution`, one of `lower`: every lower resolution's
+   * resampled table is computed once, at build time, and stored one after the other (ORT's own
+   * cubic Resize would take milliseconds per run); the run slices out its own.
+   */
+  lowerPosEmbed(resolution: string, lower: number[]): string {
+    const { embedDim: d, prefixTokens: prefix, patchSize: p } = this.config;
+    const g = this.g;
+    const table = this.weight("pos_embed", [1, tokenCount(this.config), d]).data;
+    const shape = { prefix, grid: patchGrid(this.config)[0], width: d };
+    const parts = lower.map((r) => resamplePosEmbed(table, shape, r / p));
+    const offsets = [0];
+    for (const part of parts) offsets.push(offsets.at(-1)! + part.length / d);
+    const all = new Float32Array(offsets.at(-1)! * d);
+    parts.forEach((part, i) => all.set(part, offsets[i] * d));
+    const stacked = this.param("pos_embed.lower", [1, offsets.at(-1)!, d], all);
+    const index = g.op("Sub", [
+      g.op("Div", [resolution, g.constInt([p])]),
+      g.constInt([lower[0] / p]),
+    ]);
+    const at = (k: string) => g.op("Gather", [g.constInt(offsets), k], { axis: 0 });
+    return sliceAxis(g, stacked, 1, at(index), at(g.op("Add", [index, g.constInt([1])])));
+  }
+
+  embedAt(pixels: string, posEmbed: string): string {
     const { embedDim: d, patchSize: p, prefixTokens } = this.config;
     const g = this.g;
     const conv = g.op("Conv", [
@@ -106,7 +170,7 @@ class ViTBuilder {
     ]);
     if (prefixTokens !== 1) throw new WeightError("only one prefix (class) token is supported");
     const tokens = g.op("Concat", [cls, patches], { axis: 1 });
-    return g.op("Add", [tokens, this.param("pos_embed", [1, tokenCount(this.config), d])]);
+    return g.op("Add", [tokens, posEmbed]);
   }
 
   /** Multi-head self-attention; returns the residual branch, keys and attention. */
@@ -179,20 +243,21 @@ class ViTBuilder {
   initialState(x: string, methods: MergeMethod[], sources: boolean): TokenState {
     const g = this.g;
     const { prefixTokens } = this.config;
-    const p = patchCount(this.config);
-    const ids = Array.from({ length: p }, (_, j) => j + prefixTokens);
+    // Patch ids from the token count, which a lower resolution lowers.
+    const tokens = g.op("Squeeze", [dim(g, x, 1), g.constInt([0])]);
+    const ids = g.op("Range", [g.constInt(prefixTokens), tokens, g.constInt(1)]);
     return {
       x,
       size: filled(g, dims(g, x, 0, 2), 1),
       sums: Object.fromEntries(
         methods.flatMap((m) =>
-          Object.entries(m.sums ?? {}).map(([n, initial]) => [n, initial(g, x, prefixTokens)])
+          Object.entries(m.sums ?? {}).map(([n, initial]) => [n, initial(g, x, this.config)])
         ),
       ),
       ...(sources && {
         sourceMap: g.op("Expand", [
-          g.constInt(ids),
-          g.op("Concat", [dim(g, x, 0), g.constInt([p])], { axis: 0 }),
+          ids,
+          g.op("Concat", [dim(g, x, 0), dim(g, ids, 0)], { axis: 0 }),
         ]),
       }),
     };
@@ -326,6 +391,7 @@ class ViTBuilder {
       segments ? "width" : imgSize,
     ]);
     const schedule = g.input("r", "int64", [depth]);
+    const resolution = merging ? g.input("resolution", "int64", [1]) : undefined;
     const declared = new Set<string>();
     for (const m of methods) {
       for (const input of m.inputs?.(this.config) ?? []) {
@@ -340,7 +406,7 @@ class ViTBuilder {
     const stepAtMost = step === undefined
       ? undefined
       : steps.slice(1).map((_, k) => scalar(g, g.op("LessOrEqual", [step, g.constInt([k])])));
-    const fromImage = () => this.initialState(this.embed(pixels), methods, sources);
+    const fromImage = () => this.initialState(this.embed(pixels, resolution), methods, sources);
     let state: TokenState;
     let range: { start: string; end: string } | undefined;
     if (!merging) {
@@ -472,7 +538,7 @@ function scalar(g: GraphBuilder, v: string): string {
 /** Dims of a segment's state input (`x`, `size`, a sum, or the source map). */
 function stateDims(name: string, config: ViTConfig): Dim[] {
   if (name === "x") return ["batch", "tokens", config.embedDim];
-  if (name === "source_map") return ["batch", patchCount(config)];
+  if (name === "source_map") return ["batch", "patches"];
   return ["batch", "tokens"];
 }
 

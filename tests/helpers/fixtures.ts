@@ -35,6 +35,11 @@ const nativeMissing = await unavailable("native");
 if (nativeMissing) console.warn(`skipping native-backend cases: ${nativeMissing}`);
 else CPU_BACKENDS.push("native");
 
+/** The `resolution` feed of a merging graph that runs at the model's own resolution. */
+export function ownResolution(config: ViTConfig) {
+  return { resolution: { data: BigInt64Array.of(BigInt(config.imgSize)), dims: [1] } };
+}
+
 /** A session of the ViT graph of `config` and `weights`, with `method` built in. */
 export function tinySession(
   config: ViTConfig,
