@@ -8,7 +8,7 @@ import { IdleRelease, releaseFreedMemory } from "./lib/backend/memory.ts";
 import { DEFAULT_THREADS } from "./lib/backend/session.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
-import { atOwnResolution } from "./lib/budget/points.ts";
+import { fromResolution } from "./lib/budget/points.ts";
 import { argsOptions, helpLines } from "./lib/options/spec.ts";
 import { createApp } from "./lib/serve/app.ts";
 import { makeContext, servedModel } from "./lib/serve/context.ts";
@@ -53,7 +53,10 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
     `edgemerge: ${config.name} on backend ${pool.backend} (asked: ${settings.backend}; ` +
       `${pool.backendReason}), sessions ${settings.sessions}`,
   );
-  const table = settings.resolutions ? data.table : atOwnResolution(data.table);
+  const table = fromResolution(
+    data.table,
+    settings.resolutions ? settings.minResolution : Infinity,
+  );
   const served = servedModel(config, pool, table, {
     tau: data.prior?.suggestedTau,
     timePrice: settings.timePrice,

@@ -46,8 +46,8 @@ and meet the same requests.
   --policy NAME  only the policies whose name starts with NAME; without it, issue 12's (ours best
                  effort and reject, ours without re-planning, unmerged, fixed ToMe points).
                  Trials, run only when named: "ours, decode ahead", "ours, spin", "ours,
-                 outside", "ours, sessions", "ours, time price", "ours, resolutions" (a
-                 setting's values in turn)`;
+                 outside", "ours, sessions", "ours, time price", "ours, resolutions", "ours,
+                 min resolution" (a setting's values in turn)`;
 
 const RATES = [0.5, 0.7, 0.9];
 /** Budgeted traffic before the measured cells, so the timing model has seen this load. */
@@ -140,6 +140,7 @@ async function main(args: string[]) {
     ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
     ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
     ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
+    ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
   ];
   const policies = values.policy === undefined
     ? allPolicies.filter((p) => !p.trial)

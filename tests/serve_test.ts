@@ -12,7 +12,9 @@ import { defaultPoints } from "../lib/budget/points.ts";
 
 const bundle = (await tinyModel()).bundle;
 const engine = new Engine(bundle, { backend: "wasm", threads: 1 });
-const served = servedModel(bundle.config, new LocalInference(engine));
+// Accuracy alone (no time price): the plans these tests expect must not depend on how fast they
+// send requests.
+const served = servedModel(bundle.config, new LocalInference(engine), undefined, { timePrice: 0 });
 // Many requests at once below: more than the default upload cap, which has its own test.
 const app = createApp(makeContext([served], { limits: { maxUploads: 64, bodyTimeoutMs: 10_000 } }));
 const picture = () => {

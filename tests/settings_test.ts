@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
-import { DEFAULT_OUTSIDE_MS, DEFAULT_TIME_PRICE } from "../lib/budget/budget.ts";
+import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../lib/budget/budget.ts";
 import { readSettings, spinPools } from "../lib/serve/settings.ts";
+
+/** Runs `fn` with the environment variable `name` set to `value`, and removes it after. */
+function withEnv(name: string, value: string, fn: () => void) {
+  Deno.env.set(name, value);
+  try {
+    fn();
+  } finally {
+    Deno.env.delete(name);
+  }
+}
 
 Deno.test("settings: native pools spin only where a core is left for HTTP and decoding, unless told", () => {
   assert.equal(spinPools("auto", 2, 2), false);
@@ -9,14 +19,11 @@ Deno.test("settings: native pools spin only where a core is left for HTTP and de
   assert.equal(spinPools("off", 1, 8), false);
   assert.equal(readSettings({}).spin, "auto");
   assert.equal(readSettings({ spin: "off" }).spin, "off");
-  Deno.env.set("EDGEMERGE_SPIN", "on");
-  try {
+  withEnv("EDGEMERGE_SPIN", "on", () => {
     assert.equal(readSettings({}).spin, "on");
     assert.equal(readSettings({ spin: "off" }).spin, "off", "the flag wins over the environment");
     assert.throws(() => readSettings({ spin: "sometimes" }), /spin/);
-  } finally {
-    Deno.env.delete("EDGEMERGE_SPIN");
-  }
+  });
 });
 
 Deno.test("settings: queued images are decoded ahead unless told not to", () => {
@@ -25,15 +32,15 @@ Deno.test("settings: queued images are decoded ahead unless told not to", () => 
   assert.throws(() => readSettings({ "decode-ahead": "maybe" }), /decode-ahead/);
 });
 
-Deno.test("settings: the time price defaults to the budget's, 0 turns it off, bad values are refused", () => {
-  assert.equal(readSettings({}).timePrice, DEFAULT_TIME_PRICE);
+Deno.test("settings: the time price defaults to the backend's, 0 turns it off, bad values are refused", () => {
+  assert.equal(readSettings({}).timePrice, undefined); // the budget's default for its backend
+  assert.equal(defaultTimePrice("wasm"), 0.25);
+  assert.equal(defaultTimePrice("native"), 0);
+  assert.equal(defaultTimePrice("webgpu"), 0);
   assert.equal(readSettings({ "time-price": "0" }).timePrice, 0);
-  Deno.env.set("EDGEMERGE_TIME_PRICE", "1.5");
-  try {
+  withEnv("EDGEMERGE_TIME_PRICE", "1.5", () => {
     assert.equal(readSettings({}).timePrice, 1.5);
-  } finally {
-    Deno.env.delete("EDGEMERGE_TIME_PRICE");
-  }
+  });
   assert.throws(() => readSettings({ "time-price": "-1" }), /time.price/);
   assert.throws(() => readSettings({ "time-price": "cheap" }), /time.price/);
 });
@@ -41,23 +48,27 @@ Deno.test("settings: the time price defaults to the budget's, 0 turns it off, ba
 Deno.test("settings: methods share one session unless each is asked to have its own", () => {
   assert.equal(readSettings({}).sessions, "shared");
   assert.equal(readSettings({ sessions: "per-method" }).sessions, "per-method");
-  Deno.env.set("EDGEMERGE_SESSIONS", "per-method");
-  try {
+  withEnv("EDGEMERGE_SESSIONS", "per-method", () => {
     assert.equal(readSettings({}).sessions, "per-method");
-  } finally {
-    Deno.env.delete("EDGEMERGE_SESSIONS");
-  }
+  });
   assert.throws(() => readSettings({ sessions: "one" }), /sessions/);
 });
 
 Deno.test("settings: the time outside the server's view has a default, can be given; bad values are refused", () => {
   assert.equal(readSettings({}).outsideMs, DEFAULT_OUTSIDE_MS);
   assert.equal(readSettings({ "outside-ms": "1.5" }).outsideMs, 1.5);
-  Deno.env.set("EDGEMERGE_OUTSIDE_MS", "3");
-  try {
+  withEnv("EDGEMERGE_OUTSIDE_MS", "3", () => {
     assert.equal(readSettings({}).outsideMs, 3);
-  } finally {
-    Deno.env.delete("EDGEMERGE_OUTSIDE_MS");
-  }
+  });
   assert.throws(() => readSettings({ "outside-ms": "-1" }), /outside.ms/);
+});
+
+Deno.test("settings: budgets may plan at any resolution unless a floor is given; bad floors are refused", () => {
+  assert.equal(readSettings({}).minResolution, 0);
+  assert.equal(readSettings({ "min-resolution": "128" }).minResolution, 128);
+  withEnv("EDGEMERGE_MIN_RESOLUTION", "160", () => {
+    assert.equal(readSettings({}).minResolution, 160);
+  });
+  assert.throws(() => readSettings({ "min-resolution": "-16" }), /min.resolution/);
+  assert.throws(() => readSettings({ "min-resolution": "small" }), /min.resolution/);
 });

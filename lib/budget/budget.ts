@@ -37,17 +37,26 @@ export const DISPATCH_QUANTILE = 0.9;
 export const FLIGHT_QUANTILE = 0.95;
 /** Tail quantile of decode and overhead time kept aside. */
 const SIDE_QUANTILE = 0.9;
-/**
- * Expected top-1 a run's ms costs per request arriving per ms on each worker
- * (`BudgetOptions.timePrice`); off by default. `bench:ideal-load`'s simulation of the load bench
- * gains 1-2.6 points of effective accuracy at 70-90 % load with 0.25-0.5, but on the server (paired
- * `bench:load` runs, docs/PERFORMANCE.md "A price on time") 0.25 was within the noise on WASM and
- * lost 1-3 points on native, where merging buys little time: the in-flight re-planning already
- * hurries runs that have others waiting.
- */
-export const DEFAULT_TIME_PRICE = 0;
 /** The price the load benches try against none (`bench:load`, `bench:ideal-load`). */
 export const TRIAL_TIME_PRICE = 0.25;
+/**
+ * Expected top-1 a run's ms costs per request arriving per ms on each worker
+ * (`BudgetOptions.timePrice`), by backend. Paired `bench:load` runs (docs/PERFORMANCE.md, "The time
+ * price on each backend"): on WASM 0.25 against 0 gained 1.6-2.3 points of effective accuracy and
+ * up to 4 points in budget over 8 pairs, where the simulation of `bench:ideal-load` gains 1-2.6;
+ * on native, where merging buys less of a request's service, it lost about a point at 50 and 70 %
+ * load (2 pairs; 1-3 points on 2026-12-04).
+ * WebGPU is unmeasured on a real adapter and stays at 0, like the other fast backend.
+ *
+ * @example
+ * ```ts
+ * defaultTimePrice("wasm"); // 0.25
+ * defaultTimePrice("native"); // 0: accuracy alone
+ * ```
+ */
+export function defaultTimePrice(backend: string): number {
+  return backend === "wasm" ? TRIAL_TIME_PRICE : 0;
+}
 /**
  * Ms of every budget spent where the server cannot see it (`BudgetOptions.outsideMs`): the way
  * to the server and back and the client's own HTTP. Deadlines are set that much earlier. A client
@@ -109,7 +118,7 @@ export interface BudgetOptions {
   /**
    * Under load a run's time costs the requests arriving meanwhile: plans are ranked by expected
    * top-1 minus `timePrice` x arrivals per ms per worker x predicted ms (default
-   * `DEFAULT_TIME_PRICE`, 0: accuracy alone).
+   * `defaultTimePrice` of the backend; 0: accuracy alone).
    */
   timePrice?: number;
   /**
@@ -198,7 +207,7 @@ export class Budget {
 
   /** What a ms of a run costs now in expected top-1 (see `BudgetOptions.timePrice`). */
   timePrice(): number {
-    const c = this.options.timePrice ?? DEFAULT_TIME_PRICE;
+    const c = this.options.timePrice ?? defaultTimePrice(this.inference.backend);
     if (c === 0) return 0;
     return c * this.#arrivals.perMs(this.#now()) / Math.max(1, this.inference.backlog().workers);
   }

@@ -105,9 +105,20 @@ export function defaultPoints(config: ViTConfig): PointsTable {
   };
 }
 
-/** `table` without its points at lower resolutions. */
-export function atOwnResolution(table: PointsTable): PointsTable {
-  return { ...table, points: table.points.filter((p) => p.resolution === undefined) };
+/**
+ * `table` without its points below `lowest` pixels (points at the model's own resolution stay).
+ *
+ * @example
+ * ```ts
+ * fromResolution(table, 128); // plans may start at 128 pixels or more
+ * fromResolution(table, Infinity); // the model's own resolution only
+ * ```
+ */
+export function fromResolution(table: PointsTable, lowest: number): PointsTable {
+  return {
+    ...table,
+    points: table.points.filter((p) => p.resolution === undefined || p.resolution >= lowest),
+  };
 }
 
 /** Validates a parsed table (from a file or KV). */

@@ -10,7 +10,7 @@ import {
   type OptionSpec,
 } from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
-import { DEFAULT_OUTSIDE_MS, DEFAULT_TIME_PRICE } from "../budget/budget.ts";
+import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../budget/budget.ts";
 import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
 
 /** Inference workers. */
@@ -121,6 +121,19 @@ export const RESOLUTIONS: ChoiceOption<"on" | "off"> = {
     "(off: only at the model's own, e.g. where fine detail matters).",
 };
 
+/** The lowest resolution budgets may plan at. */
+export const MIN_RESOLUTION: NumberOption = {
+  kind: "number",
+  name: "min_resolution",
+  min: 0,
+  max: 100_000,
+  default: 0,
+  env: "EDGEMERGE_MIN_RESOLUTION",
+  description: "Budgeted requests run at no fewer pixels than this (0: any resolution the " +
+    "operating points hold). The cheapest points (112 pixels) answer in time requests nothing " +
+    "else fits, at 20-39 % top-1; a floor trades those answers for better ones of the rest.",
+};
+
 /** Decoding queued requests' images while they wait. */
 export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
   kind: "choice",
@@ -139,12 +152,13 @@ export const TIME_PRICE: NumberOption = {
   name: "time_price",
   min: 0,
   max: 10,
-  default: DEFAULT_TIME_PRICE,
   env: "EDGEMERGE_TIME_PRICE",
   description: "Under load a run's time costs the requests arriving meanwhile: budgeted plans " +
     "are ranked by expected top-1 minus this x arrivals per ms per worker x predicted ms (0: " +
-    "accuracy alone; an idle server is not affected). Off by default: 0.25 did not pay on " +
-    "this machine (docs/PERFORMANCE.md).",
+    `accuracy alone; an idle server is not affected). Default by backend: ${
+      defaultTimePrice("wasm")
+    } on wasm, ${defaultTimePrice("native")} on native and webgpu, as measured ` +
+    "(docs/PERFORMANCE.md).",
 };
 
 /** What the server leaves of each budget for the time it cannot see. */
@@ -213,6 +227,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   MAX_BATCH,
   REPLAN,
   RESOLUTIONS,
+  MIN_RESOLUTION,
   DECODE_AHEAD,
   TIME_PRICE,
   OUTSIDE_MS,
@@ -236,8 +251,9 @@ export function readSettings(values: Record<string, unknown>) {
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values) === "on",
     resolutions: argValue(RESOLUTIONS, values) === "on",
+    minResolution: argValue(MIN_RESOLUTION, values)!,
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
-    timePrice: argValue(TIME_PRICE, values)!,
+    timePrice: argValue(TIME_PRICE, values),
     outsideMs: argValue(OUTSIDE_MS, values)!,
     spin: argValue(SPIN, values)!,
     sessions: argValue(SESSIONS, values)!,
