@@ -141,6 +141,7 @@ async function main(args: string[]) {
     ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
     ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
     ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
+    ...trial("re-planning", "EDGEMERGE_REPLAN", ["on", "own"]),
   ];
   const policies = values.policy === undefined
     ? allPolicies.filter((p) => !p.trial)

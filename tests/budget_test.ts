@@ -246,6 +246,7 @@ for (const sessions of ["shared", "per-method"] as const) {
       leftAfter: number,
       mayLighten = true,
       othersWaiting = false,
+      finishBy?: number,
     ) => {
       let now = 0, reads = 0;
       const clock = () => (reads++ % 3 === 1 ? (now += segmentMs) : now);
@@ -257,7 +258,12 @@ for (const sessions of ["shared", "per-method"] as const) {
         deadline: segmentMs + leftAfter,
         control: { model: tiny, tau: 0, reserveMs: 0, mayLighten },
       };
-      return await runJob(engine, job, { replan, clock, othersWaiting: () => othersWaiting });
+      return await runJob(engine, job, {
+        replan,
+        clock,
+        othersWaiting: () => othersWaiting,
+        finishBy: () => finishBy,
+      });
     };
     // Planned unmerged, but the first segment ate the time: the last block merges.
     const late = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8);
@@ -280,6 +286,26 @@ for (const sessions of ["shared", "per-method"] as const) {
     // Running late still merges more with others waiting.
     const lateQueued = await run([0, 0, 0, 0], 50, lastBlockMs * 0.8, true, true);
     assert.ok(lateQueued.schedule[3] > 0, `late with others waiting ran ${lateQueued.schedule}`);
+    // On time for itself, but a job waiting needs it done sooner: it hurries for that one...
+    const hurried = await run([0, 0, 0, 0], 1, lastBlockMs * 3, true, true, 1 + lastBlockMs * 0.9);
+    assert.ok(hurried.schedule[3] > 0, `hurried ran ${hurried.schedule}`);
+    assert.equal(hurried.replans, 1);
+    // ... as far as the waiting job's time allows: a later one asks for less merging.
+    const eased = await run([0, 0, 0, 0], 1, lastBlockMs * 3, true, true, 1 + lastBlockMs * 0.95);
+    assert.ok(eased.schedule[3] < hurried.schedule[3], `${eased.schedule} vs ${hurried.schedule}`);
+    // ... but not for a job it cannot help (no plan ends by 0.5): it plans for its own deadline.
+    const hopeless = await run(
+      [0, 0, 0, 0],
+      1,
+      lastBlockMs * 3,
+      true,
+      true,
+      1 + lastBlockMs * 0.01,
+    );
+    assert.deepEqual(hopeless.schedule, [0, 0, 0, 0]);
+    // A waiting job due after this one's own deadline changes nothing.
+    const relaxed = await run([0, 0, 0, 0], 1, lastBlockMs * 3, true, true, 1 + lastBlockMs * 4);
+    assert.deepEqual(relaxed.schedule, [0, 0, 0, 0]);
     // Without a re-planner the schedule stays as decided.
     const fixed = await runJob(engine, {
       method: "tome",
@@ -816,13 +842,22 @@ Deno.test("budget: a job is asked to leave time for the deadlines waiting behind
   queue.push({ ...base, deadline: 200, decide }, "first");
   queue.push({ ...base, deadline: 250, serviceMs: 40, decide }, "second");
   queue.push({ ...base, deadline: 400, serviceMs: 40, decide }, "third");
+  // What a running job is asked to leave: the first waiting one's 200 - 0 (no service known).
+  assert.equal(queue.finishBy(), 200);
   assert.equal(queue.take().next!.handle, "first");
+  // Epoch times, the same whenever read: second's 250 - 40, third's 400 - 40 - 40.
+  assert.equal(queue.finishBy(), 210);
   // second: 250 - 100 - 40 = 110; third: 400 - 100 - 40 (second first) - 40 = 220.
   assert.deepEqual(limits, [110]);
   queue.take();
   assert.deepEqual(limits, [110, 260]);
   queue.take();
   assert.deepEqual(limits, [110, 260, undefined]);
+  assert.equal(queue.finishBy(), undefined); // nothing waits
+  // Unbudgeted jobs ask nothing, but their service still delays those behind them.
+  queue.push({ ...base, serviceMs: 30 }, "unbudgeted");
+  queue.push({ ...base, deadline: 70_000, serviceMs: 20, decide }, "budgeted");
+  assert.equal(queue.finishBy(), 70_000 - 30 - 20); // behind the unbudgeted one, due at 60 100
 });
 
 Deno.test("budget: the least time follows the timing model as it refits", async () => {

@@ -9,12 +9,27 @@ import {
   WorkerFaultError,
 } from "../lib/runtime/errors.ts";
 import { WorkerPool } from "../workers/pool.ts";
+import { QueueState } from "../workers/protocol.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
 import { loadModelConfig } from "../lib/checkpoint/bundle.ts";
 
 const model = (await tinyModel()).dir;
 const image = await new Image(40, 40).fill(0x3366ccff).encode();
 const job = (method = "none") => ({ method, topK: 3, image });
+
+Deno.test("pool: the queue's state reaches a worker's view of the shared buffer", () => {
+  const pool = new QueueState();
+  const worker = new QueueState(pool.buffer);
+  assert.equal(worker.waiting(), 0);
+  assert.equal(worker.finishBy(), undefined);
+  const epochMs = 1_765_000_000_123.456;
+  pool.write(3, epochMs);
+  assert.equal(worker.waiting(), 3);
+  assert.ok(Math.abs(worker.finishBy()! - epochMs) < 1e-3, `${worker.finishBy()}`);
+  pool.write(1, undefined); // only unbudgeted jobs wait
+  assert.equal(worker.waiting(), 1);
+  assert.equal(worker.finishBy(), undefined);
+});
 
 async function pool(
   options: Partial<Parameters<typeof WorkerPool.start>[0]> = {},

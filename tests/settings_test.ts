@@ -45,6 +45,15 @@ Deno.test("settings: the time price defaults to the backend's, 0 turns it off, b
   assert.throws(() => readSettings({ "time-price": "cheap" }), /time.price/);
 });
 
+Deno.test("settings: budgeted runs re-plan and hurry for those waiting unless told otherwise", () => {
+  assert.equal(readSettings({}).replan, "on");
+  assert.equal(readSettings({ replan: "own" }).replan, "own");
+  withEnv("EDGEMERGE_REPLAN", "off", () => {
+    assert.equal(readSettings({}).replan, "off");
+  });
+  assert.throws(() => readSettings({ replan: "sometimes" }), /replan/);
+});
+
 Deno.test("settings: methods share one session unless each is asked to have its own", () => {
   assert.equal(readSettings({}).sessions, "shared");
   assert.equal(readSettings({ sessions: "per-method" }).sessions, "per-method");

@@ -5,12 +5,14 @@
  */
 /// <reference lib="deno.worker" />
 import { UserError } from "../lib/errors.ts";
-import type {
-  BatchMessage,
-  InitMessage,
-  PoolMessage,
-  WarmMessage,
-  WorkerMessage,
+import type { ReplanMode } from "../lib/runtime/jobs.ts";
+import {
+  type BatchMessage,
+  type InitMessage,
+  type PoolMessage,
+  QueueState,
+  type WarmMessage,
+  type WorkerMessage,
 } from "./protocol.ts";
 
 // The handler is installed before any await, so no message is missed while modules load.
@@ -18,10 +20,10 @@ let engine: import("../lib/runtime/engine.ts").Engine | undefined;
 const pending: (BatchMessage | WarmMessage)[] = [];
 /** Fault injection for tests and chaos drills: the next job crashes or hangs this worker. */
 let fault: "crash" | "hang" | undefined;
-/** Whether budgeted jobs re-plan between segments (`init.replan`; off only to measure it). */
-let replanning = true;
-/** The pool's queue length (`init.waiting`). */
-let waiting: Int32Array | undefined;
+/** How budgeted jobs re-plan between segments (`init.replan`). */
+let replanning: ReplanMode = "on";
+/** The pool's queue (`init.queue`). */
+let queue: QueueState | undefined;
 const post = (m: WorkerMessage) => self.postMessage(m);
 
 self.onmessage = ({ data }: MessageEvent<PoolMessage>) => {
@@ -50,8 +52,8 @@ async function init(message: InitMessage) {
     });
     for (const method of message.warm) await e.runner(method);
     engine = e;
-    replanning = message.replan !== false;
-    if (message.waiting) waiting = new Int32Array(message.waiting);
+    replanning = message.replan ?? "on";
+    if (message.queue) queue = new QueueState(message.queue);
     fault ??= message.fault;
     post({ type: "ready", backend, reason });
     for (const message of pending.splice(0)) void handle(message);
@@ -87,8 +89,9 @@ async function run(batch: BatchMessage) {
     const { runBatch } = await import("../lib/runtime/jobs.ts");
     const { replan } = await import("../lib/budget/plan.ts");
     const results = await runBatch(engine!, batch.jobs, {
-      replan: replanning ? replan : undefined,
-      othersWaiting: () => (waiting ? Atomics.load(waiting, 0) : 0) > 0,
+      replan: replanning === "off" ? undefined : replan,
+      othersWaiting: () => (queue?.waiting() ?? 0) > 0,
+      ...(replanning === "on" && { finishBy: () => queue?.finishBy() }),
     });
     results.forEach((result, i) => {
       const { id } = batch.jobs[i];

@@ -27,13 +27,14 @@ import type {
 } from "../lib/runtime/jobs.ts";
 import { DeadlineQueue, type Waiting } from "../lib/runtime/queue.ts";
 import type { PreprocessConfig } from "../lib/image/preprocess.ts";
-import type {
-  DecodeReply,
-  DecoderMessage,
-  InitMessage,
-  JobMessage,
-  PoolMessage,
-  WorkerMessage,
+import {
+  type DecodeReply,
+  type DecoderMessage,
+  type InitMessage,
+  type JobMessage,
+  type PoolMessage,
+  QueueState,
+  type WorkerMessage,
 } from "./protocol.ts";
 
 // onnxruntime-web replaces globalThis.Worker once it starts threads in this thread: keep ours.
@@ -82,8 +83,8 @@ interface Slot {
 export class WorkerPool implements Inference {
   #slots: Slot[] = [];
   #queue = new DeadlineQueue<Pending>(epochNow);
-  /** The queue's length, shared with the workers (re-plans read it between segments). */
-  #waiting = new Int32Array(new SharedArrayBuffer(4));
+  /** The queue's state, shared with the workers (re-plans read it between segments). */
+  #shared = new QueueState();
   #draining = false;
   #nextId = 1;
   #idle: (() => void)[] = [];
@@ -317,7 +318,7 @@ export class WorkerPool implements Inference {
       send(worker, {
         type: "init",
         ...this.options.init,
-        waiting: this.#waiting.buffer as SharedArrayBuffer,
+        queue: this.#shared.buffer,
       });
     });
   }
@@ -403,7 +404,7 @@ export class WorkerPool implements Inference {
       const inputs = messages.flatMap((m) => m.prepared ? [m.prepared.input.buffer] : []);
       slot.worker.postMessage({ type: "batch", jobs: messages } satisfies PoolMessage, inputs);
     }
-    Atomics.store(this.#waiting, 0, this.#queue.length);
+    this.#shared.write(this.#queue.length, this.#queue.finishBy());
     if (this.#queue.length === 0 && this.running === 0) this.#idle.splice(0).forEach((f) => f());
   }
 }

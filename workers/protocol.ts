@@ -6,7 +6,7 @@ import type { BackendChoice } from "../lib/backend/session.ts";
 import type { PreprocessConfig } from "../lib/image/preprocess.ts";
 import type { SaliencyPrior } from "../lib/saliency/prior.ts";
 import type { SessionLayout } from "../lib/runtime/engine.ts";
-import type { ClassifyJob, ClassifyResult } from "../lib/runtime/jobs.ts";
+import type { ClassifyJob, ClassifyResult, ReplanMode } from "../lib/runtime/jobs.ts";
 
 /** Sent once, right after the worker starts. */
 export interface InitMessage {
@@ -18,16 +18,58 @@ export interface InitMessage {
   spin?: boolean;
   /** How methods share sessions (default `shared`). */
   sessions?: SessionLayout;
-  /** Budgeted jobs re-plan between segments (default true; off to measure what it brings). */
-  replan?: boolean;
+  /** How budgeted jobs re-plan between segments (default `on`). */
+  replan?: ReplanMode;
   /** Methods whose sessions start before the worker reports ready. */
   warm: string[];
   /** The saliency prior for SAD-TM methods (read from KV by the main thread). */
   prior?: SaliencyPrior;
   /** Fault injection (tests): every worker, replacements too, crashes on its first job. */
   fault?: "crash";
-  /** One Int32: how many jobs wait in the pool's queue, kept up to date by the pool. */
-  waiting?: SharedArrayBuffer;
+  /** The pool's `QueueState`, kept up to date by the pool. */
+  queue?: SharedArrayBuffer;
+}
+
+/**
+ * What the pool's queue tells its workers between messages, in shared memory: how many jobs wait,
+ * and the epoch ms by which running jobs should end for them (`DeadlineQueue.finishBy`).
+ *
+ * @example
+ * ```ts
+ * const state = new QueueState();
+ * state.write(2, 1_700_000_000_000);
+ * new QueueState(state.buffer).waiting(); // 2, in a worker given the buffer
+ * ```
+ */
+export class QueueState {
+  readonly #length: Int32Array;
+  /** Microseconds since the epoch (0: no budgeted job waits). */
+  readonly #finishBy: BigInt64Array;
+
+  constructor(readonly buffer = new SharedArrayBuffer(16)) {
+    this.#length = new Int32Array(buffer, 0, 1);
+    this.#finishBy = new BigInt64Array(buffer, 8, 1);
+  }
+
+  /** Sets the state (pool side). */
+  write(length: number, finishBy: number | undefined): void {
+    Atomics.store(this.#length, 0, length);
+    const us = finishBy === undefined || !Number.isFinite(finishBy)
+      ? 0
+      : Math.round(finishBy * 1e3);
+    Atomics.store(this.#finishBy, 0, BigInt(us));
+  }
+
+  /** Jobs waiting for a worker. */
+  waiting(): number {
+    return Atomics.load(this.#length, 0);
+  }
+
+  /** Epoch ms by which running jobs should end for the waiting ones (undefined: none). */
+  finishBy(): number | undefined {
+    const us = Atomics.load(this.#finishBy, 0);
+    return us === 0n ? undefined : Number(us) / 1e3;
+  }
 }
 
 /** A job as sent to a worker. */

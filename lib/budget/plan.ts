@@ -193,5 +193,8 @@ export function chanceOfFit(model: PlanModel, predictedMs: number, leftMs: numbe
 }
 
 /** The worker's re-planner between segments: `planRest` from the job's control data. */
-export const replan: Replanner = (config, method, control, progress, leftMs) =>
-  planRest(config, method, control.model, progress, leftMs, control.tau).schedule;
+export const replan: Replanner = (config, method, control, progress, leftMs, mustFit = false) => {
+  const model = mustFit ? { ...control.model, byChance: false } : control.model;
+  const plan = planRest(config, method, model, progress, leftMs, control.tau);
+  return !mustFit || plan.fits ? plan.schedule : undefined;
+};

@@ -78,13 +78,17 @@ export interface RunControl {
   mayLighten: boolean;
 }
 
-/** The rest of a run's schedule, from where it is and the ms left; undefined: keep the plan. */
+/**
+ * The rest of a run's schedule, from where it is and the ms left; undefined: keep the plan.
+ * `mustFit`: only a plan predicted to make `leftMs` at the tail factor, else undefined.
+ */
 export type Replanner = (
   config: ViTConfig,
   method: MergeMethod | undefined,
   control: RunControl,
   progress: Progress,
   leftMs: number,
+  mustFit?: boolean,
 ) => number[] | undefined;
 
 /** How a budgeted job runs, decided when a worker takes it. */
@@ -209,6 +213,13 @@ export interface Inference {
   drain(deadlineMs?: number): Promise<void>;
 }
 
+/**
+ * How budgeted jobs re-plan between segments: `on`, from their own time left and hurried for the
+ * jobs waiting (`RunOptions.finishBy`); `own`, from their own time left only; `off`, never (only
+ * to measure what re-planning brings).
+ */
+export type ReplanMode = "on" | "own" | "off";
+
 /** What `runBatch` needs besides the engine. */
 export interface RunOptions {
   /** Re-plans budgeted jobs between segments (none: their schedule stays as decided). */
@@ -221,6 +232,12 @@ export interface RunOptions {
    * 10-14 points fewer requests in budget when early runs always spent their slack on themselves).
    */
   othersWaiting?: () => boolean;
+  /**
+   * Epoch ms by which this run should end for the jobs waiting to make their deadlines
+   * (`DeadlineQueue.finishBy`). A re-plan hurries to it when a plan still fits, as a job taken
+   * from the queue does for those behind it; otherwise it plans for its own deadline.
+   */
+  finishBy?: () => number | undefined;
 }
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -232,6 +249,33 @@ function progressOf(config: ViTConfig, state: SegmentState): Progress {
     gmacs += blockGmacs(config, state.tokens[l], state.tokens[l + 1]);
   }
   return { block: state.block, tokens: state.tokens.at(-1) ?? tokenCount(config), gmacs };
+}
+
+/**
+ * The re-planned rest of a run: hurried to `options.finishBy` for the jobs waiting when a plan
+ * still makes it before the run's own deadline, otherwise planned for that deadline.
+ */
+function replanRest(
+  config: ViTConfig,
+  method: MergeMethod | undefined,
+  control: RunControl,
+  progress: Progress,
+  { deadline, clock, options }: { deadline: number; clock: () => number; options: RunOptions },
+): number[] | undefined {
+  if (!options.replan) return undefined;
+  const by = options.finishBy?.();
+  if (by !== undefined && by < deadline) {
+    const hurried = options.replan(
+      config,
+      method,
+      control,
+      progress,
+      by - clock() - control.reserveMs,
+      true,
+    );
+    if (hurried) return hurried;
+  }
+  return options.replan(config, method, control, progress, deadline - clock() - control.reserveMs);
 }
 
 /**
@@ -275,13 +319,11 @@ async function runSegments(
     }
     const { control, deadline } = job;
     const rest = control && deadline !== undefined
-      ? options.replan?.(
-        classifier.bundle.config,
-        method,
-        control,
-        progressOf(at, result.state),
-        deadline - clock() - control.reserveMs,
-      )
+      ? replanRest(classifier.bundle.config, method, control, progressOf(at, result.state), {
+        deadline,
+        clock,
+        options,
+      })
       : undefined;
     const lighter = rest && rest.slice(end).reduce((s, r, i) => s + r - schedule[end + i], 0) < 0;
     const mayLighten = control?.mayLighten && !options.othersWaiting?.();

@@ -100,6 +100,7 @@ export class LocalInference implements Inference {
       const result = await runJob(this.engine, job, {
         ...this.options,
         othersWaiting: () => this.#queue.length > 0,
+        finishBy: () => this.#queue.finishBy(),
       });
       next.handle.resolve({ ...result, queueMs, predictedMs: next.decided?.predictedMs });
     } catch (e) {

@@ -83,20 +83,35 @@ export class DeadlineQueue<T> {
   }
 
   /**
-   * How soon the job at `i` must finish for the next few budgeted jobs behind it to still make
-   * their deadlines, each after the least service of those before it (undefined: none waits).
+   * Epoch ms by which the job at `i` must finish for the next few budgeted jobs behind it to
+   * still make their deadlines, each after the least service of those before it (undefined: none
+   * waits).
    */
-  #limit(i: number): number | undefined {
-    const now = this.clock();
-    let limit: number | undefined, ahead = 0;
+  #finishBy(i: number): number | undefined {
+    let by: number | undefined, ahead = 0;
     for (const w of this.#items.slice(i + 1, i + 1 + LOOKAHEAD)) {
       if (w.job.deadline !== undefined && !w.hopeless) {
-        const room = w.job.deadline - now - ahead - (w.job.serviceMs ?? 0);
-        limit = Math.min(limit ?? Infinity, room);
+        by = Math.min(by ?? Infinity, w.job.deadline - ahead - (w.job.serviceMs ?? 0));
       }
       ahead += w.job.serviceMs ?? 0;
     }
-    return limit;
+    return by;
+  }
+
+  /**
+   * Epoch ms by which the jobs running now should finish for the first few waiting to make their
+   * deadlines (undefined: no budgeted job waits). A running job re-planned between segments
+   * hurries for them when it still can (`RunOptions.finishBy`).
+   *
+   * @example
+   * ```ts
+   * const queue = new DeadlineQueue<string>(() => 0);
+   * queue.push({ method: "", deadline: 100, serviceMs: 30, image: new Uint8Array() }, "a");
+   * queue.finishBy(); // 70
+   * ```
+   */
+  finishBy(): number | undefined {
+    return this.#finishBy(-1);
   }
 
   /**
@@ -123,7 +138,9 @@ export class DeadlineQueue<T> {
         this.#items.splice(i, 1);
         return { next: w, refused };
       }
-      const decided = w.hopeless ?? w.job.decide(this.#limit(i), w.job.prepared !== undefined);
+      const by = this.#finishBy(i);
+      const limit = by === undefined ? undefined : by - this.clock();
+      const decided = w.hopeless ?? w.job.decide(limit, w.job.prepared !== undefined);
       if (decided instanceof Error) {
         this.#items.splice(i, 1);
         refused.push({ ...w, error: decided });

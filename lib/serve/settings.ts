@@ -12,6 +12,7 @@ import {
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
 import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../budget/budget.ts";
 import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
+import type { ReplanMode } from "../runtime/jobs.ts";
 
 /** Inference workers. */
 export const WORKERS: NumberOption = {
@@ -100,14 +101,15 @@ export const MAX_BATCH: NumberOption = {
 };
 
 /** In-flight re-planning of budgeted requests. */
-export const REPLAN: ChoiceOption<"on" | "off"> = {
+export const REPLAN: ChoiceOption<ReplanMode> = {
   kind: "choice",
   name: "replan",
-  choices: ["on", "off"],
+  choices: ["on", "own", "off"],
   default: "on",
   env: "EDGEMERGE_REPLAN",
-  description: "Budgeted requests re-plan their schedule between segments (off: only to " +
-    "measure what it brings).",
+  description: "Budgeted requests re-plan their schedule between segments from the time left, " +
+    "and hurry for the requests waiting when they still can (own: from their own time only; " +
+    "off: never, only to measure what it brings).",
 };
 
 /** Whether budgets may plan runs at lower resolutions. */
@@ -130,8 +132,9 @@ export const MIN_RESOLUTION: NumberOption = {
   default: 0,
   env: "EDGEMERGE_MIN_RESOLUTION",
   description: "Budgeted requests run at no fewer pixels than this (0: any resolution the " +
-    "operating points hold). The cheapest points (112 pixels) answer in time requests nothing " +
-    "else fits, at 20-39 % top-1; a floor trades those answers for better ones of the rest.",
+    "operating points hold). The cheapest points (112 pixels in the shipped tables) answer in " +
+    "time requests nothing else fits, at low top-1; a floor trades those answers for better " +
+    "ones of the rest.",
 };
 
 /** Decoding queued requests' images while they wait. */
@@ -249,7 +252,7 @@ export function readSettings(values: Record<string, unknown>) {
     queue: argValue(QUEUE, values)!,
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
-    replan: argValue(REPLAN, values) === "on",
+    replan: argValue(REPLAN, values)!,
     resolutions: argValue(RESOLUTIONS, values) === "on",
     minResolution: argValue(MIN_RESOLUTION, values)!,
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
