@@ -21,7 +21,7 @@ import { quantile, seededRandom, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
 import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
-import { TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
+import { TRIAL_TIME_PRICE, WASM_TIME_PRICE } from "../lib/budget/budget.ts";
 import { SESSION_LAYOUTS } from "../lib/runtime/engine.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
@@ -139,6 +139,8 @@ async function main(args: string[]) {
     ...trial("outside", "EDGEMERGE_OUTSIDE_MS", [0, 1.5], " ms"),
     ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
     ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
+    ...trial("price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, WASM_TIME_PRICE]),
+    ...trial("dear price", "EDGEMERGE_TIME_PRICE", [0.5, 1]),
     ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
     ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
     ...trial("re-planning", "EDGEMERGE_REPLAN", ["on", "own"]),

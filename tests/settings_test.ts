@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../lib/budget/budget.ts";
+import { DEFAULT_OUTSIDE_MS, defaultTimePrice, WASM_TIME_PRICE } from "../lib/budget/budget.ts";
 import { readSettings, spinPools } from "../lib/serve/settings.ts";
 
 /** Runs `fn` with the environment variable `name` set to `value`, and removes it after. */
@@ -34,7 +34,7 @@ Deno.test("settings: queued images are decoded ahead unless told not to", () => 
 
 Deno.test("settings: the time price defaults to the backend's, 0 turns it off, bad values are refused", () => {
   assert.equal(readSettings({}).timePrice, undefined); // the budget's default for its backend
-  assert.equal(defaultTimePrice("wasm"), 0.25);
+  assert.equal(defaultTimePrice("wasm"), WASM_TIME_PRICE);
   assert.equal(defaultTimePrice("native"), 0);
   assert.equal(defaultTimePrice("webgpu"), 0);
   assert.equal(readSettings({ "time-price": "0" }).timePrice, 0);

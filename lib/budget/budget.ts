@@ -37,25 +37,29 @@ export const DISPATCH_QUANTILE = 0.9;
 export const FLIGHT_QUANTILE = 0.95;
 /** Tail quantile of decode and overhead time kept aside. */
 const SIDE_QUANTILE = 0.9;
-/** The price the load benches try against none (`bench:load`, `bench:ideal-load`). */
+/** The price the load benches first tried against none (`bench:load`, `bench:ideal-load`). */
 export const TRIAL_TIME_PRICE = 0.25;
+/** The time price on WASM (`defaultTimePrice`). */
+export const WASM_TIME_PRICE = 1;
 /**
  * Expected top-1 a run's ms costs per request arriving per ms on each worker
  * (`BudgetOptions.timePrice`), by backend. Paired `bench:load` runs (docs/PERFORMANCE.md, "The time
- * price on each backend"): on WASM 0.25 against 0 gained 1.6-2.3 points of effective accuracy and
- * up to 4 points in budget over 8 pairs, where the simulation of `bench:ideal-load` gains 1-2.6;
- * on native, where merging buys less of a request's service, it lost about a point at 50 and 70 %
- * load (2 pairs; 1-3 points on 2026-12-04).
+ * price on each backend" and "A dearer time on WASM"): on WASM 0.25 against 0 gained 1.6-2.3 points
+ * of effective accuracy and up to 4 points in budget over 8 pairs, and 1 against 0.25 another 2.4-4
+ * points in budget and 0.6-3.6 effective over 4 (DeiT-Tiny), as `bench:ideal-load` predicts in
+ * budget; past 1 the simulation loses 6-15 points effective at 70-90 % load. On native, where
+ * merging buys less of a request's service, 0.25 lost about a point at 50 and 70 % load (2 pairs;
+ * 1-3 points on 2026-12-04).
  * WebGPU is unmeasured on a real adapter and stays at 0, like the other fast backend.
  *
  * @example
  * ```ts
- * defaultTimePrice("wasm"); // 0.25
+ * defaultTimePrice("wasm"); // 1
  * defaultTimePrice("native"); // 0: accuracy alone
  * ```
  */
 export function defaultTimePrice(backend: string): number {
-  return backend === "wasm" ? TRIAL_TIME_PRICE : 0;
+  return backend === "wasm" ? WASM_TIME_PRICE : 0;
 }
 /**
  * Ms of every budget spent where the server cannot see it (`BudgetOptions.outsideMs`): the way
