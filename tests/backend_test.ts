@@ -8,6 +8,9 @@ import { Classifier } from "../lib/runtime/classifier.ts";
 import { CPU_BACKENDS } from "./helpers/fixtures.ts";
 import { argmax, DEIT_TINY, devImage, goldenDev48, HAS_SHARED } from "./helpers/shared.ts";
 
+/** The project's import map, which the probe scripts in a temporary folder would not find. */
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
 Deno.test("backend: without --allow-ffi, auto takes WASM and says why; native is a clear error", async () => {
   const dir = await Deno.makeTempDir();
   const script = join(dir, "probe.ts");
@@ -23,7 +26,7 @@ const native = await createSession(new Uint8Array(), { backend: "native" }).then
 console.log(JSON.stringify({ auto, native }));`,
   );
   const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", script],
+    args: ["run", "--config", CONFIG, "--allow-read", "--allow-env", script],
     stdout: "piped",
     stderr: "piped",
   }).output();

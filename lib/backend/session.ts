@@ -4,6 +4,7 @@
  * @module
  */
 import { UserError } from "../errors.ts";
+import { weightsOutside } from "../onnx/proto.ts";
 import type * as ortTypes from "onnxruntime-web";
 
 /** Backends edgemerge can run on. */
@@ -211,6 +212,32 @@ function sessionOptions(
   };
 }
 
+/** The last onnxruntime-web session creation, which the next one waits for. */
+let creating: Promise<unknown> = Promise.resolve();
+
+/**
+ * An onnxruntime-web session of `model` with its weights given outside the graph. One at a time:
+ * onnxruntime-web mounts external data for the whole module and unmounts all of it after each
+ * creation, so two at once would read each other's weights.
+ */
+function createOutside(
+  ort: OrtModule,
+  model: Uint8Array,
+  options: ortTypes.InferenceSession.SessionOptions,
+): Promise<ortTypes.InferenceSession> {
+  const created = creating.then(() => {
+    let outside;
+    try {
+      outside = weightsOutside(model);
+    } catch (e) {
+      throw new Error(`not an ONNX model (${(e as Error).message})`);
+    }
+    return ort.InferenceSession.create(outside.graph, { ...options, externalData: outside.files });
+  });
+  creating = created.catch(() => undefined);
+  return created;
+}
+
 /** Creates a session for `model` on the requested backend, or throws `BackendError`. */
 export async function createSession(
   model: Uint8Array,
@@ -224,10 +251,11 @@ export async function createSession(
     ? await loadNative()
     : await loadWasm(threads);
   try {
-    const session = await ort.InferenceSession.create(
-      model,
-      sessionOptions(backend, threads, options),
-    );
+    // onnxruntime-web's WASM memory never shrinks: weights given outside the graph are copied
+    // into it once, not twice. onnxruntime-node takes external data only as files.
+    const session = backend === "native"
+      ? await ort.InferenceSession.create(model, sessionOptions(backend, threads, options))
+      : await createOutside(ort, model, sessionOptions(backend, threads, options));
     return wrap(ort, session, backend);
   } catch (e) {
     throw new BackendError(`${backend}: cannot create a session: ${(e as Error).message}`);
