@@ -4,7 +4,7 @@
  * @module
  */
 import { WorkerPool } from "./workers/pool.ts";
-import { IdleRelease, releaseFreedMemory } from "./lib/backend/memory.ts";
+import { collectGarbage, IdleRelease, releaseFreedMemory } from "./lib/backend/memory.ts";
 import { DEFAULT_THREADS } from "./lib/backend/session.ts";
 import { parseCommand, runMain, UsageError } from "./lib/cli/args.ts";
 import { loadServiceData } from "./lib/kv/seed.ts";
@@ -106,7 +106,8 @@ async function main(args: string[]) {
     for (const { served } of models) await served.budget.calibrate();
   })().then(
     () => {
-      // Loading left freed buffers in the allocator's arenas; hand them back before serving.
+      // Loading left dropped buffers and freed arenas; hand them back before serving.
+      collectGarbage();
       const trimmed = releaseFreedMemory() ? ", freed memory returned" : "";
       console.log(
         `edgemerge: ready (latency model calibrated in ${

@@ -2,7 +2,7 @@
 // needs; and (where the binding loads) native and WASM agree on DeiT-Tiny's golden images.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { IdleRelease, releaseFreedMemory } from "../lib/backend/memory.ts";
+import { collectGarbage, IdleRelease, releaseFreedMemory } from "../lib/backend/memory.ts";
 import { BackendError, createSession, resolveBackend } from "../lib/backend/session.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { CPU_BACKENDS } from "./helpers/fixtures.ts";
@@ -96,6 +96,27 @@ Deno.test("memory: freed memory is handed back where FFI and glibc allow; withou
   await Deno.remove(script);
   assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
   assert.equal(new TextDecoder().decode(run.stdout).trim(), "false");
+});
+
+Deno.test("memory: collectGarbage frees a dropped buffer now, in the main thread and in a worker", async () => {
+  // A WeakRef empties only when a collection has freed its target (not within the job that made it).
+  const dropped = () => new WeakRef(new Uint8Array(32 << 20));
+  const ref = dropped();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(collectGarbage(), true);
+  assert.ok(ref.deref() === undefined, "the dropped buffer is still alive");
+
+  const code = `import { collectGarbage } from "${
+    new URL("../lib/backend/memory.ts", import.meta.url).href
+  }";
+const ref = new WeakRef(new Uint8Array(32 << 20));
+setTimeout(() => postMessage([collectGarbage(), ref.deref() === undefined]));`;
+  const url = URL.createObjectURL(new Blob([code], { type: "text/typescript" }));
+  const worker = new Worker(url, { type: "module" });
+  const answer = await new Promise((r) => worker.onmessage = (e) => r(e.data));
+  worker.terminate();
+  URL.revokeObjectURL(url);
+  assert.deepEqual(answer, [true, true]);
 });
 
 Deno.test("memory: freed memory is handed back only once nothing has run for the idle time", async () => {

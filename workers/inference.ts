@@ -4,6 +4,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import { collectGarbage } from "../lib/backend/memory.ts";
 import { UserError } from "../lib/errors.ts";
 import type { ReplanMode } from "../lib/runtime/jobs.ts";
 import {
@@ -51,6 +52,8 @@ async function init(message: InitMessage) {
       prior: message.prior,
     });
     for (const method of message.warm) await e.runner(method);
+    // The weights and graph bytes now live in the session: free their buffers before serving.
+    collectGarbage();
     engine = e;
     replanning = message.replan ?? "on";
     if (message.queue) queue = new QueueState(message.queue);

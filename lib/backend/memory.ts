@@ -1,11 +1,40 @@
 /**
- * Giving freed heap memory back to the system. Loading a model allocates and frees large
- * buffers (the weights file, the serialized graph), and glibc keeps what a thread's arena freed
- * for reuse: on WASM the server held 100+ MB of such free memory once ready
- * (docs/PERFORMANCE.md, memory). `malloc_trim` returns it. It needs FFI and glibc; elsewhere
- * (edge runtimes, musl, macOS) it does nothing.
+ * Giving freed heap memory back to the system. Loading a model allocates and drops large
+ * buffers (the weights file, the serialized graph). V8 frees a dropped buffer only at its next
+ * full collection, which may come much later, and glibc then keeps what a thread's arena freed
+ * for reuse: on WASM the server held 100+ MB of such memory once ready (docs/PERFORMANCE.md,
+ * memory). `collectGarbage` frees the buffers, `malloc_trim` returns the memory. The trim needs
+ * FFI and glibc; elsewhere (edge runtimes, musl, macOS) it does nothing.
  * @module
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * Runs a full garbage collection of the calling isolate (each worker is its own), so the buffers
+ * it dropped are freed now; false where the runtime does not allow it.
+ *
+ * @example
+ * ```ts
+ * import { collectGarbage } from "./lib/backend/memory.ts";
+ * collectGarbage(); // after a session has taken a model's weights
+ * ```
+ */
+export function collectGarbage(): boolean {
+  if (gc === undefined) {
+    try {
+      // Exposed to contexts created from now on; the one made here hands it over.
+      setFlagsFromString("--expose-gc");
+      gc = (runInNewContext("gc") as (() => void) | undefined) ?? null;
+    } catch {
+      gc = null;
+    }
+  }
+  gc?.();
+  return gc !== null;
+}
 
 /**
  * Asks the C allocator to return free memory to the system; true when it could be asked.
