@@ -42,6 +42,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
       warm: ["none"],
       prior: data.prior,
       replan: settings.replan,
+      segments: settings.segmentBlocks,
     },
     onReplace: (why) => {
       metrics.workerReplaced();
@@ -61,6 +62,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
     tau: data.prior?.suggestedTau,
     timePrice: settings.timePrice,
     outsideMs: settings.outsideMs,
+    segment: settings.segmentBlocks,
   });
   return { served, data };
 }

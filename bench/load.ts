@@ -23,6 +23,7 @@ import { SPIN, WORKERS } from "../lib/serve/settings.ts";
 import { DEFAULT_THREADS } from "../lib/backend/session.ts";
 import { TRIAL_TIME_PRICE, WASM_TIME_PRICE } from "../lib/budget/budget.ts";
 import { SESSION_LAYOUTS } from "../lib/runtime/engine.ts";
+import { DEFAULT_SEGMENT } from "../lib/vit/graph.ts";
 
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
@@ -144,6 +145,7 @@ async function main(args: string[]) {
     ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
     ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
     ...trial("re-planning", "EDGEMERGE_REPLAN", ["on", "own"]),
+    ...trial("segments of", "EDGEMERGE_SEGMENT_BLOCKS", [DEFAULT_SEGMENT, 4], " blocks"),
   ];
   const policies = values.policy === undefined
     ? allPolicies.filter((p) => !p.trial)

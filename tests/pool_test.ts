@@ -33,7 +33,7 @@ Deno.test("pool: the queue's state reaches a worker's view of the shared buffer"
 
 async function pool(
   options: Partial<Parameters<typeof WorkerPool.start>[0]> = {},
-  init: { fault?: "crash" } = {},
+  init: { fault?: "crash"; segments?: number } = {},
 ) {
   return await WorkerPool.start({
     size: 2,
@@ -56,6 +56,19 @@ Deno.test("pool: workers classify in parallel and report queue time", async () =
   assert.ok(results[1].tokens.at(-1)! < 65);
   assert.equal(p.backend, "wasm");
   await p.drain();
+});
+
+Deno.test("pool: jobs in segments run them of the length the pool's init asks for", async () => {
+  const segmentsOf = async (segments?: number) => {
+    const p = await pool({ size: 1 }, segments === undefined ? {} : { segments });
+    const r = await p.classify({ ...job("tome"), segmented: true });
+    await p.drain();
+    return r.segments.map((s) => [s.from, s.to]);
+  };
+  // The tiny model has 4 blocks: one segment by default (6 blocks), two of 2, four of 1.
+  assert.deepEqual(await segmentsOf(), [[0, 4]]);
+  assert.deepEqual(await segmentsOf(2), [[0, 2], [2, 4]]);
+  assert.deepEqual(await segmentsOf(1), [[0, 1], [1, 2], [2, 3], [3, 4]]);
 });
 
 Deno.test("pool: a full queue answers at once with retry-after; bad images are job errors", async () => {

@@ -54,6 +54,16 @@ Deno.test("settings: budgeted runs re-plan and hurry for those waiting unless to
   assert.throws(() => readSettings({ replan: "sometimes" }), /replan/);
 });
 
+Deno.test("settings: budgeted runs are cut into segments of 6 blocks unless told otherwise", () => {
+  assert.equal(readSettings({}).segmentBlocks, 6);
+  assert.equal(readSettings({ "segment-blocks": "4" }).segmentBlocks, 4);
+  withEnv("EDGEMERGE_SEGMENT_BLOCKS", "3", () => {
+    assert.equal(readSettings({}).segmentBlocks, 3);
+  });
+  assert.throws(() => readSettings({ "segment-blocks": "0" }), /segment.blocks/);
+  assert.throws(() => readSettings({ "segment-blocks": "2.5" }), /segment.blocks/);
+});
+
 Deno.test("settings: methods share one session unless each is asked to have its own", () => {
   assert.equal(readSettings({}).sessions, "shared");
   assert.equal(readSettings({ sessions: "per-method" }).sessions, "per-method");

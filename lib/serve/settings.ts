@@ -13,6 +13,7 @@ import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
 import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../budget/budget.ts";
 import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
 import type { ReplanMode } from "../runtime/jobs.ts";
+import { DEFAULT_SEGMENT } from "../vit/graph.ts";
 
 /** Inference workers. */
 export const WORKERS: NumberOption = {
@@ -110,6 +111,19 @@ export const REPLAN: ChoiceOption<ReplanMode> = {
   description: "Budgeted requests re-plan their schedule between segments from the time left, " +
     "and hurry for the requests waiting when they still can (own: from their own time only; " +
     "off: never, only to measure what it brings).",
+};
+
+/** Segment length of budgeted runs. */
+export const SEGMENT_BLOCKS: NumberOption = {
+  kind: "number",
+  name: "segment_blocks",
+  min: 1,
+  max: 64,
+  integer: true,
+  default: DEFAULT_SEGMENT,
+  env: "EDGEMERGE_SEGMENT_BLOCKS",
+  description: "Blocks per segment of a budgeted run, which re-plans between segments (fewer: " +
+    "it can correct sooner, and every segment is one more session run).",
 };
 
 /** Whether budgets may plan runs at lower resolutions. */
@@ -229,6 +243,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
   JOB_TIMEOUT_MS,
   MAX_BATCH,
   REPLAN,
+  SEGMENT_BLOCKS,
   RESOLUTIONS,
   MIN_RESOLUTION,
   DECODE_AHEAD,
@@ -253,6 +268,7 @@ export function readSettings(values: Record<string, unknown>) {
     jobTimeoutMs: argValue(JOB_TIMEOUT_MS, values)!,
     maxBatch: argValue(MAX_BATCH, values)!,
     replan: argValue(REPLAN, values)!,
+    segmentBlocks: argValue(SEGMENT_BLOCKS, values)!,
     resolutions: argValue(RESOLUTIONS, values) === "on",
     minResolution: argValue(MIN_RESOLUTION, values)!,
     decodeAhead: argValue(DECODE_AHEAD, values) === "on",
