@@ -90,18 +90,19 @@ async function main(args: string[]) {
       kv: models[0].data.source,
     },
   });
-  const port = Number(Deno.env.get("PORT") ?? 8000);
-  const hostname = Deno.env.get("HOST") ?? "0.0.0.0";
   const app = createApp(ctx);
   const idle = new IdleRelease();
-  const server = Deno.serve({ port, hostname }, async (request, info) => {
-    idle.begin();
-    try {
-      return await app.fetch(request, info);
-    } finally {
-      idle.end();
-    }
-  });
+  const server = Deno.serve(
+    { port: settings.port, hostname: settings.host },
+    async (request, info) => {
+      idle.begin();
+      try {
+        return await app.fetch(request, info);
+      } finally {
+        idle.end();
+      }
+    },
+  );
   const t0 = performance.now();
   // One model at a time: calibrating them together would time each against the other's load.
   (async () => {

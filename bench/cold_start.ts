@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
+import { integerOption, MODEL_FLAG_HELP, parseCommand, runMain } from "../lib/cli/args.ts";
 import { encodePng } from "../lib/image/encode.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
@@ -17,7 +17,9 @@ const USAGE = "usage: deno task bench:cold [--model DIR] [--runs N] [--no-write]
 const HELP = `${USAGE}
 
 Starts the server N times (default 5) with an empty and with a filled graph cache and reports
-process start -> first answered request (WASM, KV in memory).`;
+process start -> first answered request (WASM, KV in memory); writes the table to
+docs/PERFORMANCE.md (unless --no-write).
+${MODEL_FLAG_HELP}`;
 
 function testImage(): Uint8Array {
   const side = 256, rgba = new Uint8Array(side * side * 4);
@@ -61,7 +63,7 @@ async function main(args: string[]) {
     "no-write": { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
-  const runs = numberOption(values.runs, "runs", 1, 100) ?? 5;
+  const runs = integerOption(values.runs, "runs", 1, 100) ?? 5;
   const image = testImage();
   const port = 18000 + Math.floor(Math.random() * 1000);
   await coldStart(model, "off", port, image); // warms the OS file cache and Deno's caches

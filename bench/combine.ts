@@ -22,6 +22,7 @@ async function main(args: string[]) {
     },
     `${USAGE}\n\nA file given as NAME=FILE renames its methods to NAME, where {m} stands for the method
 (for ablations).`,
+    true,
   );
   if (positionals.length === 0) throw new UsageError("no ROWS.json given");
   const rows: EvalRow[] = [];

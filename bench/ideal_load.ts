@@ -13,7 +13,7 @@
  * it bounds what better planning alone could gain on this machine, it is not a result.
  * @module
  */
-import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
+import { integerOption, numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
 import { checkPoints, expectedAccuracy, type OperatingPoint } from "../lib/budget/points.ts";
 import { seededRandom, table, writeSection } from "./report.ts";
@@ -272,14 +272,14 @@ async function main(args: string[]) {
     "no-write": { type: "boolean" },
   }, HELP);
   const latency = numberOption(values["latency-ms"], "latency-ms", 1, 100_000);
-  if (latency === undefined) throw new Error(`--latency-ms is required\n${USAGE}`);
+  if (latency === undefined) throw new UsageError("--latency-ms is required");
   const path = values.points ?? "priors/points/deit_tiny_patch16_224.json";
   const points = checkPoints(JSON.parse(await Deno.readTextFile(path)), path).points;
   const fixedMs = numberOption(values["fixed-ms"], "fixed-ms", 0, latency) ?? 7;
   const efficiency = numberOption(values.efficiency, "efficiency", 0.1, 1) ?? 0.92;
   const noises = (values.noise ?? "0,0.18").split(",").map((v) => numberOption(v, "noise", 0, 2)!);
-  const requests = numberOption(values.requests, "requests", 100, 10_000_000) ?? 100_000;
-  const lookahead = numberOption(values.lookahead, "lookahead", 0, 64) ?? 4;
+  const requests = integerOption(values.requests, "requests", 100, 10_000_000) ?? 100_000;
+  const lookahead = integerOption(values.lookahead, "lookahead", 0, 64) ?? 4;
   const timePrice = numberOption(values["time-price"], "time-price", 0, 10) ?? TRIAL_TIME_PRICE;
   const full = points.find((p) => p.method === "none")?.gmacs ??
     Math.max(...points.map((p) => p.gmacs));

@@ -6,14 +6,16 @@
  */
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
-import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
+import { integerOption, MODEL_FLAG_HELP, parseCommand, runMain } from "../lib/cli/args.ts";
 import { quantile, table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench [--model DIR] [--runs N] [--no-write]";
 const HELP = `${USAGE}
 
 Measures plain-ViT latency on WASM (1 and 2 threads, batch 1 and 8), prints a table and
-writes it to docs/PERFORMANCE.md (unless --no-write).`;
+writes it to docs/PERFORMANCE.md (unless --no-write).
+${MODEL_FLAG_HELP}
+  --runs N       timed runs per setting (default 20)`;
 
 interface Row {
   threads: number;
@@ -51,7 +53,7 @@ async function main(args: string[]) {
     "no-write": { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
-  const runs = numberOption(values.runs, "runs", 1, 10000) ?? 20;
+  const runs = integerOption(values.runs, "runs", 1, 10000) ?? 20;
   if (values.child) {
     console.log(JSON.stringify(await child(model, Number(values.child), runs)));
     return;

@@ -13,7 +13,13 @@
 import { setPriority } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { numberOption, parseCommand, runMain } from "../lib/cli/args.ts";
+import {
+  integerOption,
+  MODEL_FLAG_HELP,
+  numberOption,
+  parseCommand,
+  runMain,
+} from "../lib/cli/args.ts";
 import { UserError } from "../lib/errors.ts";
 import { readLabelsCsv } from "../lib/eval/dataset.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
@@ -28,27 +34,6 @@ import { DEFAULT_SEGMENT } from "../lib/vit/graph.ts";
 const USAGE = "usage: deno task bench:load [--model DIR] [--seconds S] [--images DIR] " +
   "[--backend B] [--workers N] [--threads T] [--spin S] [--policy NAME] [--latency-ms L] " +
   "[--trace FILE] [--seed S] [--no-write]";
-const HELP = `${USAGE}
-
-Starts a server per distinct setting the policies need (KV in memory), waits until they are
-calibrated, measures the unmerged latency L a client sees one request at a time, then offers
-Poisson arrivals at 0.5, 0.7 and 0.9 x 1000/L per second for S seconds (default 20) per policy,
-each request with a budget in [0.6 L, 1.5 L] and a labelled image. The policies of a load take
-turns (in reverse order every other load, and from odd to even seeds), each after a 5 s lead-in,
-and meet the same requests.
-  --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
-  --backend B    the server's backend (default auto); --workers, --threads, --spin likewise
-  --latency-ms L use this L instead of measuring it (to compare worker and thread settings
-                 at the same offered rate and budgets)
-  --trace FILE   also write every request (budget, client ms, the answer) as JSONL
-  --seed S       seed of the arrivals, budgets and image order (default 1); every policy
-                 meets the same ones in a cell, so policies are compared on equal requests;
-                 odd and even seeds take the policies of a load in opposite orders
-  --policy NAME  only the policies whose name starts with NAME; without it, issue 12's (ours best
-                 effort and reject, ours without re-planning, unmerged, fixed ToMe points).
-                 Trials, run only when named: "ours, decode ahead", "ours, spin", "ours,
-                 outside", "ours, sessions", "ours, time price", "ours, resolutions", "ours,
-                 min resolution" (a setting's values in turn)`;
 
 const RATES = [0.5, 0.7, 0.9];
 /** Budgeted traffic before the measured cells, so the timing model has seen this load. */
@@ -70,9 +55,80 @@ interface Policy {
   /** Server settings (environment) the policy needs. */
   env: Record<string, string>;
   query: (budget: number) => string;
-  /** A setting compared with its alternatives, not one of issue 12's policies. */
-  trial?: boolean;
+  /** A setting compared with its alternatives (`ours, <trial>`), not one of issue 12's policies. */
+  trial?: string;
 }
+
+const budgeted = (onMiss: string) => (b: number) => `budget_ms=${b.toFixed(1)}&on_miss=${onMiss}`;
+/** Settings compared on the same requests: run only when `--policy` names them. */
+const trial = (label: string, env: string, choices: readonly (string | number)[], unit = "") =>
+  choices.map((v): Policy => ({
+    name: `ours, ${label} ${v}${unit}`,
+    env: { [env]: String(v) },
+    query: budgeted("best_effort"),
+    trial: `ours, ${label}`,
+  }));
+/** `items` comma-separated in lines of at most `width` characters, each indented by `indent`. */
+function wrapList(items: string[], indent: number, width = 100): string {
+  const lines = [""];
+  for (const item of items) {
+    const last = lines.length - 1;
+    if (lines[last] && indent + lines[last].length + item.length + 2 > width) lines.push("");
+    lines[lines.length - 1] += (lines[lines.length - 1] ? " " : "") + item + ",";
+  }
+  return lines.map((l) => " ".repeat(indent) + l).join("\n").replace(/,$/, "");
+}
+
+/** Issue 12's policies, then the trials. */
+const POLICIES: Policy[] = [
+  { name: "ours, best effort", env: {}, query: budgeted("best_effort") },
+  { name: "ours, reject", env: {}, query: budgeted("reject") },
+  {
+    name: "ours, no re-planning",
+    env: { EDGEMERGE_REPLAN: "off" },
+    query: budgeted("best_effort"),
+  },
+  { name: "unmerged", env: {}, query: () => "" },
+  ...[0.33, 0.45, 0.55].map((r) => ({
+    name: `fixed tome ${Math.round(r * 100)} %`,
+    env: {},
+    query: () => `method=tome&reduction=${r}`,
+  })),
+  ...trial("decode ahead", "EDGEMERGE_DECODE_AHEAD", ["on", "off"]),
+  ...trial("spin", "EDGEMERGE_SPIN", ["on", "off"]),
+  ...trial("outside", "EDGEMERGE_OUTSIDE_MS", [0, 1.5], " ms"),
+  ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
+  ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
+  ...trial("price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, WASM_TIME_PRICE]),
+  ...trial("dear price", "EDGEMERGE_TIME_PRICE", [0.5, 1]),
+  ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
+  ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
+  ...trial("re-planning", "EDGEMERGE_REPLAN", ["on", "own"]),
+  ...trial("segments of", "EDGEMERGE_SEGMENT_BLOCKS", [DEFAULT_SEGMENT, 4], " blocks"),
+];
+
+const HELP = `${USAGE}
+
+Starts a server per distinct setting the policies need (KV in memory), waits until they are
+calibrated, measures the unmerged latency L a client sees one request at a time, then offers
+Poisson arrivals at 0.5, 0.7 and 0.9 x 1000/L per second for S seconds (default 20) per policy,
+each request with a budget in [0.6 L, 1.5 L] and a labelled image. The policies of a load take
+turns (in reverse order every other load, and from odd to even seeds), each after a 5 s lead-in,
+and meet the same requests.
+${MODEL_FLAG_HELP}
+  --images DIR   labelled JPEGs (labels.csv; default ../shared/data/imagenet-val-dev)
+  --backend B    the server's backend (default auto); --workers, --threads, --spin likewise
+                 (default: the server's own, ${WORKERS.default} worker x ${DEFAULT_THREADS} threads)
+  --latency-ms L use this L instead of measuring it (to compare worker and thread settings
+                 at the same offered rate and budgets)
+  --trace FILE   also write every request (budget, client ms, the answer) as JSONL
+  --seed S       seed of the arrivals, budgets and image order (default 1); every policy
+                 meets the same ones in a cell, so policies are compared on equal requests;
+                 odd and even seeds take the policies of a load in opposite orders
+  --policy NAME  only the policies whose name starts with NAME; without it, issue 12's (ours best
+                 effort and reject, ours without re-planning, unmerged, fixed ToMe points).
+                 Trials, run only when named (a setting's values in turn):
+${wrapList([...new Set(POLICIES.flatMap((p) => p.trial ? [`"${p.trial}"`] : []))], 17)}`;
 
 /** Labelled images (bytes and class), up to 256. */
 async function labelled(dir: string): Promise<{ bytes: Uint8Array; label: number }[]> {
@@ -101,7 +157,7 @@ async function main(args: string[]) {
   }, HELP);
   const model = values.model ?? defaultModelDir();
   const seconds = numberOption(values.seconds, "seconds", 1, 600) ?? 20;
-  const seed = numberOption(values.seed, "seed", 0, 1e9) ?? 1;
+  const seed = integerOption(values.seed, "seed", 0, 1e9) ?? 1;
   const dir = values.images ??
     fileURLToPath(new URL("../../shared/data/imagenet-val-dev", import.meta.url));
   const pictures = await labelled(dir);
@@ -112,44 +168,9 @@ async function main(args: string[]) {
     ...(values.threads && { EDGEMERGE_THREADS: values.threads }),
     ...(values.spin && { EDGEMERGE_SPIN: values.spin }),
   };
-  const budgeted = (onMiss: string) => (b: number) => `budget_ms=${b.toFixed(1)}&on_miss=${onMiss}`;
-  /** Settings compared on the same requests: run only when `--policy` names them. */
-  const trial = (label: string, env: string, choices: readonly (string | number)[], unit = "") =>
-    choices.map((v): Policy => ({
-      name: `ours, ${label} ${v}${unit}`,
-      env: { [env]: String(v) },
-      query: budgeted("best_effort"),
-      trial: true,
-    }));
-  const allPolicies: Policy[] = [
-    { name: "ours, best effort", env: {}, query: budgeted("best_effort") },
-    { name: "ours, reject", env: {}, query: budgeted("reject") },
-    {
-      name: "ours, no re-planning",
-      env: { EDGEMERGE_REPLAN: "off" },
-      query: budgeted("best_effort"),
-    },
-    { name: "unmerged", env: {}, query: () => "" },
-    ...[0.33, 0.45, 0.55].map((r) => ({
-      name: `fixed tome ${Math.round(r * 100)} %`,
-      env: {},
-      query: () => `method=tome&reduction=${r}`,
-    })),
-    ...trial("decode ahead", "EDGEMERGE_DECODE_AHEAD", ["on", "off"]),
-    ...trial("spin", "EDGEMERGE_SPIN", ["on", "off"]),
-    ...trial("outside", "EDGEMERGE_OUTSIDE_MS", [0, 1.5], " ms"),
-    ...trial("sessions", "EDGEMERGE_SESSIONS", SESSION_LAYOUTS),
-    ...trial("time price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, 0]),
-    ...trial("price", "EDGEMERGE_TIME_PRICE", [TRIAL_TIME_PRICE, WASM_TIME_PRICE]),
-    ...trial("dear price", "EDGEMERGE_TIME_PRICE", [0.5, 1]),
-    ...trial("resolutions", "EDGEMERGE_RESOLUTIONS", ["on", "off"]),
-    ...trial("min resolution", "EDGEMERGE_MIN_RESOLUTION", [0, 128], " px"),
-    ...trial("re-planning", "EDGEMERGE_REPLAN", ["on", "own"]),
-    ...trial("segments of", "EDGEMERGE_SEGMENT_BLOCKS", [DEFAULT_SEGMENT, 4], " blocks"),
-  ];
   const policies = values.policy === undefined
-    ? allPolicies.filter((p) => !p.trial)
-    : allPolicies.filter((p) => p.name.startsWith(values.policy!));
+    ? POLICIES.filter((p) => !p.trial)
+    : POLICIES.filter((p) => p.name.startsWith(values.policy!));
   if (policies.length === 0) throw new UserError(`no policy starts with ${values.policy}`);
   deprioritise();
   const given = numberOption(values["latency-ms"], "latency-ms", 1, 60_000);
@@ -204,7 +225,7 @@ async function main(args: string[]) {
     // Warm-up (not reported): each server's timing model sees traffic like the measured one.
     for (const env of servers.keys()) {
       const first = policies.find((p) => JSON.stringify(p.env) === env)!;
-      await offer({ ...first, query: allPolicies[0].query }, 0.7, -1, WARM_UP_SECONDS);
+      await offer({ ...first, query: POLICIES[0].query }, 0.7, -1, WARM_UP_SECONDS);
     }
     for (const [cell, rate] of RATES.entries()) {
       // Policies take turns, in the reverse order every other load, so a drift of the machine

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import { integerOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { defaultModelDir } from "../lib/checkpoint/bundle.ts";
 import { quantile, table, writeSection } from "./report.ts";
 import { spawnServer } from "./server.ts";
@@ -77,8 +77,8 @@ async function main(args: string[]) {
     "no-write": { type: "boolean" },
   }, HELP);
   const models = (values.model ?? defaultModelDir()).split(",");
-  const requests = numberOption(values.requests, "requests", 1, 100_000) ?? 200;
-  const starts = numberOption(values.starts, "starts", 1, 20) ?? 3;
+  const requests = integerOption(values.requests, "requests", 1, 100_000) ?? 200;
+  const starts = integerOption(values.starts, "starts", 1, 20) ?? 3;
   const pictures: Uint8Array[] = [];
   try {
     for await (const e of Deno.readDir(SAMPLES)) {

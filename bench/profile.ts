@@ -7,19 +7,29 @@
  */
 import { join } from "node:path";
 import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import {
+  integerOption,
+  MODEL_FLAG_HELP,
+  numberOption,
+  parseCommand,
+  runMain,
+  UsageError,
+} from "../lib/cli/args.ts";
 import { priorFor } from "../lib/kv/priors.ts";
 import { methodByName } from "../lib/merge/methods.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { table, writeSection } from "./report.ts";
 
 const USAGE = "usage: deno task bench:profile [--model DIR] [--method M] [--reduction P] " +
-  "[--block B] [--runs N] [--threads T]";
+  "[--block B] [--runs N] [--threads T] [--no-write]";
 const HELP = `${USAGE}
 
 Runs one method (default tome) at a target reduction (default 0.33) N times (default 50) on the
 native backend with onnxruntime's profiler on, and prints the mean time per run: by part of the
-model, by op type inside the merge steps, and node by node for block B's merge step (default 5).`;
+model, by op type inside the merge steps, and node by node for block B's merge step (default 5).
+The tables are also written to docs/PERFORMANCE.md (unless --no-write).
+${MODEL_FLAG_HELP}
+  --threads T    threads of the session (default: the native backend's own, 2)`;
 
 /** One event of ORT's profile (Chrome trace format). */
 interface ProfileEvent {
@@ -45,8 +55,8 @@ async function main(args: string[]) {
     threads: { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
-  const runs = numberOption(values.runs, "runs", 1, 10_000) ?? 50;
-  const block = numberOption(values.block, "block", 0, 63) ?? 5;
+  const runs = integerOption(values.runs, "runs", 1, 10_000) ?? 50;
+  const block = integerOption(values.block, "block", 0, 63) ?? 5;
   const target = numberOption(values.reduction, "reduction", 0, 0.95) ?? 0.33;
   const name = values.method ?? "tome";
   const method = methodByName(name);
@@ -55,7 +65,7 @@ async function main(args: string[]) {
   const prefix = join(dir, "profile");
   const classifier = await Classifier.fromBundle(bundle, {
     backend: "native",
-    threads: numberOption(values.threads, "threads", 1, 64),
+    threads: integerOption(values.threads, "threads", 1, 64),
     method,
     prior: await priorFor(bundle.config),
     profile: prefix,

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import { integerOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { randomWeights } from "../lib/checkpoint/random.ts";
 import { writeSafetensors } from "../lib/checkpoint/safetensors.ts";
@@ -22,7 +22,7 @@ async function main(args: string[]) {
   if (!arch || !values.out) {
     throw new UsageError("--arch (a known architecture) and --out are required");
   }
-  const seed = numberOption(values.seed, "seed", 0) ?? 1;
+  const seed = integerOption(values.seed, "seed", 0) ?? 1;
   await Deno.mkdir(values.out, { recursive: true });
   await Deno.writeFile(
     join(values.out, "model.safetensors"),

@@ -9,7 +9,13 @@
  */
 import type { BackendName } from "../lib/backend/session.ts";
 import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import {
+  integerOption,
+  MODEL_FLAG_HELP,
+  parseCommand,
+  runMain,
+  UsageError,
+} from "../lib/cli/args.ts";
 import { priorFor } from "../lib/kv/priors.ts";
 import { methodByName, METHODS } from "../lib/merge/methods.ts";
 import { Classifier, type SegmentState } from "../lib/runtime/classifier.ts";
@@ -21,7 +27,9 @@ const HELP = `${USAGE}
 
 Times runs in segments against the unsegmented graph (batch 1, unmerged and ToMe 33 %), prints a
 table and writes it to docs/PERFORMANCE.md (unless --no-write).
-  --rounds N   interleaved rounds (default 30)`;
+${MODEL_FLAG_HELP}
+  --backends B   comma-separated (default wasm,native)
+  --rounds N     interleaved rounds (default 30)`;
 
 const LENGTHS = [2, 3, 4, 6];
 
@@ -32,7 +40,7 @@ async function main(args: string[]) {
     rounds: { type: "string" },
     "no-write": { type: "boolean" },
   }, HELP);
-  const rounds = numberOption(values.rounds, "rounds", 1, 1000) ?? 30;
+  const rounds = integerOption(values.rounds, "rounds", 1, 1000) ?? 30;
   const model = values.model ?? defaultModelDir();
   const bundle = await loadModelBundle(model);
   const { config } = bundle;

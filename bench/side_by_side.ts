@@ -60,6 +60,7 @@ async function main(args: string[]) {
 
 Each argument is NAME=FILE[,FILE...] (eval --out files); the table has one column group per
 argument, and a row of a later file of a group replaces the same method and target before it.`,
+    true,
   );
   if (positionals.length === 0) throw new UsageError("no NAME=ROWS.json given");
   const groups: Group[] = [];

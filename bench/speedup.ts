@@ -1,6 +1,6 @@
 /**
  * `deno task bench:speedup`: wall-clock speedup of every merge method at ~23/33/45 % GMACs
- * reduction (or `--targets`, in each `--schedule` family) against the unmerged graph, per backend
+ * reduction (or `--targets`, in each `--schedule-kind` family) against the unmerged graph, per backend
  * and batch size, in one run. Configurations are timed round-robin (one run of each per round)
  * and each round's time is divided into the same round's unmerged time, so a slow spell of the
  * shared machine hits both sides of a ratio; the table reports medians, the ideal (GMACs)
@@ -12,7 +12,14 @@ import type { BackendName } from "../lib/backend/session.ts";
 import { createSession } from "../lib/backend/session.ts";
 import { defaultModelDir, loadModelBundle } from "../lib/checkpoint/bundle.ts";
 import { atResolution } from "../lib/checkpoint/config.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "../lib/cli/args.ts";
+import {
+  integerOption,
+  MODEL_FLAG_HELP,
+  numberOption,
+  parseCommand,
+  runMain,
+  UsageError,
+} from "../lib/cli/args.ts";
 import { priorFor } from "../lib/kv/priors.ts";
 import { pointsInDir } from "../lib/kv/points.ts";
 import { METHOD_NAMES, methodByName, METHODS } from "../lib/merge/methods.ts";
@@ -35,7 +42,7 @@ import { quantile, table, writeSection } from "./report.ts";
 const DEFAULT_TARGETS = "0.23,0.33,0.45";
 
 const USAGE = "usage: deno task bench:speedup [--model DIR] [--image FILE] [--rounds N] " +
-  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule KINDS] " +
+  "[--backends wasm,native] [--batches 1,8] [--methods LIST] [--threads T] [--schedule-kind KINDS] " +
   "[--targets LIST] [--resolutions LIST] [--no-write]";
 const HELP = `${USAGE}
 
@@ -43,11 +50,15 @@ Times each method at 23/33/45 % target reduction (--targets) against the unmerge
 backend and batch size, prints a table and writes it to docs/PERFORMANCE.md (unless --no-write).
 Adaptive methods run at the theta of the shipped operating points (priors/points/) when there is
 one.
+${MODEL_FLAG_HELP}
+  --backends B   comma-separated (default wasm,native)
+  --batches N    batch sizes, comma-separated (default 1,8)
+  --methods LIST merge methods, comma-separated (default every one but none; unmerged always runs)
   --image FILE   the input (default: a photo from ../shared when present, else a pattern)
   --rounds N     interleaved rounds (default 15)
   --threads T    threads per session (default: the backends' own, 2)
-  --schedule K   schedule families of the non-adaptive methods, comma-separated, each timed in the
-                 same rounds: ${SCHEDULE_KINDS.join(", ")}
+  --schedule-kind K  schedule families of the non-adaptive methods, comma-separated, each timed
+                 in the same rounds: ${SCHEDULE_KINDS.join(", ")}
                  (default constant; the free-step table always runs ToMe's constant one)
   --targets LIST target GMACs reductions, comma-separated (default ${DEFAULT_TARGETS})
   --resolutions LIST  also time the non-adaptive methods at these lower resolutions (pixels,
@@ -369,32 +380,32 @@ async function main(args: string[]) {
     batches: { type: "string", default: "1,8" },
     methods: { type: "string", default: METHOD_NAMES.filter((m) => m !== "none").join(",") },
     threads: { type: "string" },
-    schedule: { type: "string", default: "constant" },
+    "schedule-kind": { type: "string", default: "constant" },
     targets: { type: "string", default: DEFAULT_TARGETS },
     resolutions: { type: "string", default: "" },
     "no-write": { type: "boolean" },
     child: { type: "boolean" },
   }, HELP);
   const model = values.model ?? defaultModelDir();
-  const rounds = numberOption(values.rounds, "rounds", 1, 1000) ?? 15;
-  const threads = numberOption(values.threads, "threads", 1, 64);
+  const rounds = integerOption(values.rounds, "rounds", 1, 1000) ?? 15;
+  const threads = integerOption(values.threads, "threads", 1, 64);
   const backends = values.backends.split(",") as BackendName[];
   for (const b of backends) {
     if (!["wasm", "native", "webgpu"].includes(b)) throw new UsageError(`unknown backend ${b}`);
   }
-  const batches = values.batches.split(",").map((v) => numberOption(v, "batches", 1, 64)!);
+  const batches = values.batches.split(",").map((v) => integerOption(v, "batches", 1, 64)!);
   const methods = values.methods.split(",").map((m) => (methodByName(m), m));
   const bundle = await loadModelBundle(model);
   const { config } = bundle;
   const imagePath = values.image ?? SAMPLE;
   const bytes = await Deno.readFile(imagePath).catch(() => undefined);
-  const kinds = values.schedule.split(",") as ScheduleKind[];
+  const kinds = values["schedule-kind"].split(",") as ScheduleKind[];
   for (const kind of kinds) {
     if (!SCHEDULE_KINDS.includes(kind)) throw new UsageError(`unknown schedule ${kind}`);
   }
   const targets = values.targets.split(",").map((v) => numberOption(v, "targets", 0, 0.95)!);
   const resolutions = values.resolutions.split(",").filter(Boolean).map((v) => {
-    const resolution = numberOption(v, "resolutions", 1, 4096)!;
+    const resolution = integerOption(v, "resolutions", 1, 4096)!;
     atResolution(config, resolution);
     return resolution;
   });
@@ -469,11 +480,11 @@ async function main(args: string[]) {
 
 Command: \`deno task bench:speedup --model ${model} --rounds ${rounds}${
         threads ? ` --threads ${threads}` : ""
-      }${values.schedule === "constant" ? "" : ` --schedule ${values.schedule}`}${
-        values.targets === DEFAULT_TARGETS ? "" : ` --targets ${values.targets}`
-      }${values.resolutions ? ` --resolutions ${values.resolutions}` : ""}\`. Input: ${
-        bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"
-      }.
+      }${
+        values["schedule-kind"] === "constant" ? "" : ` --schedule-kind ${values["schedule-kind"]}`
+      }${values.targets === DEFAULT_TARGETS ? "" : ` --targets ${values.targets}`}${
+        values.resolutions ? ` --resolutions ${values.resolutions}` : ""
+      }\`. Input: ${bytes ? String(imagePath).split("/").pop() : "a synthetic pattern"}.
 All methods run in one session (as the server runs them: one graph with every method's step,
 picked per run); unmerged is that session's method none. Speedup is the median over rounds of
 (unmerged time / method time) in the same round; the ideal is unmerged GMACs / the run's GMACs.

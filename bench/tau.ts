@@ -11,7 +11,7 @@ import { table } from "./report.ts";
 const USAGE = "usage: deno run -A bench/tau.ts [--plot FILE] PRIOR.json";
 
 async function main(args: string[]) {
-  const { values, positionals } = parseCommand(args, { plot: { type: "string" } }, USAGE);
+  const { values, positionals } = parseCommand(args, { plot: { type: "string" } }, USAGE, true);
   if (positionals.length !== 1) throw new UsageError("give one PRIOR.json");
   const prior = await readPriorFile(positionals[0]);
   const raw = prior.classAttentionMse, rel = prior.classAttentionRelativeMse;

@@ -189,12 +189,39 @@ Deno.test("cli: eval writes JSON rows and an SVG plot; classify prints JSON; bad
   ]);
   assert.equal(classify.code, 0, classify.stderr);
   const result = JSON.parse(classify.stdout);
-  assert.equal(result.top5.length, 5);
+  assert.equal(result.top_k.length, 5);
   assert.deepEqual(result.tokens, [65, 61, 57, 53, 49]);
-  assert.match(result.top5[0].label, /^class \d$/);
+  assert.match(result.top_k[0].label, /^class \d$/);
+
+  // An explicit schedule runs as given; one a block cannot merge is refused, saying which block.
+  const scheduled = await cli([
+    "lib/cli/classify.ts",
+    "--json",
+    "--model",
+    model,
+    "--method",
+    "tome",
+    "--schedule",
+    "8,0,4,0",
+    join(images, "img0.png"),
+  ]);
+  assert.equal(scheduled.code, 0, scheduled.stderr);
+  assert.deepEqual(JSON.parse(scheduled.stdout).tokens, [65, 57, 57, 53, 53]);
+  const tooMany = await cli([
+    "lib/cli/classify.ts",
+    "--model",
+    model,
+    "--method",
+    "tome",
+    "--schedule",
+    "40,0,0,0",
+    join(images, "img0.png"),
+  ]);
+  assert.equal(tooMany.code, 2);
+  assert.match(tooMany.stderr, /block 0 can merge at most 32 of its 65 tokens/);
 
   for (
-    const args of [["--methods", "none,magic"], ["--reductions", "2"], ["--schedule", "weird"]]
+    const args of [["--methods", "none,magic"], ["--reductions", "2"], ["--schedule-kind", "weird"]]
   ) {
     const bad = await cli(["lib/cli/eval.ts", "--model", model, "--images", images, ...args]);
     assert.notEqual(bad.code, 0);

@@ -195,6 +195,24 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
       /sadtm needs a saliency prior for tiny_test_vit \(grid 8x8\)/,
     ],
     [Promise.resolve(app.request("/nope")), 404, "not_found", /no route GET \/nope/],
+    [
+      post("?budgte_ms=50", png),
+      400,
+      "unknown_parameter",
+      /unknown parameter "budgte_ms"; known: model, budget_ms, on_miss/,
+    ],
+    [
+      post("?budget_ms=50&budget_ms=60", png),
+      400,
+      "bad_parameter",
+      /budget_ms is given 2 times with different values \(50, 60\)/,
+    ],
+    [
+      post("?budget_ms=50", png, "image/png", "/v1/classify", { "X-Latency-Budget-Ms": "70" }),
+      400,
+      "bad_parameter",
+      /budget_ms is given 2 times with different values \(50, 70\)/,
+    ],
   ];
   for (const [response, status, code, pattern] of cases) {
     const r = await response;
@@ -205,6 +223,9 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
   }
   assert.equal((await app.request("/healthz")).status, 200);
   assert.equal((await post("", png)).status, 200);
+  // The same value twice is no conflict.
+  const twice = await post("?top_k=2", png, "image/png", "/v1/classify", { "X-Top-K": "2" });
+  assert.equal((await twice.json()).top_k.length, 2);
 });
 
 Deno.test("serve: explain draws the input and the groups after each stage as a PNG", async () => {
@@ -268,6 +289,9 @@ Deno.test("serve: an explicit schedule runs and explains the point a budgeted an
     ["?schedule=1,2", /schedule needs 4 values/],
     ["?schedule=1,x,0,0", /schedule must be an integer/],
     ["?schedule=1,1,1,1&budget_ms=50", /without budget_ms/],
+    // What a block cannot merge is refused, not cut: the answer reports what ran.
+    ["?schedule=40,0,0,0", /block 0 can merge at most 32 of its 65 tokens with tome, got 40/],
+    ["?method=none&schedule=1,0,0,0", /block 0 can merge at most 0 .* method none, got 1/],
   ];
   for (const [query, message] of cases) {
     const r = await post(query, png);

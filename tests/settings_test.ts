@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEFAULT_OUTSIDE_MS, defaultTimePrice, WASM_TIME_PRICE } from "../lib/budget/budget.ts";
+import { parseCommand, UsageError } from "../lib/cli/args.ts";
 import { readSettings, spinPools } from "../lib/serve/settings.ts";
 
 /** Runs `fn` with the environment variable `name` set to `value`, and removes it after. */
@@ -90,4 +91,24 @@ Deno.test("settings: budgets may plan at any resolution unless a floor is given;
   });
   assert.throws(() => readSettings({ "min-resolution": "-16" }), /min.resolution/);
   assert.throws(() => readSettings({ "min-resolution": "small" }), /min.resolution/);
+});
+
+Deno.test("settings: host and port are settings like the others, checked before anything loads", () => {
+  if (Deno.env.get("PORT") === undefined) assert.equal(readSettings({}).port, 8000);
+  if (Deno.env.get("HOST") === undefined) assert.equal(readSettings({}).host, "0.0.0.0");
+  assert.equal(readSettings({ port: "0" }).port, 0);
+  assert.equal(readSettings({ host: "127.0.0.1" }).host, "127.0.0.1");
+  assert.throws(() => readSettings({ port: "70000" }), /--port must be an integer in \[0, 65535\]/);
+  withEnv("PORT", "80x", () => {
+    assert.throws(() => readSettings({}), /PORT must be an integer/);
+    assert.equal(readSettings({ port: "9123" }).port, 9123, "the flag wins over the environment");
+  });
+});
+
+Deno.test("settings: a command refuses arguments it does not take", () => {
+  const options = { model: { type: "string" as const } };
+  assert.throws(() => parseCommand(["../models/deit"], options, "help"), UsageError);
+  assert.throws(() => parseCommand(["--modle", "x"], options, "help"), UsageError);
+  const { positionals } = parseCommand(["a.png", "--model", "m"], options, "help", true);
+  assert.deepEqual(positionals, ["a.png"]);
 });

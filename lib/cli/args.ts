@@ -6,6 +6,10 @@ import { UserError } from "../errors.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type NumberOption, OptionError, parseNumber } from "../options/spec.ts";
 
+/** The `--model` line of a one-model command's help (`defaultModelDir` decides the default). */
+export const MODEL_FLAG_HELP =
+  "  --model DIR    model directory (default: $EDGEMERGE_MODEL, else DeiT-Tiny in the hub cache)";
+
 /** A bad command line: printed with the usage hint, exit code 2. */
 export class UsageError extends UserError {
   override name = "UsageError";
@@ -13,14 +17,22 @@ export class UsageError extends UserError {
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses `args`; prints `help` and exits on `--help`; throws `UsageError` on bad input. */
-export function parseCommand<O extends Options>(args: string[], options: O, help: string) {
+/**
+ * Parses `args`; prints `help` and exits on `--help`; throws `UsageError` on bad input, and on
+ * arguments without a flag unless the command takes them (`positionals`).
+ */
+export function parseCommand<O extends Options>(
+  args: string[],
+  options: O,
+  help: string,
+  positionals = false,
+) {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(help.trim());
     Deno.exit(0);
   }
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -32,16 +44,34 @@ export function numberOption(
   name: string,
   min = -Infinity,
   max = Infinity,
+  integer = false,
 ): number | undefined {
-  const spec: NumberOption = { kind: "number", name, min, max, description: "" };
+  const spec: NumberOption = { kind: "number", name, min, max, integer, description: "" };
   return value === undefined ? undefined : parseNumber(spec, value, `--${name}`);
 }
+
+/** A count flag (runs, rounds, a seed): `numberOption` that must also be whole. */
+export function integerOption(
+  value: string | undefined,
+  name: string,
+  min = -Infinity,
+  max = Infinity,
+): number | undefined {
+  return numberOption(value, name, min, max, true);
+}
+
+/** A file the command was pointed at is missing or unreadable: the user's error, not a bug. */
+const FILE_ERRORS = [Deno.errors.NotFound, Deno.errors.PermissionDenied, Deno.errors.IsADirectory];
 
 /** Runs a CLI main: known errors print one line (usage errors exit 2, others 1). */
 export async function runMain(main: () => Promise<void>, usage: string): Promise<void> {
   try {
     await main();
   } catch (e) {
+    if (FILE_ERRORS.some((kind) => e instanceof kind)) {
+      console.error(`error: ${(e as Error).message}`);
+      Deno.exit(1);
+    }
     if (!(e instanceof UserError)) throw e;
     console.error(`error: ${e.message}`);
     const usageError = e instanceof UsageError || e instanceof OptionError;

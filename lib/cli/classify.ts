@@ -1,15 +1,29 @@
 /**
- * `deno task classify [--model DIR] [--method M] [--reduction P | --r R] [--resolution PX] [--json]
- * IMAGE...`
+ * `deno task classify [--model DIR] [--method M] [--reduction P | --r R | --schedule R,R,...]
+ * [--resolution PX] [--json] IMAGE...`
  * @module
  */
 import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
+import { atResolution, type ViTConfig } from "../checkpoint/config.ts";
 import { ImageError } from "../image/decode.ts";
 import { priorFor } from "../kv/priors.ts";
 import { methodByName } from "../merge/methods.ts";
-import { constantSchedule, unmergedGmacs } from "../merge/schedule.ts";
+import {
+  checkSchedule,
+  constantSchedule,
+  ScheduleError,
+  unmergedGmacs,
+} from "../merge/schedule.ts";
+import type { MergeMethod } from "../merge/step.ts";
 import { BACKEND, METHOD_KNOBS, methodKnobs, MODEL_DIR, THREADS } from "../options/model.ts";
-import { METHOD, REDUCTION, RESOLUTION, TOP_K } from "../options/request.ts";
+import {
+  METHOD,
+  parseSchedule,
+  REDUCTION,
+  RESOLUTION,
+  SCHEDULE,
+  TOP_K,
+} from "../options/request.ts";
 import {
   argsOptions,
   argValue,
@@ -38,13 +52,14 @@ const FLAGS: readonly OptionSpec[] = [
   METHOD,
   REDUCTION,
   R,
+  SCHEDULE,
   RESOLUTION,
   TOP_K,
   ...METHOD_KNOBS,
 ];
 
-const USAGE = "usage: deno task classify [--model DIR] [--method M] [--reduction P | --r R] " +
-  "[--resolution PX] [--top-k K] [--json] IMAGE...";
+const USAGE = "usage: deno task classify [--model DIR] [--method M] " +
+  "[--reduction P | --r R | --schedule R,R,...] [--resolution PX] [--top-k K] [--json] IMAGE...";
 const HELP = `
 ${USAGE}
 
@@ -52,26 +67,42 @@ Classifies JPEG/PNG images and prints the top predictions with cost and timings.
 
 ${helpLines(FLAGS)}
   --json
-      one JSON object per image: file, top5 [{index,label,score}], gmacs, tokens, method,
+      one JSON object per image: file, top_k [{index,label,score}], gmacs, tokens, method,
       schedule, resolution, reduction, backend, timings
 `;
 
+/** `--schedule` as given, if the model and method can run it (else a usage error saying why). */
+function scheduleFlag(config: ViTConfig, method: MergeMethod | undefined, r: number[]): number[] {
+  try {
+    return checkSchedule(config, method, r);
+  } catch (e) {
+    if (e instanceof ScheduleError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 async function main(args: string[]) {
-  const { values, positionals } = parseCommand(args, {
-    ...argsOptions(FLAGS),
-    json: { type: "boolean" },
-  }, HELP);
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      ...argsOptions(FLAGS),
+      json: { type: "boolean" },
+    },
+    HELP,
+    true,
+  );
   if (positionals.length === 0) throw new UsageError("no IMAGE given");
   const methodName = argValue(METHOD, values) ?? "none";
   const method = methodByName(methodName);
   const r = argValue(R, values);
-  if (rawArg(REDUCTION, values) !== undefined && r !== undefined) {
-    throw new UsageError("give --reduction or --r, not both");
-  }
+  const scheduleArg = rawArg(SCHEDULE, values);
+  const ways = [rawArg(REDUCTION, values), r, scheduleArg].filter((v) => v !== undefined);
+  if (ways.length > 1) throw new UsageError("give one of --reduction, --r and --schedule");
   const resolution = argValue(RESOLUTION, values);
-  if (!method && (rawArg(REDUCTION, values) !== undefined || r !== undefined)) {
-    throw new UsageError("--reduction and --r need a --method");
+  if (!method && ways.length > 0) {
+    throw new UsageError("--reduction, --r and --schedule need a --method");
   }
+  const given = scheduleArg === undefined ? undefined : parseSchedule(scheduleArg);
   if (!method && resolution !== undefined) throw new UsageError("--resolution needs a --method");
   const k = argValue(TOP_K, values)!;
   const session = { backend: argValue(BACKEND, values), threads: argValue(THREADS, values) };
@@ -85,7 +116,9 @@ async function main(args: string[]) {
     ...knobs,
   });
   const { config } = bundle;
-  const schedule = method && r !== undefined
+  const schedule = given
+    ? scheduleFlag(resolution ? atResolution(config, resolution) : config, method, given)
+    : method && r !== undefined
     ? constantSchedule(r, config.depth)
     : classifier.scheduleFor(method ? target : 0, { ceiling: knobs.ceiling, resolution });
   const full = unmergedGmacs(config);
@@ -103,7 +136,7 @@ async function main(args: string[]) {
       if (values.json) {
         console.log(JSON.stringify({
           file,
-          top5: top,
+          top_k: top,
           gmacs: +out.gmacs.toFixed(4),
           tokens: out.tokens,
           method: methodName,

@@ -46,9 +46,9 @@ const REDUCTIONS: StringOption = {
   default: "0.23,0.33,0.45",
   description: `Comma-separated target GMACs reductions (each ${REDUCTION.min}-${REDUCTION.max}).`,
 };
-const SCHEDULE: ChoiceOption<ScheduleKind> = {
+const SCHEDULE_KIND: ChoiceOption<ScheduleKind> = {
   kind: "choice",
-  name: "schedule",
+  name: "schedule_kind",
   choices: SCHEDULE_KINDS,
   default: "constant",
   description:
@@ -115,7 +115,7 @@ const FLAGS: readonly OptionSpec[] = [
   IMAGES,
   METHODS,
   REDUCTIONS,
-  SCHEDULE,
+  SCHEDULE_KIND,
   TAU,
   RESOLUTION,
   ...METHOD_KNOBS,
@@ -207,7 +207,7 @@ async function main(args: string[]) {
     methods,
     reductions,
     batch: argValue(BATCH, values)!,
-    schedule: argValue(SCHEDULE, values)!,
+    schedule: argValue(SCHEDULE_KIND, values)!,
     tau,
     resolution: argValue(RESOLUTION, values),
     calibrationImages: argValue(CALIBRATION_IMAGES, values),

@@ -36,11 +36,16 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 async function main(args: string[]) {
-  const { values, positionals } = parseCommand(args, {
-    model: { type: "string" },
-    base: { type: "string" },
-    out: { type: "string" },
-  }, HELP);
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      model: { type: "string" },
+      base: { type: "string" },
+      out: { type: "string" },
+    },
+    HELP,
+    true,
+  );
   if (!values.model) throw new UsageError("--model NAME is required");
   if (positionals.length === 0) throw new UsageError("give at least one eval results file");
   const rows: EvalRow[] = [];

@@ -9,7 +9,7 @@ import { savePriorToKv, SHIPPED_PRIORS } from "../kv/priors.ts";
 import { computePrior } from "../saliency/calibrate.ts";
 import { checkPrior, type SaliencyPrior } from "../saliency/prior.ts";
 import { defaultModelDir, loadModelBundle } from "../checkpoint/bundle.ts";
-import { numberOption, parseCommand, runMain, UsageError } from "./args.ts";
+import { integerOption, parseCommand, runMain, UsageError } from "./args.ts";
 import { progressBar } from "./progress.ts";
 
 const USAGE = "usage: deno task priors --model DIR --images DIR [--limit N] [--out FILE] " +
@@ -43,12 +43,12 @@ async function main(args: string[]) {
   if (!values.images) throw new UsageError("--images DIR is required");
   const bundle = await loadModelBundle(values.model ?? defaultModelDir());
   const { files, labels } = await readLabelsCsv(values.images);
-  const n = Math.min(numberOption(values.limit, "limit", 1) ?? Infinity, files.length);
+  const n = Math.min(integerOption(values.limit, "limit", 1) ?? Infinity, files.length);
   const prior = await computePrior(bundle, {
     dir: values.images,
     files: files.slice(0, n),
     labels: values["own-labels"] ? Array(n).fill(-1) : labels.slice(0, n),
-  }, { batch: numberOption(values.batch, "batch", 1, 256), onProgress: progressBar() });
+  }, { batch: integerOption(values.batch, "batch", 1, 256), onProgress: progressBar() });
   const out = values.out ?? join(SHIPPED_PRIORS, `${bundle.config.name}.json`);
   // Settings chosen by experiment on this model outlive a recomputed prior.
   const settings = await previousSettings(out);

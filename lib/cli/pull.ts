@@ -19,10 +19,15 @@ edgemerge cache, where --model defaults to looking. Interrupted downloads resume
 `;
 
 async function main(args: string[]) {
-  const { values, positionals } = parseCommand(args, {
-    hub: { type: "string" },
-    cache: { type: "string" },
-  }, HELP);
+  const { values, positionals } = parseCommand(
+    args,
+    {
+      hub: { type: "string" },
+      cache: { type: "string" },
+    },
+    HELP,
+    true,
+  );
   if (positionals.length !== 1) throw new UsageError("give one model NAME");
   const [name] = positionals;
   const baseUrl = values.hub ?? hubBaseUrl();

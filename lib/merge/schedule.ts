@@ -6,6 +6,7 @@
  * @module
  */
 import { atResolution, tokenCount, type ViTConfig } from "../checkpoint/config.ts";
+import { UserError } from "../errors.ts";
 import { gmacs } from "./cost.ts";
 import type { MergeMethod } from "./step.ts";
 
@@ -180,6 +181,46 @@ export function clampSchedule(
     n = method.nextCount(n, rl);
     return rl;
   });
+}
+
+/** A schedule a model or method cannot run as given; the message says why. */
+export class ScheduleError extends UserError {
+  override name = "ScheduleError";
+}
+
+/**
+ * `r` if `method` can run it on `config` as given (one entry per block, each at most what its
+ * block can merge), else `ScheduleError`: a schedule the graph would cut is refused, so what a
+ * caller asks is what runs and is reported.
+ *
+ * @example
+ * ```ts
+ * checkSchedule(config, tome, Array(12).fill(8)); // the schedule
+ * checkSchedule(config, tome, [99, ...Array(11).fill(0)]); // throws: block 0 merges at most 98
+ * ```
+ */
+export function checkSchedule(
+  config: ViTConfig,
+  method: MergeMethod | undefined,
+  r: number[],
+): number[] {
+  if (r.length !== config.depth) {
+    throw new ScheduleError(
+      `schedule needs ${config.depth} values (one per block of ${config.name}), got ${r.length}`,
+    );
+  }
+  let n = tokenCount(config);
+  r.forEach((rl, l) => {
+    const most = method ? method.maxR(n, config.prefixTokens) : 0;
+    if (rl > most) {
+      throw new ScheduleError(
+        `schedule: block ${l} can merge at most ${most} of its ${n} tokens with ` +
+          `${method?.name ?? "method none"}, got ${rl}`,
+      );
+    }
+    if (method) n = method.nextCount(n, rl);
+  });
+  return r;
 }
 
 /** Tokens entering each block and leaving the last, as the graph will report them. */

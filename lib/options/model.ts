@@ -93,14 +93,18 @@ export const IMPORTANCE_WEIGHT: NumberOption = {
   description: "SAD-TM: merge weights (1 - w + w m) * size; 1 is the paper's m * size.",
 };
 
-/** AdaMerge's score threshold. */
+/**
+ * The adaptive methods' threshold: a command line's default for every run, a request's for its
+ * own run (absent there: the operating point's, else the server's).
+ */
 export const THETA: NumberOption = {
   kind: "number",
   name: "theta",
   min: -2,
   max: 2,
   default: DEFAULT_THETA,
-  description: "AdaMerge: score threshold (higher merges less; the schedule is the ceiling).",
+  description: "Adaptive methods (AdaMerge, SAD-TM-Ada): score threshold; higher merges less, " +
+    "the schedule is the ceiling.",
 };
 
 /** AdaMerge's salience damping. */

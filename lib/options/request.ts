@@ -7,6 +7,7 @@
 import { ON_MISS, type OnMiss } from "../budget/errors.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
+import { THETA } from "./model.ts";
 import {
   type ChoiceOption,
   type NumberOption,
@@ -84,14 +85,10 @@ const MERGES: NumberOption = {
   description: "",
 };
 
-/** AdaMerge's similarity threshold. */
-export const THETA: NumberOption = {
-  kind: "number",
-  name: "theta",
-  min: -1,
-  max: 1,
-  description: "AdaMerge's similarity threshold (adaptive methods; default: the method's).",
-};
+/** `schedule`'s value as `r` per block (its length and limits are the model's to check). */
+export function parseSchedule(value: string): number[] {
+  return value.split(",").map((v) => parseNumber(MERGES, v));
+}
 
 /** Classes in the answer. */
 export const TOP_K: NumberOption = {
@@ -139,12 +136,13 @@ const given = (spec: NumberOption, value: string | undefined) =>
 export function parseRequestOptions(
   raw: (spec: (typeof REQUEST_OPTIONS)[number]) => string | undefined,
 ): RequestOptions {
+  const schedule = raw(SCHEDULE);
   const options: RequestOptions = {
     budgetMs: parseOption(BUDGET_MS, raw(BUDGET_MS)),
     onMiss: parseOption(ON_MISS_OPTION, raw(ON_MISS_OPTION))!,
     method: parseOption(METHOD, raw(METHOD)),
     reduction: given(REDUCTION, raw(REDUCTION)),
-    schedule: raw(SCHEDULE)?.split(",").map((v) => parseNumber(MERGES, v)),
+    schedule: schedule === undefined ? undefined : parseSchedule(schedule),
     theta: given(THETA, raw(THETA)),
     resolution: given(RESOLUTION, raw(RESOLUTION)),
     topK: parseOption(TOP_K, raw(TOP_K))!,

@@ -5,11 +5,13 @@
  * @module
  */
 import type { Context } from "hono";
-import { parseRequestOptions, type RequestOptions } from "../options/request.ts";
+import { parseRequestOptions, REQUEST_OPTIONS, type RequestOptions } from "../options/request.ts";
 import { OptionError } from "../options/spec.ts";
 import { headerOf, type OptionSpec } from "../options/spec.ts";
 import { ApiError } from "./errors.ts";
 import { atResolution, ResolutionError } from "../checkpoint/config.ts";
+import { methodByName } from "../merge/methods.ts";
+import { checkSchedule, ScheduleError } from "../merge/schedule.ts";
 import { findModel, modelOption, type ServedModel, type ServerContext } from "./context.ts";
 
 /** Largest accepted request body (10 MB). */
@@ -24,10 +26,35 @@ export function headersOf(spec: OptionSpec): string[] {
   return [headerOf(spec), ...(HEADER_ALIASES[spec.name] ?? [])];
 }
 
-/** The raw value of option `spec` from the query, else its headers. */
+/**
+ * The raw value of option `spec` from the query, else its headers. Given twice (in the query, or
+ * there and in a header) it must be given alike: which of two budgets counts is not a guess.
+ */
 function raw(c: Context, spec: OptionSpec): string | undefined {
-  return c.req.query(spec.name) ??
-    headersOf(spec).map((h) => c.req.header(h)).find((v) => v !== undefined);
+  const given = [
+    ...(c.req.queries(spec.name) ?? []),
+    ...headersOf(spec).map((h) => c.req.header(h)).filter((v) => v !== undefined),
+  ];
+  if (new Set(given).size > 1) {
+    throw new OptionError(
+      spec.name,
+      `${spec.name} is given ${given.length} times with different values (${given.join(", ")})`,
+    );
+  }
+  return given[0];
+}
+
+/** Refuses query parameters that are no option: a misspelt `budget_ms` must not go unnoticed. */
+function checkQueryNames(c: Context, known: string[]): void {
+  for (const name of Object.keys(c.req.queries())) {
+    if (!known.includes(name)) {
+      throw new OptionError(
+        name,
+        `unknown parameter "${name}"; known: ${known.join(", ")}`,
+        "unknown_parameter",
+      );
+    }
+  }
 }
 
 /** The model a request asks for and its options; bad input raises `OptionError`. */
@@ -35,20 +62,23 @@ export function readRequest(
   c: Context,
   ctx: ServerContext,
 ): { model: ServedModel; options: RequestOptions } {
+  checkQueryNames(c, [modelOption(ctx).name, ...REQUEST_OPTIONS.map((o) => o.name)]);
   const model = findModel(ctx, raw(c, modelOption(ctx)));
   const options = parseRequestOptions((spec) => raw(c, spec));
-  const { depth } = model.config;
-  if (options.schedule && options.schedule.length !== depth) {
-    throw new OptionError(
-      "schedule",
-      `schedule needs ${depth} values (one per block of ${model.config.name}), got ${options.schedule.length}`,
-    );
-  }
+  let config = model.config;
   if (options.resolution !== undefined) {
     try {
-      atResolution(model.config, options.resolution);
+      config = atResolution(model.config, options.resolution);
     } catch (e) {
       if (e instanceof ResolutionError) throw new OptionError("resolution", e.message);
+      throw e;
+    }
+  }
+  if (options.schedule) {
+    try {
+      checkSchedule(config, methodByName(options.method ?? "tome"), options.schedule);
+    } catch (e) {
+      if (e instanceof ScheduleError) throw new OptionError("schedule", e.message);
       throw e;
     }
   }

@@ -8,12 +8,36 @@ import {
   type ChoiceOption,
   type NumberOption,
   type OptionSpec,
+  type StringOption,
 } from "../options/spec.ts";
 import { BACKEND, KV, MODEL_DIR, THREADS } from "../options/model.ts";
+import { RESOLUTION } from "../options/request.ts";
 import { DEFAULT_OUTSIDE_MS, defaultTimePrice } from "../budget/budget.ts";
 import { SESSION_LAYOUTS, type SessionLayout } from "../runtime/engine.ts";
 import type { ReplanMode } from "../runtime/jobs.ts";
 import { DEFAULT_SEGMENT } from "../vit/graph.ts";
+
+/** The address the server listens on. */
+export const HOST: StringOption = {
+  kind: "string",
+  name: "host",
+  metavar: "ADDR",
+  default: "0.0.0.0",
+  env: "HOST",
+  description: "Address to listen on.",
+};
+
+/** The port the server listens on. */
+export const PORT: NumberOption = {
+  kind: "number",
+  name: "port",
+  min: 0,
+  max: 65_535,
+  integer: true,
+  default: 8000,
+  env: "PORT",
+  description: "Port to listen on (0: any free port).",
+};
 
 /** Inference workers. */
 export const WORKERS: NumberOption = {
@@ -142,7 +166,8 @@ export const MIN_RESOLUTION: NumberOption = {
   kind: "number",
   name: "min_resolution",
   min: 0,
-  max: 100_000,
+  max: RESOLUTION.max,
+  integer: true,
   default: 0,
   env: "EDGEMERGE_MIN_RESOLUTION",
   description: "Budgeted requests run at no fewer pixels than this (0: any resolution the " +
@@ -154,7 +179,7 @@ export const MIN_RESOLUTION: NumberOption = {
 /** Decoding queued requests' images while they wait. */
 export const DECODE_AHEAD: ChoiceOption<"on" | "off"> = {
   kind: "choice",
-  name: "decode-ahead",
+  name: "decode_ahead",
   choices: ["on", "off"],
   default: "on",
   env: "EDGEMERGE_DECODE_AHEAD",
@@ -235,6 +260,8 @@ export function spinPools(setting: "auto" | "on" | "off", threads: number, cores
 /** Every setting, in help order. */
 export const SERVER_SETTINGS: readonly OptionSpec[] = [
   MODEL_DIR,
+  HOST,
+  PORT,
   BACKEND,
   THREADS,
   KV,
@@ -260,6 +287,8 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
 export function readSettings(values: Record<string, unknown>) {
   return {
     model: argValue(MODEL_DIR, values),
+    host: argValue(HOST, values)!,
+    port: argValue(PORT, values)!,
     backend: argValue(BACKEND, values)!,
     threads: argValue(THREADS, values),
     kv: argValue(KV, values),
