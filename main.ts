@@ -19,7 +19,7 @@ import { defaultModelDir, loadModelConfig } from "./lib/checkpoint/bundle.ts";
 const USAGE = "usage: deno task start [--model DIR] [--backend B] [--kv PATH] [--workers N] ...";
 const HELP = `${USAGE}
 
-Serves edgemerge on $HOST:$PORT (default 0.0.0.0:8000) with a pool of inference workers. Each
+Serves edgemerge on --host:--port (default 0.0.0.0:8000) with a pool of inference workers. Each
 setting is a flag or an environment variable (the flag wins):
 
 ${helpLines(SERVER_SETTINGS)}`;
@@ -118,7 +118,10 @@ async function main(args: string[]) {
         } ms${trimmed})`,
       );
     },
-    (e) => console.error(`edgemerge: calibration failed: ${(e as Error).message}`),
+    (e) => {
+      ctx.failure = `calibration failed: ${(e as Error).message}`;
+      console.error(`edgemerge: ${ctx.failure}`);
+    },
   );
   Deno.addSignalListener("SIGTERM", async () => {
     console.log(`edgemerge: draining (at most ${settings.drainMs} ms)`);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { Image } from "imagescript";
 import {
   ClientGoneError,
@@ -222,5 +223,29 @@ Deno.test("pool: a job that waits is decoded meanwhile, and answers as if its wo
   const broken = p.classify({ ...job(), image: new Uint8Array([0xff, 0xd8, 0xff, 0xd9]) });
   await busy;
   await assert.rejects(broken, (e: Error) => e instanceof JobError && e.name === "ImageError");
+  await p.drain();
+});
+
+Deno.test("pool: when no worker can restart, waiting and new jobs are answered, not left to hang", async () => {
+  const dir = await Deno.makeTempDir();
+  for await (const e of Deno.readDir(model)) {
+    await Deno.copyFile(join(model, e.name), join(dir, e.name));
+  }
+  const replaced: string[] = [];
+  const p = await WorkerPool.start({
+    size: 1,
+    queueLimit: 8,
+    jobTimeoutMs: 20_000,
+    init: { model: dir, backend: "wasm", threads: 1, warm: ["none"] },
+    onReplace: (why) => replaced.push(why),
+  });
+  await Deno.remove(dir, { recursive: true }); // the replacement will find no model
+  p.injectFault(0, "crash");
+  const jobs = [p.classify(job()), p.classify(job())];
+  for (const j of jobs) await assert.rejects(j, /no inference worker is left/);
+  assert.equal(replaced.length, 1);
+  assert.ok(p.refusal() instanceof PoolUnavailableError);
+  await assert.rejects(p.classify(job()), PoolUnavailableError);
+  assert.equal(p.queueDepth + p.running, 0);
   await p.drain();
 });

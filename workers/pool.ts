@@ -64,6 +64,8 @@ interface Pending {
   reject: (e: Error) => void;
   /** The budget's prediction when it was decided. */
   predictedMs?: number;
+  /** Ms it waited before the worker that answers it took it. */
+  queueMs?: number;
   /** Sent to the decode worker (its answer, if any, lands in `job.prepared`). */
   decoding?: number;
 }
@@ -73,6 +75,8 @@ const epochNow = () => performance.timeOrigin + performance.now();
 interface Slot {
   worker: Worker;
   ready: boolean;
+  /** Its worker could not be restarted: the slot takes no more jobs. */
+  dead?: string;
   /** The jobs the worker runs now (one batch), by message id. */
   busy?: { jobs: Map<number, Pending>; timer: ReturnType<typeof setTimeout>; started: number };
   /** Warm requests the worker has not answered yet, by message id. */
@@ -151,6 +155,8 @@ export class WorkerPool implements Inference {
 
   refusal(): Error | undefined {
     if (this.#draining) return new PoolUnavailableError("shutting down");
+    const dead = this.#noWorkers();
+    if (dead) return dead;
     if (this.#queue.length >= this.options.queueLimit) {
       return new QueueFullError(
         Math.max(1, Math.ceil((this.#queue.length * 0.1) / this.options.size)),
@@ -237,9 +243,6 @@ export class WorkerPool implements Inference {
   }
 
   /** Whether `drain` was called. */
-  get draining(): boolean {
-    return this.#draining;
-  }
 
   /**
    * Stops intake, waits for queued and running jobs (at most `deadlineMs`: what is left then is
@@ -302,7 +305,11 @@ export class WorkerPool implements Inference {
             s.busy = undefined;
           }
           if (m.type === "result") {
-            pending.resolve(m.result);
+            pending.resolve({
+              ...m.result,
+              queueMs: pending.queueMs ?? 0,
+              predictedMs: pending.predictedMs,
+            });
           } else {
             pending.reject(new JobError(m.name, m.message, m.code, m.user));
           }
@@ -325,6 +332,7 @@ export class WorkerPool implements Inference {
 
   #replace(slot: Slot, fault: "crashed" | "hung", detail: string): void {
     slot.worker.terminate();
+    slot.ready = false;
     this.options.onReplace?.(`${fault}: ${detail}`);
     const busy = slot.busy;
     slot.busy = undefined;
@@ -339,15 +347,34 @@ export class WorkerPool implements Inference {
           new JobTimeoutError(`the request took longer than ${this.options.jobTimeoutMs} ms`),
         );
       } else if (pending.attempts < 2) {
-        // Its decoded input went to the crashed worker (transferred): the next one decodes.
-        this.#queue.push({ ...pending.job, prepared: undefined }, pending);
+        // Its decoded input went to the crashed worker (transferred): the next one decodes. It
+        // keeps its place: first among those due with it, patient since it first arrived.
+        this.#queue.push({ ...pending.job, prepared: undefined }, pending, true, pending.enqueued);
       } else pending.reject(new WorkerFaultError("the request crashed a worker twice"));
     }
+    this.#dispatch(); // another worker may be free for the retried jobs
     this.#spawn(slot).catch((e) => {
-      // A worker that cannot restart leaves the pool smaller; queued jobs go to the others.
-      console.error(`edgemerge: ${(e as Error).message}`);
+      // A worker that cannot restart leaves the pool smaller; queued jobs go to the others, and
+      // with none left they are answered now instead of waiting for a worker that never comes.
+      slot.worker.terminate();
+      slot.dead = (e as Error).message;
+      console.error(`edgemerge: ${slot.dead}`);
+      const dead = this.#noWorkers();
+      if (dead) { for (const w of [...this.#queue.items]) this.#refuse(w.handle, dead); }
       this.#dispatch();
     });
+  }
+
+  /** Why no job can run any more (every worker failed to restart), if so. */
+  #noWorkers(): PoolUnavailableError | undefined {
+    if (this.#slots.length === 0 || this.#slots.some((s) => !s.dead)) return undefined;
+    return new PoolUnavailableError(`no inference worker is left (${this.#slots[0].dead})`);
+  }
+
+  /** Takes `pending` out of the queue and rejects it with `error`. */
+  #refuse(pending: Pending, error: Error): void {
+    this.#queue.remove(pending);
+    pending.reject(error);
   }
 
   /**
@@ -385,12 +412,7 @@ export class WorkerPool implements Inference {
       const messages: JobMessage[] = [];
       for (const pending of batch) {
         const id = this.#nextId++;
-        const queueMs = epochNow() - pending.enqueued;
-        const { predictedMs } = pending;
-        jobs.set(id, {
-          ...pending,
-          resolve: (r) => pending.resolve({ ...r, queueMs, predictedMs }),
-        });
+        jobs.set(id, { ...pending, queueMs: epochNow() - pending.enqueued });
         if (pending.decoding !== undefined) this.#decoding.delete(pending.decoding);
         pending.decoding = undefined;
         const { decide: _, signal: _signal, ...job } = pending.job;

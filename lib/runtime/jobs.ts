@@ -205,8 +205,6 @@ export interface Inference {
    * a request's body is read.
    */
   refusal(): Error | undefined;
-  /** `drain` was called. */
-  readonly draining: boolean;
   /** Starts the sessions of `methods` ahead of their first request. */
   warm(methods: string[]): Promise<void>;
   /** Stops intake and finishes the work in hand (within `deadlineMs`, if given). */

@@ -42,10 +42,6 @@ export class LocalInference implements Inference {
     this.#queue = new DeadlineQueue(options.clock ?? epochNow);
   }
 
-  get draining(): boolean {
-    return this.#draining;
-  }
-
   refusal(): Error | undefined {
     if (this.#draining) return new PoolUnavailableError("shutting down");
     if (this.#queue.length >= (this.options.queueLimit ?? 16)) return new QueueFullError(1);

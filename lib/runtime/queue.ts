@@ -60,9 +60,12 @@ export class DeadlineQueue<T> {
     return w.job.deadline ?? w.arrived + PATIENCE_MS;
   }
 
-  /** Adds a job (`first`: at the head of its deadline, e.g. a retry). */
-  push(job: ClassifyJob, handle: T, first = false): void {
-    const w: Waiting<T> = { job, arrived: this.clock(), handle };
+  /**
+   * Adds a job. A retry comes `first` among the jobs due when it is, and keeps the time it
+   * first `arrived` (its patience runs from then).
+   */
+  push(job: ClassifyJob, handle: T, first = false, arrived = this.clock()): void {
+    const w: Waiting<T> = { job, arrived, handle };
     const due = this.#due(w);
     let i = this.#items.findIndex((x) => first ? this.#due(x) >= due : this.#due(x) > due);
     if (i < 0) i = this.#items.length;

@@ -48,6 +48,8 @@ export interface ServerContext {
   uploads: number;
   /** Set on SIGTERM: `/readyz` answers 503. */
   draining: boolean;
+  /** Why the service cannot get ready (a model's calibration failed): `/readyz` answers 503. */
+  failure?: string;
 }
 
 /** A served model over `inference`, with the given (else default) operating points. */

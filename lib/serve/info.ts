@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { expectedAccuracy } from "../budget/points.ts";
 import { METHOD_NAMES } from "../merge/methods.ts";
 import { tokenCount } from "../checkpoint/config.ts";
+import { PoolUnavailableError } from "../runtime/errors.ts";
 import type { ServedModel, ServerContext } from "./context.ts";
 import { openApiSpec } from "./openapi.ts";
 
@@ -50,15 +51,16 @@ export function infoRoutes(ctx: ServerContext): Hono {
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
-  app.get(
-    "/readyz",
-    (c) =>
-      ctx.draining
-        ? c.json({ ready: false, reason: "draining for shutdown" }, 503)
-        : ready()
-        ? c.json({ ready: true })
-        : c.json({ ready: false, reason: "calibrating the latency model" }, 503),
-  );
+  app.get("/readyz", (c) => {
+    const notReady = (reason: string) => c.json({ ready: false, reason }, 503);
+    if (ctx.draining) return notReady("draining for shutdown");
+    if (ctx.failure) return notReady(ctx.failure);
+    // Without workers nothing can be answered, however ready the rest is.
+    const gone = ctx.models.map((m) => m.inference.refusal())
+      .find((e) => e instanceof PoolUnavailableError);
+    if (gone) return notReady(gone.message);
+    return ready() ? c.json({ ready: true }) : notReady("calibrating the latency model");
+  });
 
   app.get("/v1/models", (c) => c.json({ models: ctx.models.map((m) => describe(ctx, m)) }));
 
