@@ -2,7 +2,7 @@
 // re-plans a run in flight, the deadline queue, and what admission refuses.
 import assert from "node:assert/strict";
 import { AccuracyModel } from "../lib/budget/accuracy.ts";
-import { Budget, TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
+import { Budget, type RunRequest, TRIAL_TIME_PRICE } from "../lib/budget/budget.ts";
 import { BudgetMissError, NoPointsError } from "../lib/budget/errors.ts";
 import { planRest, replan, startOf } from "../lib/budget/plan.ts";
 import {
@@ -524,7 +524,6 @@ Deno.test("budget: operating points from eval rows pool image sets; bad tables a
 class FakeInference implements Inference {
   readonly backend = "fake";
   readonly workers = 1;
-  readonly draining = false;
   readonly jobs: ClassifyJob[] = [];
   refusal() {
     return undefined;
@@ -917,4 +916,22 @@ Deno.test("budget: a tight budget gets the lower resolution where its points are
     () => new Budget(deit, bad, new FakeInference(deit), { segment: 3 }),
     ResolutionError,
   );
+});
+
+Deno.test("budget: unbudgeted requests at one fixed point share a batch key; adaptive ones run alone", async () => {
+  const { budget } = await calibrated();
+  const ask = (more: Partial<RunRequest>) =>
+    budget.admit({ onMiss: "best_effort", pixels: 0.1e6, arrived: 0, ...more });
+  const key = (more: Partial<RunRequest>) => ask(more).batchKey;
+  assert.equal(key({}), key({ method: "none" }));
+  assert.equal(key({ method: "tome", reduction: 0.3 }), key({ reduction: 0.3 }));
+  assert.notEqual(key({ method: "tome", reduction: 0.3 }), key({ method: "tome", reduction: 0.4 }));
+  assert.notEqual(key({ method: "tome", reduction: 0.3 }), key({ method: "evit", reduction: 0.3 }));
+  assert.notEqual(key({ method: "tome" }), key({ method: "tome", resolution: 16 }));
+  assert.notEqual(key({ schedule: [1, 0] }), key({ schedule: [0, 1] }));
+  assert.equal(key({ method: "adamerge", reduction: 0.3 }), undefined);
+  assert.equal(key({ budgetMs: 1000 }), undefined); // decided when a worker takes it, alone
+  // A threshold asked for reaches the run on every unbudgeted path.
+  assert.equal(ask({ method: "adamerge", reduction: 0.3, theta: 0.7 }).theta, 0.7);
+  assert.equal(ask({ method: "adamerge", schedule: [1, 1], theta: 0.7 }).theta, 0.7);
 });

@@ -163,6 +163,14 @@ Deno.test("serve: bad input is a 4xx JSON error naming the problem, and the serv
     [post("?budget_ms=-5", png), 400, "bad_parameter", /budget_ms must be a number in \[1/],
     [post("?budget_ms=50&reduction=0.2", png), 400, "bad_parameter", /not both/],
     [post("?budget_ms=50&resolution=24", png), 400, "bad_parameter", /not both/],
+    [post("?budget_ms=50&theta=0.5", png), 400, "bad_parameter", /budget_ms or theta, not both/],
+    [
+      post("?method=tome&theta=0.5", png),
+      400,
+      "bad_parameter",
+      /theta is a threshold of the adaptive methods \(adamerge, sadtm-ada\), not of tome/,
+    ],
+    [post("?method=none&reduction=0.3", png), 400, "bad_parameter", /none merges nothing/],
     [
       post("?method=tome&resolution=30", png),
       400,

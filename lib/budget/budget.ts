@@ -11,7 +11,7 @@
 import { atResolution, type ViTConfig } from "../checkpoint/config.ts";
 import { encodePng } from "../image/encode.ts";
 import { blockGmacs } from "../merge/cost.ts";
-import { methodByName } from "../merge/methods.ts";
+import { DEFAULT_METHOD, methodByName } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION, SPREAD_KINDS, type SpreadKind } from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
 import type {
@@ -144,6 +144,16 @@ interface Candidate {
   /** Pixels the run starts at, below the model's own. */
   resolution?: number;
   theta?: number;
+}
+
+/**
+ * `plan` with the key under which queued jobs at the same fixed point run as one batch (up to
+ * the pool's `maxBatch`); adaptive methods merge a batch at its smallest count, so they run alone.
+ */
+function withBatchKey(plan: JobPlan): JobPlan {
+  if (methodByName(plan.method)?.adaptive) return plan;
+  const { method, schedule, reduction, theta, resolution } = plan;
+  return { ...plan, batchKey: JSON.stringify([method, schedule ?? reduction, theta, resolution]) };
 }
 
 /** Points, models and calibration state of one served model. */
@@ -374,26 +384,7 @@ export class Budget {
     if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
     // Every request takes worker time, budgeted or not: all of them price the budgeted runs.
     this.#arrivals.note(this.#now());
-    if (budgetMs === undefined && request.schedule) {
-      const { schedule, theta } = request;
-      return {
-        method: method ?? "tome",
-        schedule,
-        ...(theta !== undefined && { theta }),
-        ...resolution,
-      };
-    }
-    if (budgetMs === undefined) {
-      const named = method !== undefined || request.reduction !== undefined;
-      if (method !== "none" && (explain || named)) {
-        return {
-          method: method ?? "tome",
-          reduction: request.reduction ?? DEFAULT_REDUCTION,
-          ...resolution,
-        };
-      }
-      return { method: "none", schedule: Array(this.config.depth).fill(0), ...resolution };
-    }
+    if (budgetMs === undefined) return withBatchKey(this.#fixed(request, resolution));
     const methods = this.#candidates(method);
     const elapsed = this.#now() - request.arrived + this.outsideMs;
     const deadline = this.#epoch() - elapsed + budgetMs;
@@ -415,6 +406,25 @@ export class Budget {
       serviceMs: least,
       decide: (limitMs, decoded) => this.#decide(request, methods, deadline, limitMs, decoded),
     };
+  }
+
+  /** An unbudgeted request's point: its schedule, else its method's reduction, else unmerged. */
+  #fixed(request: RunRequest, resolution: { resolution?: number }): JobPlan {
+    const { method, schedule, theta, explain } = request;
+    const threshold = theta === undefined ? {} : { theta };
+    if (schedule) {
+      return { method: method ?? DEFAULT_METHOD, schedule, ...threshold, ...resolution };
+    }
+    const named = method !== undefined || request.reduction !== undefined;
+    if (method !== "none" && (explain || named)) {
+      return {
+        method: method ?? DEFAULT_METHOD,
+        reduction: request.reduction ?? DEFAULT_REDUCTION,
+        ...threshold,
+        ...resolution,
+      };
+    }
+    return { method: "none", schedule: Array(this.config.depth).fill(0), ...resolution };
   }
 
   /** The plan for the time left now (see `admit`). */

@@ -4,11 +4,11 @@
  */
 import { UserError } from "../errors.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type NumberOption, OptionError, parseNumber } from "../options/spec.ts";
+import { MODEL_DIR } from "../options/model.ts";
+import { helpLines, type NumberOption, OptionError, parseNumber } from "../options/spec.ts";
 
-/** The `--model` line of a one-model command's help (`defaultModelDir` decides the default). */
-export const MODEL_FLAG_HELP =
-  "  --model DIR    model directory (default: $EDGEMERGE_MODEL, else DeiT-Tiny in the hub cache)";
+/** The `--model` lines of a one-model command's help. */
+export const MODEL_FLAG_HELP = helpLines([MODEL_DIR]);
 
 /** A bad command line: printed with the usage hint, exit code 2. */
 export class UsageError extends UserError {

@@ -196,27 +196,31 @@ async function main(args: string[]) {
   const reductions = list(argValue(REDUCTIONS, values)!, "reductions").map((v) =>
     parseNumber(REDUCTION, v, "--reductions")
   );
-  const bundle = await loadModelBundle(argValue(MODEL_DIR, values) ?? defaultModelDir());
-  const tau = argValue(TAU, values);
-  if (tau !== undefined && tau >= bundle.config.depth) {
-    throw new UsageError(`--tau must be below the depth ${bundle.config.depth}`);
-  }
-  const options = {
+  // Every flag is read before the model loads: a bad value fails at once.
+  const given = {
     backend: argValue(BACKEND, values),
     threads: argValue(THREADS, values),
     methods,
     reductions,
     batch: argValue(BATCH, values)!,
     schedule: argValue(SCHEDULE_KIND, values)!,
-    tau,
+    tau: argValue(TAU, values),
     resolution: argValue(RESOLUTION, values),
     calibrationImages: argValue(CALIBRATION_IMAGES, values),
     ...methodKnobs(values),
+  };
+  const limit = argValue(LIMIT, values);
+  const bundle = await loadModelBundle(argValue(MODEL_DIR, values) ?? defaultModelDir());
+  if (given.tau !== undefined && given.tau >= bundle.config.depth) {
+    throw new UsageError(`--tau must be below the depth ${bundle.config.depth}`);
+  }
+  const options = {
+    ...given,
     prior: await priorFor(bundle.config, argValue(PRIOR, values)),
     onProgress: progressBar(),
   };
   const decoder = await Classifier.fromBundle(bundle, options);
-  const data = await loadDataset(images, decoder, argValue(LIMIT, values), options.onProgress);
+  const data = await loadDataset(images, decoder, limit, options.onProgress);
   await decoder.release();
   const rows = await evaluate(bundle, data, options);
   console.log(formatTable(rows));

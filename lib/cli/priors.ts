@@ -41,14 +41,16 @@ async function main(args: string[]) {
     batch: { type: "string" },
   }, HELP);
   if (!values.images) throw new UsageError("--images DIR is required");
+  const limit = integerOption(values.limit, "limit", 1) ?? Infinity;
+  const batch = integerOption(values.batch, "batch", 1, 256);
   const bundle = await loadModelBundle(values.model ?? defaultModelDir());
   const { files, labels } = await readLabelsCsv(values.images);
-  const n = Math.min(integerOption(values.limit, "limit", 1) ?? Infinity, files.length);
+  const n = Math.min(limit, files.length);
   const prior = await computePrior(bundle, {
     dir: values.images,
     files: files.slice(0, n),
     labels: values["own-labels"] ? Array(n).fill(-1) : labels.slice(0, n),
-  }, { batch: integerOption(values.batch, "batch", 1, 256), onProgress: progressBar() });
+  }, { batch, onProgress: progressBar() });
   const out = values.out ?? join(SHIPPED_PRIORS, `${bundle.config.name}.json`);
   // Settings chosen by experiment on this model outlive a recomputed prior.
   const settings = await previousSettings(out);

@@ -21,6 +21,9 @@ export const METHODS: Readonly<Record<string, MergeMethod>> = {
   "sadtm-ada": sadtmAda,
 };
 
+/** The method a request runs when it asks for merging (a reduction, a schedule) but names none. */
+export const DEFAULT_METHOD = "tome";
+
 /** Method names a user may give, `none` included. */
 export const METHOD_NAMES: readonly string[] = ["none", ...Object.keys(METHODS)];
 

@@ -29,7 +29,7 @@ export const MODEL_DIR: StringOption = {
   metavar: "DIR",
   env: "EDGEMERGE_MODEL",
   description:
-    "Model directory (config.json + model.safetensors); default: the hub cache. The service takes several, comma-separated (a request's model picks one; default the first).",
+    "Model directory (config.json + model.safetensors); default: DeiT-Tiny in the hub cache.",
 };
 
 /** Deno KV location. */

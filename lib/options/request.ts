@@ -5,7 +5,7 @@
  * @module
  */
 import { ON_MISS, type OnMiss } from "../budget/errors.ts";
-import { METHOD_NAMES } from "../merge/methods.ts";
+import { DEFAULT_METHOD, METHOD_NAMES, METHODS } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
 import { THETA } from "./model.ts";
 import {
@@ -101,6 +101,9 @@ export const TOP_K: NumberOption = {
   description: "Classes to return.",
 };
 
+/** The methods `theta` applies to. */
+const ADAPTIVE = METHOD_NAMES.filter((m) => METHODS[m]?.adaptive);
+
 /** Every request option, in the order the API documents them. */
 export const REQUEST_OPTIONS = [
   BUDGET_MS,
@@ -155,6 +158,25 @@ export function parseRequestOptions(
   }
   if (options.schedule && (options.budgetMs !== undefined || options.reduction !== undefined)) {
     throw new OptionError("schedule", "give schedule without budget_ms and reduction");
+  }
+  if (options.method === "none" && options.reduction !== undefined) {
+    throw new OptionError(
+      "reduction",
+      "method none merges nothing: reduction needs a merge method",
+    );
+  }
+  if (options.theta !== undefined) {
+    // A budget picks each point's own threshold; a method without one would ignore it.
+    if (options.budgetMs !== undefined) {
+      throw new OptionError("theta", "give budget_ms or theta, not both");
+    }
+    const name = options.method ?? DEFAULT_METHOD;
+    if (!METHODS[name]?.adaptive) {
+      throw new OptionError(
+        "theta",
+        `theta is a threshold of the adaptive methods (${ADAPTIVE.join(", ")}), not of ${name}`,
+      );
+    }
   }
   return options;
 }

@@ -4,6 +4,7 @@
  * the timings. Errors are thrown to the app's one error handler.
  * @module
  */
+import { unmergedGmacs } from "../merge/schedule.ts";
 import { type Context, Hono } from "hono";
 import { checkImage } from "../image/decode.ts";
 import type { RequestOptions } from "../options/request.ts";
@@ -86,7 +87,6 @@ function classifyBody(
   { model, options, result, readMs, totalMs, budgetMet }: Answer,
   serializeMs?: number,
 ) {
-  const unmerged = model.budget.table.points.find((p) => p.method === "none")!;
   return {
     model: model.config.name,
     top_k: result.top,
@@ -99,7 +99,7 @@ function classifyBody(
       resolution: result.resolution ?? model.config.imgSize,
       tokens: result.tokens,
       gmacs: result.gmacs,
-      reduction: 1 - result.gmacs / unmerged.gmacs,
+      reduction: 1 - result.gmacs / unmergedGmacs(model.config),
       ...(result.kind && { schedule_kind: result.kind }),
       expected_top1: model.budget.accuracy.expected(
         result.method,

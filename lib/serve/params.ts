@@ -10,7 +10,7 @@ import { OptionError } from "../options/spec.ts";
 import { headerOf, type OptionSpec } from "../options/spec.ts";
 import { ApiError } from "./errors.ts";
 import { atResolution, ResolutionError } from "../checkpoint/config.ts";
-import { methodByName } from "../merge/methods.ts";
+import { DEFAULT_METHOD, methodByName } from "../merge/methods.ts";
 import { checkSchedule, ScheduleError } from "../merge/schedule.ts";
 import { findModel, modelOption, type ServedModel, type ServerContext } from "./context.ts";
 
@@ -76,7 +76,7 @@ export function readRequest(
   }
   if (options.schedule) {
     try {
-      checkSchedule(config, methodByName(options.method ?? "tome"), options.schedule);
+      checkSchedule(config, methodByName(options.method ?? DEFAULT_METHOD), options.schedule);
     } catch (e) {
       if (e instanceof ScheduleError) throw new OptionError("schedule", e.message);
       throw e;

@@ -257,9 +257,16 @@ export function spinPools(setting: "auto" | "on" | "off", threads: number, cores
   return setting === "auto" ? threads < cores : setting === "on";
 }
 
+/** The models served: `--model`, several at once. */
+export const MODEL_DIRS: StringOption = {
+  ...MODEL_DIR,
+  description: `${MODEL_DIR.description} The service takes several, comma-separated (a ` +
+    "request's model picks one; default the first).",
+};
+
 /** Every setting, in help order. */
 export const SERVER_SETTINGS: readonly OptionSpec[] = [
-  MODEL_DIR,
+  MODEL_DIRS,
   HOST,
   PORT,
   BACKEND,
@@ -286,7 +293,7 @@ export const SERVER_SETTINGS: readonly OptionSpec[] = [
 /** The settings, from `parseArgs` values and the environment. */
 export function readSettings(values: Record<string, unknown>) {
   return {
-    model: argValue(MODEL_DIR, values),
+    model: argValue(MODEL_DIRS, values),
     host: argValue(HOST, values)!,
     port: argValue(PORT, values)!,
     backend: argValue(BACKEND, values)!,
