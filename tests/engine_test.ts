@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { METHODS } from "../lib/merge/methods.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
 import { Engine } from "../lib/runtime/engine.ts";
+import { uniqueSteps } from "../lib/vit/graph.ts";
 import type { HostTensor } from "../lib/backend/session.ts";
 import { maxAbsDiff, randomPixels } from "./helpers/tiny_vit.ts";
 import { tinyModel } from "./helpers/fixtures.ts";
@@ -121,4 +122,24 @@ Deno.test("engine: per method, each session holds only its method's step and ans
   await noPrior.close();
   await own.close();
   await shared.close();
+});
+
+Deno.test("engine: SAD-TM and SAD-TM-DM share one step in the shared graph; bad segments are refused", async () => {
+  // Seven methods, six steps: the two SAD-TMs differ only in their schedule.
+  assert.equal(uniqueSteps(Object.values(METHODS)).length, 6);
+  assert.equal(METHODS.sadtm.plan, METHODS["sadtm-dm"].plan);
+  const segmented = await Classifier.fromBundle(bundle, {
+    backend: "wasm",
+    method: METHODS.tome,
+    segments: 2,
+  });
+  const tome = METHODS.tome;
+  await assert.rejects(segmented.runSegment(images, 6, schedule, {}, tome), /not at 6/);
+  const first = await segmented.runSegment(images, 2, schedule, {}, tome);
+  await assert.rejects(segmented.runSegment(first.state, 2, schedule, {}, tome), /not at 2/);
+  await segmented.release();
+  await assert.rejects(
+    Classifier.fromBundle(bundle, { backend: "wasm", method: tome, segments: true, sources: true }),
+    /exclude each other/,
+  );
 });

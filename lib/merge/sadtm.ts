@@ -122,10 +122,14 @@ function priorOnGrid(g: GraphBuilder, tokens: string, config: ViTConfig): string
   })[0];
 }
 
+/** The two steps: SAD-TM and SAD-TM-DM share the fixed one (a shared graph emits it once). */
+const fixedStep = (ctx: MergeContext) => plan(ctx, false);
+const adaptiveStep = (ctx: MergeContext) => plan(ctx, true);
+
 function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMethod {
   return {
     name,
-    plan: (ctx) => plan(ctx, adaptive),
+    plan: adaptive ? adaptiveStep : fixedStep,
     delayed,
     adaptive,
     maxR: (n, prefix) => Math.max(0, n - prefix - 1),

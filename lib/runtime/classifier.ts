@@ -112,6 +112,12 @@ export class Classifier {
     bundle: ModelBundle,
     options: Omit<ClassifierOptions, "model">,
   ): Promise<Classifier> {
+    // A segment's state would have to carry the source map in and out; nothing needs both.
+    if (options.sources && options.segments) {
+      throw new Error(
+        "a graph with source maps runs in one piece: sources and segments exclude each other",
+      );
+    }
     const methods = options.method === undefined
       ? []
       : Array.isArray(options.method)
@@ -141,14 +147,6 @@ export class Classifier {
     return this.methods[0];
   }
 
-  /** The built-in method called `name`, undefined for `none`; throws when not built in. */
-  methodNamed(name: string): MergeMethod | undefined {
-    if (name === "none") return undefined;
-    const m = this.methods.find((m) => m.name === name);
-    if (!m) throw new Error(`method ${name} is not built into this graph`);
-    return m;
-  }
-
   /** Blocks without merging that `method`'s data suggests (SAD-TM-DM: from the prior). */
   suggestedTau(method = this.method): number | undefined {
     const p = method && this.prepared.get(method.name);
@@ -176,6 +174,7 @@ export class Classifier {
     const steps = uniqueSteps(this.methods);
     if (steps.length > 1) {
       const step = method ? steps.findIndex((s) => s.plan === method.plan) : 0;
+      if (step < 0) throw new Error(`method ${method!.name} is not built into this graph`);
       feeds.step = { data: BigInt64Array.of(BigInt(step)), dims: [1] };
     }
     return feeds;
@@ -281,6 +280,11 @@ export class Classifier {
     const b = images ? images.length : (from as SegmentState).tensors.x.dims[0];
     if ((start % this.segmentLength !== 0) || (end !== depth && end % this.segmentLength !== 0)) {
       throw new Error(`segments run between multiples of ${this.segmentLength} blocks`);
+    }
+    if (end <= start || end > depth) {
+      throw new Error(
+        `a segment ends after its start (${start}) and by the depth (${depth}), not at ${end}`,
+      );
     }
     const pixels = new Float32Array(images ? b * 3 * imgSize * imgSize : 0);
     images?.forEach((x, i) => pixels.set(x, i * x.length));

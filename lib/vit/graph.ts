@@ -23,7 +23,7 @@ import { applyPlan } from "../merge/apply.ts";
 import type { MergeMethod, TokenState } from "../merge/step.ts";
 
 /** Bumped whenever the emitted graph changes, so cached models are rebuilt. */
-export const GRAPH_VERSION = 9;
+export const GRAPH_VERSION = 10;
 
 /** A weight the config needs is missing or has the wrong shape. */
 export class WeightError extends UserError {
