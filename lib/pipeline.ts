@@ -68,7 +68,8 @@ export type ClassifyFunction =
 
 /**
  * Loads `options.model` with `options.method` built into its graph and returns `classify`. A
- * SAD-TM method without a given `prior` reads the model's prior from `priors/`.
+ * method with inputs of its own (SAD-TM, AdaMerge) without a given `prior` reads the model's
+ * prior from `priors/`.
  *
  * @example
  * ```ts
@@ -86,8 +87,9 @@ export async function pipeline(options: PipelineOptions): Promise<ClassifyFuncti
     method,
     prior: options.prior ?? (method?.inputs ? await priorFor(bundle.config) : undefined),
   });
-  const full = unmergedGmacs(bundle.config);
-  const schedules = new Map<string, number[]>();
+  // The classifier keeps what it needs; holding the bundle here would keep every weight too.
+  const { config } = bundle;
+  const full = unmergedGmacs(config);
   const classify = async (image: Uint8Array, call: CallOptions = {}): Promise<Classification> => {
     const topK = checkNumber(TOP_K, call.topK ?? options.topK ?? TOP_K.default!, "topK");
     const target = checkNumber(
@@ -95,13 +97,9 @@ export async function pipeline(options: PipelineOptions): Promise<ClassifyFuncti
       call.reduction ?? options.reduction ?? DEFAULT_REDUCTION,
       "reduction",
     );
-    const resolution = call.resolution ?? options.resolution ?? bundle.config.imgSize;
-    const key = `${target}@${resolution}`;
-    let schedule = schedules.get(key);
-    if (!schedule) {
-      schedule = classifier.scheduleFor(method ? target : 0, { resolution });
-      schedules.set(key, schedule);
-    }
+    const resolution = call.resolution ?? options.resolution ?? config.imgSize;
+    // `scheduleFor` keeps the schedules it solved, and hands out copies.
+    const schedule = classifier.scheduleFor(method ? target : 0, { resolution });
     const t0 = performance.now();
     const input = await classifier.prepare(image);
     const t1 = performance.now();

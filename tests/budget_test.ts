@@ -931,6 +931,7 @@ Deno.test("budget: unbudgeted requests at one fixed point share a batch key; ada
   assert.notEqual(key({ schedule: [1, 0] }), key({ schedule: [0, 1] }));
   assert.equal(key({ method: "adamerge", reduction: 0.3 }), undefined);
   assert.equal(key({ budgetMs: 1000 }), undefined); // decided when a worker takes it, alone
+  assert.equal(key({ method: "tome", reduction: 0.3, explain: true }), undefined);
   // A threshold asked for reaches the run on every unbudgeted path.
   assert.equal(ask({ method: "adamerge", reduction: 0.3, theta: 0.7 }).theta, 0.7);
   assert.equal(ask({ method: "adamerge", schedule: [1, 1], theta: 0.7 }).theta, 0.7);

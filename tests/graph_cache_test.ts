@@ -4,6 +4,7 @@ import { Image } from "imagescript";
 import { tome } from "../lib/merge/tome.ts";
 import { loadModelBundle } from "../lib/checkpoint/bundle.ts";
 import { Classifier } from "../lib/runtime/classifier.ts";
+import { BackendError, GraphRejectedError } from "../lib/backend/session.ts";
 import { buildViTGraph, GRAPH_VERSION } from "../lib/vit/graph.ts";
 import { cachedGraph, graphFileName, STALE_TMP_MS } from "../lib/vit/graph_cache.ts";
 import { writeTinyModel } from "./helpers/fixtures.ts";
@@ -102,6 +103,13 @@ Deno.test("graph cache: a tampered or truncated graph is rebuilt, and the model 
     await Deno.writeTextFile(`${path}.sha256`, await sha256Hex(junk));
     assert.deepEqual(await classify(), logits);
     assert.ok(sameBytes(await Deno.readFile(path), good));
+    // A backend that cannot start is no fault of the graph: the error, and no rebuild.
+    const before = (await Deno.stat(path)).mtime;
+    await assert.rejects(
+      Classifier.load({ model, backend: "webgpu" }),
+      (e: Error) => e instanceof BackendError && !(e instanceof GraphRejectedError),
+    );
+    assert.deepEqual((await Deno.stat(path)).mtime, before);
   });
 });
 

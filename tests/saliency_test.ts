@@ -112,6 +112,11 @@ Deno.test("priors: KV round trip, lookup by model only, clear error when missing
   assert.equal((await priorFor(other, join(dir, "beta.json"), { kv, dir }))?.model, "beta_model");
   await Deno.writeTextFile(join(dir, "bad.json"), JSON.stringify({ model: "m", vector: [NaN] }));
   await assert.rejects(readPriorFile(join(dir, "bad.json")), /not a valid saliency prior/);
+  // A malformed file among the priors is told, not taken for a missing prior.
+  await assert.rejects(
+    priorFor(other, undefined, { kv, dir }),
+    /bad\.json: not a valid saliency prior/,
+  );
   kv.close();
 });
 

@@ -63,6 +63,11 @@ export class BackendError extends UserError {
   override name = "BackendError";
 }
 
+/** The backend loaded but refused the graph it was given (a corrupt or foreign model). */
+export class GraphRejectedError extends BackendError {
+  override name = "GraphRejectedError";
+}
+
 type OrtModule = typeof ortTypes;
 
 /** Returns a real (non-fallback) WebGPU adapter, a fallback one if allowed, or undefined. */
@@ -258,6 +263,6 @@ export async function createSession(
       : await createOutside(ort, model, sessionOptions(backend, threads, options));
     return wrap(ort, session, backend);
   } catch (e) {
-    throw new BackendError(`${backend}: cannot create a session: ${(e as Error).message}`);
+    throw new GraphRejectedError(`${backend}: cannot create a session: ${(e as Error).message}`);
   }
 }

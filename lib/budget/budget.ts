@@ -148,10 +148,12 @@ interface Candidate {
 
 /**
  * `plan` with the key under which queued jobs at the same fixed point run as one batch (up to
- * the pool's `maxBatch`); adaptive methods merge a batch at its smallest count, so they run alone.
+ * the pool's `maxBatch`); adaptive methods merge a batch at its smallest count, so they run
+ * alone, as explain jobs do.
  */
-function withBatchKey(plan: JobPlan): JobPlan {
-  if (methodByName(plan.method)?.adaptive) return plan;
+function withBatchKey(plan: JobPlan, explain?: boolean): JobPlan {
+  // An explain job draws its own picture: a failing one must not fail the jobs beside it.
+  if (explain || methodByName(plan.method)?.adaptive) return plan;
   const { method, schedule, reduction, theta, resolution } = plan;
   return { ...plan, batchKey: JSON.stringify([method, schedule ?? reduction, theta, resolution]) };
 }
@@ -384,7 +386,7 @@ export class Budget {
     if (explain && method === "none") throw new NoPointsError("explain needs a merge method");
     // Every request takes worker time, budgeted or not: all of them price the budgeted runs.
     this.#arrivals.note(this.#now());
-    if (budgetMs === undefined) return withBatchKey(this.#fixed(request, resolution));
+    if (budgetMs === undefined) return withBatchKey(this.#fixed(request, resolution), explain);
     const methods = this.#candidates(method);
     const elapsed = this.#now() - request.arrived + this.outsideMs;
     const deadline = this.#epoch() - elapsed + budgetMs;

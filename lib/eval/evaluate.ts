@@ -129,8 +129,8 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
   const { depth } = bundle.config;
   const zeros = Array(depth).fill(0);
   const plain = await Classifier.fromBundle(bundle, options);
-  const base = await runSet(plain, data, zeros, options.batch, "none", options.onProgress);
-  await plain.release();
+  const base = await runSet(plain, data, zeros, options.batch, "none", options.onProgress)
+    .finally(() => plain.release());
   const rows: EvalRow[] = [row("none", 0, zeros, base, base, data, 0)];
   const own = bundle.config.imgSize;
   const resolution = options.resolution === own ? undefined : options.resolution;
@@ -151,54 +151,57 @@ export async function evaluate(bundle: ModelBundle, data: Dataset, options: Eval
       throw new ResolutionError(`resolution: ${name} is adaptive and runs at ${own} only`);
     }
     const c = await Classifier.fromBundle(bundle, { ...options, method });
-    for (const target of options.reductions) {
-      const schedule = c.scheduleFor(target, {
-        kind: options.schedule,
-        tau: options.tau,
-        ceiling: options.ceiling,
-        resolution,
-      });
-      const match = matchGmacs(at, method, schedule);
-      if (!method.adaptive) {
+    try {
+      for (const target of options.reductions) {
+        const schedule = c.scheduleFor(target, {
+          kind: options.schedule,
+          tau: options.tau,
+          ceiling: options.ceiling,
+          resolution,
+        });
+        const match = matchGmacs(at, method, schedule);
+        if (!method.adaptive) {
+          const run = await runSet(
+            c,
+            data,
+            schedule,
+            options.batch,
+            `${name}@${target}`,
+            options.onProgress,
+            {},
+            resolution,
+          );
+          rows.push({
+            ...row(name, target, schedule, run, base, data, match),
+            schedule_kind: options.schedule,
+            ...(resolution !== undefined && { resolution }),
+          });
+          continue;
+        }
+        // Adaptive: calibrate theta on the first images, then run at batch 1.
+        const calibration = data.inputs.slice(0, options.calibrationImages ?? 64);
+        const { theta } = await calibrateTheta(c, calibration, schedule, target, base.gmacs[0], {
+          onProgress: options.onProgress,
+        });
+        const feeds = { theta: { data: new Float32Array([theta]), dims: [1] } };
         const run = await runSet(
           c,
           data,
           schedule,
-          options.batch,
+          1,
           `${name}@${target}`,
           options.onProgress,
-          {},
-          resolution,
+          feeds,
         );
         rows.push({
           ...row(name, target, schedule, run, base, data, match),
           schedule_kind: options.schedule,
-          ...(resolution !== undefined && { resolution }),
+          theta,
         });
-        continue;
       }
-      // Adaptive: calibrate theta on the first images, then run at batch 1.
-      const calibration = data.inputs.slice(0, options.calibrationImages ?? 64);
-      const { theta } = await calibrateTheta(c, calibration, schedule, target, base.gmacs[0], {
-        onProgress: options.onProgress,
-      });
-      const feeds = { theta: { data: new Float32Array([theta]), dims: [1] } };
-      const run = await runSet(
-        c,
-        data,
-        schedule,
-        1,
-        `${name}@${target}`,
-        options.onProgress,
-        feeds,
-      );
-      rows.push({
-        ...row(name, target, schedule, run, base, data, match),
-        schedule_kind: options.schedule,
-        theta,
-      });
+    } finally {
+      await c.release();
     }
-    await c.release();
   }
   return rows;
 }

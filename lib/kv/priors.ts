@@ -90,6 +90,11 @@ export async function priorsInDir(dir = SHIPPED_PRIORS): Promise<SaliencyPrior[]
   return out.sort((a, b) => a.model.localeCompare(b.model));
 }
 
+/** No prior of the model asked for (the message lists the models that have one). */
+export class MissingPriorError extends PriorError {
+  override name = "MissingPriorError";
+}
+
 /** Where to look for priors. */
 export interface PriorSources {
   kv?: Deno.Kv;
@@ -98,15 +103,15 @@ export interface PriorSources {
 }
 
 /**
- * The prior of `model`: KV first, then the files. Throws `PriorError` (`missingPriorMessage`)
- * when neither holds one for that model.
+ * The prior of `model`: KV first, then the files. Throws `MissingPriorError`
+ * (`missingPriorMessage`) when neither holds one for that model.
  */
 export async function findPrior(model: string, sources: PriorSources = {}): Promise<SaliencyPrior> {
   const fromKv = sources.kv && await priorFromKv(sources.kv, model);
   if (fromKv) return fromKv;
   const files = await priorsInDir(sources.dir ?? SHIPPED_PRIORS);
   const found = files.find((p) => p.model === model);
-  if (!found) throw new PriorError(missingPriorMessage(model, files.map((p) => p.model)));
+  if (!found) throw new MissingPriorError(missingPriorMessage(model, files.map((p) => p.model)));
   return found;
 }
 
@@ -124,7 +129,8 @@ export async function priorFor(
   try {
     return await findPrior(config.name, sources);
   } catch (e) {
-    if (e instanceof PriorError) return undefined;
+    // Only a missing prior: a malformed file must be told, not taken for an absent one.
+    if (e instanceof MissingPriorError) return undefined;
     throw e;
   }
 }

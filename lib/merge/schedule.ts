@@ -246,11 +246,13 @@ export function reductionOf(config: ViTConfig, method: MergeMethod | undefined, 
 /** Matching overhead (GMACs) of a schedule, reported apart from the model's own cost. */
 export function matchGmacs(config: ViTConfig, method: MergeMethod | undefined, r: number[]) {
   if (!method) return 0;
-  const tokens = tokensPerBlock(config, method, r);
+  // The merges the graph really does: a block cut to fewer does not match for more.
+  const merged = clampSchedule(config, method, r);
+  const tokens = tokensPerBlock(config, method, merged);
   const c = config.embedDim / config.numHeads;
   let macs = 0;
   for (let l = 0; l < config.depth; l++) {
-    macs += method.matchMacs(tokens[l], r[l] ?? 0, c, config.prefixTokens);
+    macs += method.matchMacs(tokens[l], merged[l], c, config.prefixTokens);
   }
   return macs / 1e9;
 }

@@ -101,7 +101,13 @@ export class Engine {
 
   /** Releases every session. */
   async close(): Promise<void> {
-    for (const c of this.#sessions.values()) await (await c.catch(() => undefined))?.release();
+    const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
+    // Every session is released, even when one of them fails to.
+    const released = await Promise.allSettled(
+      sessions.map(async (c) => await (await c.catch(() => undefined))?.release()),
+    );
+    const failed = released.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 }

@@ -47,39 +47,46 @@ export async function computePrior(
   const mseSum = new Float64Array(config.depth - 1);
   const relSum = new Float64Array(config.depth - 1);
   let done = 0;
-  for (let i = 0; i < set.files.length; i += batch) {
-    const files = set.files.slice(i, i + batch);
-    const pixels = new Float32Array(files.length * per);
-    for (const [k, f] of files.entries()) {
-      pixels.set(
-        await imageToTensor(await Deno.readFile(join(set.dir, f)), bundle.preprocess),
-        k * per,
-      );
+  try {
+    for (let i = 0; i < set.files.length; i += batch) {
+      const files = set.files.slice(i, i + batch);
+      const pixels = new Float32Array(files.length * per);
+      for (const [k, f] of files.entries()) {
+        pixels.set(
+          await imageToTensor(await Deno.readFile(join(set.dir, f)), bundle.preprocess),
+          k * per,
+        );
+      }
+      const out = await session.run({
+        pixel_values: { data: pixels, dims: [files.length, 3, size, size] },
+        r: { data: new BigInt64Array(config.depth), dims: [config.depth] },
+        labels: {
+          data: BigInt64Array.from(set.labels.slice(i, i + batch), BigInt),
+          dims: [files.length],
+        },
+      });
+      const grad = out.grad.data as Float32Array;
+      const attention = out.class_attention.data as Float32Array;
+      const m = out.class_attention.dims[2];
+      for (let k = 0; k < files.length; k++) {
+        const o = patchOutlierness(
+          saliencyMap(grad.subarray(k * per, (k + 1) * per), size),
+          size,
+          p,
+        );
+        o.forEach((v, j) => sum[j] += v);
+        const rows = Array.from(
+          { length: config.depth },
+          (_, l) => attention.subarray((k * config.depth + l) * m, (k * config.depth + l + 1) * m),
+        );
+        classAttentionMse(rows).forEach((v, l) => mseSum[l] += v);
+        classAttentionRelativeMse(rows).forEach((v, l) => relSum[l] += v);
+        options.onProgress?.("priors", ++done, set.files.length);
+      }
     }
-    const out = await session.run({
-      pixel_values: { data: pixels, dims: [files.length, 3, size, size] },
-      r: { data: new BigInt64Array(config.depth), dims: [config.depth] },
-      labels: {
-        data: BigInt64Array.from(set.labels.slice(i, i + batch), BigInt),
-        dims: [files.length],
-      },
-    });
-    const grad = out.grad.data as Float32Array;
-    const attention = out.class_attention.data as Float32Array;
-    const m = out.class_attention.dims[2];
-    for (let k = 0; k < files.length; k++) {
-      const o = patchOutlierness(saliencyMap(grad.subarray(k * per, (k + 1) * per), size), size, p);
-      o.forEach((v, j) => sum[j] += v);
-      const rows = Array.from(
-        { length: config.depth },
-        (_, l) => attention.subarray((k * config.depth + l) * m, (k * config.depth + l + 1) * m),
-      );
-      classAttentionMse(rows).forEach((v, l) => mseSum[l] += v);
-      classAttentionRelativeMse(rows).forEach((v, l) => relSum[l] += v);
-      options.onProgress?.("priors", ++done, set.files.length);
-    }
+  } finally {
+    await session.release();
   }
-  await session.release();
   const n = set.files.length;
   const mse = Array.from(mseSum, (v) => v / n);
   const relative = Array.from(relSum, (v) => v / n);

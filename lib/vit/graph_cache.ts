@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { MergeMethod } from "../merge/step.ts";
 import { hubCacheDir, type ModelBundle } from "../checkpoint/bundle.ts";
+import { GraphRejectedError } from "../backend/session.ts";
 import { buildViTGraph, GRAPH_VERSION, type GraphOptions, segmentLength } from "./graph.ts";
 
 /** Temporary files of interrupted writes older than this (one hour) are removed. */
@@ -90,8 +91,8 @@ async function store(dir: string, path: string, graph: Uint8Array): Promise<void
 
 /**
  * `use` of the graph of `bundle` with `method` (none: plain), from the cache or built (and
- * cached). When `use` fails on a cached graph, the graph is rebuilt and `use` runs once more on
- * it; its errors on a freshly built graph are thrown.
+ * cached). When the backend rejects a cached graph (`GraphRejectedError`), the graph is rebuilt
+ * and `use` runs once more on it; other errors, and its errors on a fresh graph, are thrown.
  */
 export async function withCachedGraph<T>(
   bundle: ModelBundle,
@@ -112,6 +113,9 @@ export async function withCachedGraph<T>(
     try {
       return await use(cached);
     } catch (e) {
+      // Only the graph's own fault is mended by a rebuild: a backend that cannot load (FFI
+      // denied, no adapter) would fail on a fresh graph too.
+      if (!(e instanceof GraphRejectedError)) throw e;
       console.error(`edgemerge: cached graph ${path} failed to load, rebuilding: ${e}`);
     }
   }
