@@ -42,7 +42,7 @@ async function serveModel(dir: string, settings: ReturnType<typeof readSettings>
       warm: ["none"],
       prior: data.prior,
       replan: settings.replan,
-      segments: settings.segmentBlocks,
+      segmentBlocks: settings.segmentBlocks,
     },
     onReplace: (why) => {
       metrics.workerReplaced();

@@ -34,7 +34,7 @@ Deno.test("pool: the queue's state reaches a worker's view of the shared buffer"
 
 async function pool(
   options: Partial<Parameters<typeof WorkerPool.start>[0]> = {},
-  init: { fault?: "crash"; segments?: number } = {},
+  init: { fault?: "crash"; segmentBlocks?: number } = {},
 ) {
   return await WorkerPool.start({
     size: 2,
@@ -60,8 +60,8 @@ Deno.test("pool: workers classify in parallel and report queue time", async () =
 });
 
 Deno.test("pool: jobs in segments run them of the length the pool's init asks for", async () => {
-  const segmentsOf = async (segments?: number) => {
-    const p = await pool({ size: 1 }, segments === undefined ? {} : { segments });
+  const segmentsOf = async (segmentBlocks?: number) => {
+    const p = await pool({ size: 1 }, segmentBlocks === undefined ? {} : { segmentBlocks });
     const r = await p.classify({ ...job("tome"), segmented: true });
     await p.drain();
     return r.segments.map((s) => [s.from, s.to]);
@@ -197,7 +197,9 @@ Deno.test("pool: a job that waits is decoded meanwhile, and answers as if its wo
   await plain.drain();
   assert.equal(reference.decodedAhead, false);
 
-  const p = await pool({ size: 1, jobTimeoutMs: 3000 });
+  // The hung job below holds the worker this long: time enough for the decode worker to start on
+  // a cold machine (its module load and type check took over 3 s in a fresh clone's CI).
+  const p = await pool({ size: 1, jobTimeoutMs: 10_000 });
   p.decodeAhead(preprocess);
   const idle = await p.classify(photoJob);
   assert.equal(idle.decodedAhead, false, "nothing waited: its worker decoded it");

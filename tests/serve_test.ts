@@ -269,6 +269,15 @@ Deno.test("serve: metrics, openapi and the demo page", async () => {
   assert.match(metrics, /edgemerge_tokens_merged_total [1-9]\d*/);
   const spec = await (await app.request("/openapi.json")).json();
   assert.equal(spec.openapi, "3.1.0");
+  // Every field of a real answer is documented.
+  const answer = await (await post("?method=tome&reduction=0.3", png)).json();
+  const result = spec.components.schemas.Result.properties;
+  for (const part of ["operating_point", "timings"]) {
+    for (const key of Object.keys(answer[part])) {
+      assert.ok(key in result[part].properties, `${part}.${key} is not in the OpenAPI schema`);
+    }
+  }
+  for (const key of Object.keys(answer)) assert.ok(key in result, `${key} is not documented`);
   for (const [path, ops] of Object.entries(spec.paths as Record<string, object>)) {
     for (const method of Object.keys(ops)) {
       const r = await app.request(path, { method: method.toUpperCase() });

@@ -49,7 +49,7 @@ async function init(message: InitMessage) {
       threads: message.threads,
       spin: message.spin,
       sessions: message.sessions,
-      segments: message.segments,
+      segments: message.segmentBlocks,
       prior: message.prior,
     });
     for (const method of message.warm) await e.runner(method);

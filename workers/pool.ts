@@ -18,12 +18,13 @@ import {
   QueueFullError,
   WorkerFaultError,
 } from "../lib/runtime/errors.ts";
-import type {
-  Backlog,
-  ClassifyJob,
-  ClassifyResult,
-  Decided,
-  Inference,
+import {
+  type Backlog,
+  type ClassifyJob,
+  type ClassifyResult,
+  type Decided,
+  epochNow,
+  type Inference,
 } from "../lib/runtime/jobs.ts";
 import { DeadlineQueue, type Waiting } from "../lib/runtime/queue.ts";
 import type { PreprocessConfig } from "../lib/image/preprocess.ts";
@@ -69,8 +70,6 @@ interface Pending {
   /** Sent to the decode worker (its answer, if any, lands in `job.prepared`). */
   decoding?: number;
 }
-
-const epochNow = () => performance.timeOrigin + performance.now();
 
 interface Slot {
   worker: Worker;

@@ -21,7 +21,7 @@ export interface InitMessage {
   /** How budgeted jobs re-plan between segments (default `on`). */
   replan?: ReplanMode;
   /** Blocks per segment of the serving graph (default `DEFAULT_SEGMENT`). */
-  segments?: number;
+  segmentBlocks?: number;
   /** Methods whose sessions start before the worker reports ready. */
   warm: string[];
   /** The saliency prior for SAD-TM methods (read from KV by the main thread). */

@@ -14,13 +14,14 @@ import { blockGmacs } from "../merge/cost.ts";
 import { DEFAULT_METHOD, methodByName } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION, SPREAD_KINDS, type SpreadKind } from "../merge/schedule.ts";
 import type { MergeMethod } from "../merge/step.ts";
-import type {
-  ClassifyJob,
-  ClassifyResult,
-  Decided,
-  Inference,
-  PlanModel,
-  RunControl,
+import {
+  type ClassifyJob,
+  type ClassifyResult,
+  type Decided,
+  epochNow,
+  type Inference,
+  type PlanModel,
+  type RunControl,
 } from "../runtime/jobs.ts";
 import { AccuracyModel } from "./accuracy.ts";
 import { BudgetMissError, NoPointsError, type OnMiss } from "./errors.ts";
@@ -110,7 +111,7 @@ export interface RunRequest {
   arrived: number;
 }
 
-/** What a job runs, as the budget decided it at arrival. */
+/** What a job runs, as the budget admits it (a budgeted one: with `decide`, for later). */
 export type JobPlan = Omit<ClassifyJob, "topK" | "image" | "explain">;
 
 /** Options of a `Budget`. */
@@ -181,7 +182,7 @@ export class Budget {
     }
     this.accuracy = AccuracyModel.fromTable(table);
     this.#now = options.now ?? (() => performance.now());
-    this.#epoch = options.epoch ?? (() => performance.timeOrigin + performance.now());
+    this.#epoch = options.epoch ?? epochNow;
   }
 
   /** `#fastestMs` for one fit of the timing model (`coef` is replaced at each refit). */
@@ -522,8 +523,8 @@ export class Budget {
   }
 
   /**
-   * Starts the session, then runs every point `runs` times (most expensive first) and a spread
-   * of ToMe rates, on the calibration image: the timing model sees every kind of run before
+   * Starts the session, then runs every point `runs` times (most expensive first) on the
+   * calibration image: the timing model sees every kind of run before
    * `/readyz` says ready.
    */
   async calibrate(runs = 3, onPoint?: (done: number) => void): Promise<void> {

@@ -16,7 +16,7 @@ import { bipartite, bipartiteMaxR } from "./bipartite.ts";
 import { fewestAbove, mergeableKeys, minMax, withPrefixValue } from "./ops.ts";
 import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
 
-/** Salience damping of the scores (below 1 so protected `-inf` scores stay `-inf`). */
+/** Salience damping of the scores (below 1, so that damping never zeroes or flips a score). */
 export const DEFAULT_GAMMA = 0.5;
 /** Share of salience in the merge weights: `size * (1 + w * sigma)`. */
 export const DEFAULT_SALIENCE_WEIGHT = 1;

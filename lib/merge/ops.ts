@@ -27,11 +27,6 @@ export function gatherRows(g: GraphBuilder, values: string, index: string): stri
   return g.op("GatherND", [values, column(g, index)], { batch_dims: 1 });
 }
 
-/** Tokens in the block, int64 `[1]`. */
-export function tokenCount(ctx: MergeContext): string {
-  return dim(ctx.g, ctx.state.x, 1);
-}
-
 /** Keys of the mergeable tokens (after the prefix), L2-normalised: `[B, M, c]`. */
 export function mergeableKeys(ctx: MergeContext): string {
   const { g } = ctx;
@@ -85,7 +80,7 @@ export function minMax(g: GraphBuilder, v: string): string {
 export function withPrefixValue(ctx: MergeContext, v: string, value: number): string {
   const { g } = ctx;
   const shape = g.op("Concat", [dim(g, v, 0), g.constInt([ctx.prefix])], { axis: 0 });
-  const fill = value === 0 ? g.op("ConstantOfShape", [shape]) : g.op("ConstantOfShape", [shape], {
+  const fill = g.op("ConstantOfShape", [shape], {
     value: { dtype: "float32", dims: [1], data: new Float32Array([value]) },
   });
   return g.op("Concat", [fill, v], { axis: 1 });

@@ -238,7 +238,8 @@ export interface RunOptions {
   finishBy?: () => number | undefined;
 }
 
-const epochNow = () => performance.timeOrigin + performance.now();
+/** Epoch ms with sub-ms precision: what deadlines are in, on every thread alike. */
+export const epochNow = (): number => performance.timeOrigin + performance.now();
 
 /** GMACs of the embedding, the head and the blocks a segment state has run. */
 function progressOf(config: ViTConfig, state: SegmentState): Progress {

@@ -9,6 +9,7 @@ import {
   type Backlog,
   type ClassifyJob,
   type ClassifyResult,
+  epochNow,
   type Inference,
   runJob,
   type RunOptions,
@@ -20,8 +21,6 @@ interface Handle {
   resolve: (r: ClassifyResult) => void;
   reject: (e: Error) => void;
 }
-
-const epochNow = () => performance.timeOrigin + performance.now();
 
 /** In-process inference, one job at a time. */
 export class LocalInference implements Inference {

@@ -6,7 +6,8 @@ import { SPREAD_KINDS } from "../merge/schedule.ts";
 import { REQUEST_OPTIONS } from "../options/request.ts";
 import { type OptionSpec, schemaOf } from "../options/spec.ts";
 import { modelOption, type ServerContext } from "./context.ts";
-import { headersOf, MAX_BODY_BYTES } from "./params.ts";
+import { headersOf, IMAGE_TYPES, MAX_BODY_BYTES } from "./params.ts";
+import { DEFAULT_MAX_PIXELS } from "../image/decode.ts";
 
 /** A request option as an OpenAPI query parameter (its headers named in the description). */
 const parameter = (spec: OptionSpec) => ({
@@ -24,10 +25,13 @@ const errorResponse = (description: string) => ({
 
 const imageBody = {
   required: true,
-  description: `A JPEG or PNG image (at most ${MAX_BODY_BYTES} bytes, 40 megapixels).`,
+  description: `A JPEG or PNG image (at most ${MAX_BODY_BYTES} bytes, ${
+    DEFAULT_MAX_PIXELS / 1e6
+  } megapixels).`,
   content: {
-    "image/jpeg": { schema: { type: "string", format: "binary" } },
-    "image/png": { schema: { type: "string", format: "binary" } },
+    ...Object.fromEntries(
+      IMAGE_TYPES.map((t) => [t, { schema: { type: "string", format: "binary" } }]),
+    ),
     "multipart/form-data": {
       schema: { type: "object", properties: { image: { type: "string", format: "binary" } } },
     },
@@ -35,12 +39,18 @@ const imageBody = {
 };
 
 const errors = {
-  "400": errorResponse("A bad parameter or empty body."),
+  "400": errorResponse("A bad or unknown parameter, an empty or malformed body."),
+  "405": errorResponse("Wrong HTTP method for the route (see Allow)."),
+  "408": errorResponse("The body was not read in time, or the client left meanwhile."),
   "413": errorResponse("Body or image too large."),
+  "414": errorResponse("URL too long."),
   "415": errorResponse("Not a JPEG or PNG."),
-  "422": errorResponse("Corrupt or truncated image."),
-  "429": errorResponse("Queue full; see Retry-After."),
-  "503": errorResponse("Budget unachievable (on_miss=reject), or no worker available."),
+  "422": errorResponse("Corrupt or truncated image, or an extreme aspect ratio."),
+  "429": errorResponse("Queue full or too many uploads; see Retry-After."),
+  "500": errorResponse("A fault of the server (detail in its log)."),
+  "503": errorResponse(
+    "Budget unachievable (on_miss=reject), a queue or job timeout, shutting down, or no worker.",
+  ),
 };
 
 /** The API description of a server (its served models are the `model` choices). */
@@ -140,11 +150,27 @@ export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
               type: "object",
               properties: {
                 ...Object.fromEntries(
-                  ["queue_ms", "decode_ms", "infer_ms", "total_ms", "predicted_ms"].map((k) => [
-                    k,
-                    { type: ["number", "null"] },
-                  ]),
+                  [
+                    "read_ms",
+                    "queue_ms",
+                    "decode_ms",
+                    "infer_ms",
+                    "serialize_ms",
+                    "total_ms",
+                    "predicted_ms",
+                  ].map((k) => [k, { type: ["number", "null"] }]),
                 ),
+                segments: {
+                  type: "array",
+                  description: "Each segment run: its blocks [from, to) and ms",
+                  items: {
+                    type: "object",
+                    properties: {
+                      blocks: { type: "array", items: { type: "integer" } },
+                      ms: { type: "number" },
+                    },
+                  },
+                },
                 decoded_while_queued: {
                   type: "boolean",
                   description: "The image was decoded while the request waited for a worker " +

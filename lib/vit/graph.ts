@@ -521,7 +521,7 @@ class ViTBuilder {
   }
 }
 
-/** Blocks per segment group: `segments` as a number, else 3 (see `GraphOptions`). */
+/** Blocks per segment group: `segments` as a number, else `DEFAULT_SEGMENT` (see `GraphOptions`). */
 export function segmentLength(config: ViTConfig, options: GraphOptions): number {
   const asked = typeof options.segments === "number" ? options.segments : DEFAULT_SEGMENT;
   return Math.max(1, Math.min(asked, config.depth));
