@@ -630,6 +630,50 @@ Deno.test("budget: a cold session start is not a latency sample", async () => {
   assert.ok(budget.calibrated);
 });
 
+Deno.test("budget: calibration ends with budgeted rehearsals that teach and price nothing", async () => {
+  const { budget, inference } = await calibrated(false, table, TRIAL_TIME_PRICE);
+  const runs = 20 * table.points.length;
+  // Calibration's own runs, then three rounds of one budgeted request per worker.
+  assert.equal(inference.jobs.length, runs + 3);
+  assert.ok(inference.jobs.slice(0, runs).every((j) => j.decide === undefined));
+  assert.ok(inference.jobs.slice(runs).every((j) => j.decide && j.deadline !== undefined));
+  // FakeInference answers one segment per job: the rehearsals added no sample.
+  assert.equal(budget.timing.observations, runs);
+  // Nor an arrival the time price would charge the first real runs for.
+  assert.equal(budget.timePrice(), 0);
+});
+
+Deno.test("budget: the spreads kept between decisions follow each refit", async () => {
+  const { budget, clock } = await calibrated();
+  const full = budget.pointMs(table.points[0]);
+  const decideAt = (budgetMs: number) => {
+    const d = budget.admit({ budgetMs, onMiss: "best_effort", pixels: 0.1e6, arrived: clock.now })
+      .decide!();
+    assert.ok(!(d instanceof Error));
+    return d;
+  };
+  for (const budgetMs of [0.6 * full, 0.8 * full, 1.2 * full]) {
+    assert.deepEqual(decideAt(budgetMs), decideAt(budgetMs)); // kept: the same answer again
+  }
+  // The machine turns twice as slow; once refitted, the same budget gets a cheaper plan.
+  const before = decideAt(1.2 * full);
+  for (let i = 0; i < 40; i++) {
+    const r = await new FakeInference(deit).classify({
+      method: "none",
+      topK: 1,
+      image: new Uint8Array(),
+    });
+    budget.observe(
+      { ...r, inferMs: 2 * r.inferMs, segments: [{ ...r.segments[0], ms: 2 * r.inferMs }] },
+      0.1e6,
+      2 * r.inferMs + 2,
+    );
+  }
+  const after = decideAt(1.2 * full);
+  const merges = (d: { schedule: number[] }) => d.schedule.reduce((a, b) => a + b, 0);
+  assert.ok(merges(after) > merges(before), `${after.schedule} vs ${before.schedule}`);
+});
+
 Deno.test("budget: decided late, from the time left when a worker takes the job", async () => {
   const { budget, clock } = await calibrated();
   const full = budget.pointMs(table.points[0]);

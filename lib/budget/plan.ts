@@ -23,14 +23,20 @@ import type { PlanModel, Progress, Replanner } from "../runtime/jobs.ts";
 import { expectedTop1 } from "./accuracy.ts";
 import { segmentMs } from "./timing.ts";
 
-/** A plan for the rest of a run. */
-export interface Plan {
+/** One way to run the rest, before any time limit: what `bestOf` ranks. */
+export interface Spread {
   /** `r` per block (blocks already run: 0). */
   schedule: number[];
   /** Median time of the rest, before the tail factor. */
   predictedMs: number;
   /** Expected top-1 of the whole run. */
   expected: number;
+  /** GMACs of the whole run. */
+  gmacs: number;
+}
+
+/** A plan for the rest of a run: a spread, ranked for the time left. */
+export interface Plan extends Spread {
   /** The chance of making the time left (plans without one are not ranked). */
   chance: number;
   /**
@@ -38,8 +44,6 @@ export interface Plan {
    * (what plans are ranked by).
    */
   score: number;
-  /** GMACs of the whole run. */
-  gmacs: number;
   /** Whether the predicted time times the factor fits. */
   fits: boolean;
 }
@@ -62,7 +66,7 @@ function spread(
   first: number,
   wantsOf: (k: number) => number[],
   k: number,
-): Omit<Plan, "fits" | "score" | "chance"> & { merged: number } {
+): Spread & { merged: number } {
   const { depth, prefixTokens } = config;
   const wants = wantsOf(k);
   const schedule = Array(depth).fill(0);
@@ -99,37 +103,37 @@ function spread(
 }
 
 /**
- * The best plan for blocks `from.block..` within `leftMs`, for `method` (none: unmerged), with
- * no merging before block `tau` (delayed methods), for a run at `model.resolution`.
+ * The spreads `planRest` chooses from for blocks `from.block..` of `method` (none: unmerged
+ * only), with no merging before block `tau`, in the order it ranks them (unmerged first). They
+ * depend on the model's coefficients, curve, family and resolution, not on the time left, so the
+ * dispatcher computes them once per timing fit.
  */
-export function planRest(
+export function spreadsOf(
   own: ViTConfig,
   method: MergeMethod | undefined,
   model: PlanModel,
   from: Progress,
-  leftMs: number,
   tau = 0,
-): Plan {
+): Spread[] {
   const config = atResolution(own, model.resolution ?? own.imgSize);
   const first = Math.max(from.block, tau);
   const blocks = Array.from({ length: Math.max(0, config.depth - first) }, (_, i) => first + i);
   const wantsOf = spreader(blocks, config.depth, model.kind, tokenCount(config));
-  const at = (k: number) => spread(config, method, model, from, first, wantsOf, k);
-  const fits = (p: ReturnType<typeof at>) => p.predictedMs * model.factor <= leftMs;
-  const plan = (p: ReturnType<typeof at>): Plan => {
-    const chance = chanceOfFit(model, p.predictedMs, leftMs);
-    return {
-      schedule: p.schedule,
-      predictedMs: p.predictedMs,
-      expected: p.expected,
-      chance,
-      score: planScore(model, p.expected, chance, p.predictedMs),
-      gmacs: p.gmacs,
-      fits: fits(p),
-    };
+  // The searches below ask for the same k more than once.
+  const spreads = new Map<number, ReturnType<typeof spread>>();
+  const at = (k: number) => {
+    let p = spreads.get(k);
+    if (!p) spreads.set(k, p = spread(config, method, model, from, first, wantsOf, k));
+    return p;
   };
-  const none = plan(at(0));
-  if (!method) return none;
+  const outcome = ({ schedule, predictedMs, expected, gmacs }: Spread): Spread => ({
+    schedule,
+    predictedMs,
+    expected,
+    gmacs,
+  });
+  const none = outcome(at(0));
+  if (!method) return [none];
   const active = Math.max(0, config.depth - first);
   // No plan cheaper than the cheapest point eval measured for the method: below it the accuracy
   // is a guess, and front-loaded heavy merging can collapse it (SAD-TM at 70 % cut answered 14 %
@@ -156,12 +160,43 @@ export function planRest(
   for (let k = 1; k < Math.min(active, most); k++) ks.add(k);
   const lo = Math.min(active, most);
   for (let i = 0; i <= GRID; i++) ks.add(Math.round(lo + ((most - lo) * i) / GRID));
-  let best: Plan | undefined, fastest = none;
-  for (const p of [none, ...[...ks].filter((k) => k > 0).map((k) => plan(at(k)))]) {
-    if (p.predictedMs < fastest.predictedMs) fastest = p;
+  return [none, ...[...ks].filter((k) => k > 0).map((k) => outcome(at(k)))];
+}
+
+/**
+ * Of `spreads` (from `spreadsOf`), the best-ranked for `leftMs` under `model`'s tail, chance
+ * and price (see the module doc); the fastest when none is ranked.
+ */
+export function bestOf(model: PlanModel, spreads: readonly Spread[], leftMs: number): Plan {
+  let best: Plan | undefined, fastest: Plan | undefined;
+  for (const s of spreads) {
+    const chance = chanceOfFit(model, s.predictedMs, leftMs);
+    const p: Plan = {
+      ...s,
+      chance,
+      score: planScore(model, s.expected, chance, s.predictedMs),
+      fits: s.predictedMs * model.factor <= leftMs,
+    };
+    if (!fastest || p.predictedMs < fastest.predictedMs) fastest = p;
     if (ranked(model.byChance, p) && (!best || p.score > best.score)) best = p;
   }
+  if (!fastest) throw new RangeError("no spread to plan from");
   return best ?? fastest;
+}
+
+/**
+ * The best plan for blocks `from.block..` within `leftMs`, for `method` (none: unmerged), with
+ * no merging before block `tau` (delayed methods), for a run at `model.resolution`.
+ */
+export function planRest(
+  own: ViTConfig,
+  method: MergeMethod | undefined,
+  model: PlanModel,
+  from: Progress,
+  leftMs: number,
+  tau = 0,
+): Plan {
+  return bestOf(model, spreadsOf(own, method, model, from, tau), leftMs);
 }
 
 /** Merge counts tried between one merge per block and the most allowed. */
@@ -189,7 +224,15 @@ export function planScore(
 export function chanceOfFit(model: PlanModel, predictedMs: number, leftMs: number): number {
   if (model.ratios.length === 0) return predictedMs * model.factor <= leftMs ? 1 : 0;
   const limit = leftMs / Math.max(1e-9, predictedMs);
-  return model.ratios.filter((r) => r <= limit).length / model.ratios.length;
+  // The ratios are sorted: count those <= limit by bisection (every plan asks).
+  const { ratios } = model;
+  let lo = 0, hi = ratios.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ratios[mid] <= limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo / ratios.length;
 }
 
 /** The worker's re-planner between segments: `planRest` from the job's control data. */

@@ -190,10 +190,20 @@ export class TimingModel {
     return this.#ratios.quantile(q)!;
   }
 
-  /** `n` evenly spaced quantiles of actual/predicted time; empty until enough were seen. */
-  ratioQuantiles(n = 32): number[] {
+  /** `ratioQuantiles` as last computed, until the next ratio (every plan model asks). */
+  #quantiles?: { n: number; values: readonly number[] };
+
+  /**
+   * `n` evenly spaced quantiles of actual/predicted time, ascending; empty until enough were
+   * seen.
+   */
+  ratioQuantiles(n = 32): readonly number[] {
     if (this.#ratios.count < MIN_RATIOS) return [];
-    return Array.from({ length: n }, (_, i) => this.#ratios.quantile((i + 0.5) / n)!);
+    if (this.#quantiles?.n !== n) {
+      const values = Array.from({ length: n }, (_, i) => this.#ratios.quantile((i + 0.5) / n)!);
+      this.#quantiles = { n, values };
+    }
+    return this.#quantiles.values;
   }
 
   /** Learns from a measured segment. */
@@ -201,6 +211,7 @@ export class TimingModel {
     const predicted = this.segment(s);
     if (this.#samples.length >= 2 * REFIT_EVERY && predicted > 0) {
       this.#ratios.add(s.ms / predicted);
+      this.#quantiles = undefined;
     }
     this.#samples.push(s);
     if (this.#samples.length > WINDOW) this.#samples.shift();
