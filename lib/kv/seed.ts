@@ -7,6 +7,7 @@
  * prior gets none (SAD-TM is unavailable for it), and the start log says so.
  * @module
  */
+import { sha256Hex } from "../hash.ts";
 import { defaultPoints, type PointsTable } from "../budget/points.ts";
 import type { SaliencyPrior } from "../saliency/prior.ts";
 import type { ViTConfig } from "../checkpoint/config.ts";
@@ -49,10 +50,10 @@ async function seedEntry(
 ): Promise<void> {
   const marker = ["seeded", ...key];
   const [present, seeded] = await kv.getMany<[unknown, string]>([key, marker]);
-  const shippedHash = await contentHash(shipped);
+  const shippedHash = contentHash(shipped);
   let op = kv.atomic().check(present, seeded);
   if (present.value !== null) {
-    const presentHash = await contentHash(present.value);
+    const presentHash = contentHash(present.value);
     const ours = presentHash === shippedHash ||
       (seeded.value === null ? unrecorded === "replace" : seeded.value === presentHash);
     if (!ours || seeded.value === shippedHash) return;
@@ -62,11 +63,7 @@ async function seedEntry(
   await op.set(marker, shippedHash).commit();
 }
 
-async function contentHash(value: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const contentHash = (value: unknown): string => sha256Hex(JSON.stringify(value));
 
 async function fromFiles(config: ViTConfig, why: string): Promise<ServiceData> {
   const priors = await priorsInDir();

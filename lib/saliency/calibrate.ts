@@ -5,6 +5,7 @@
  */
 import type { SessionOptions } from "../backend/session.ts";
 import { createSession } from "../backend/session.ts";
+import { sha256Hex } from "../hash.ts";
 import type { OnProgress } from "../progress.ts";
 import { imageToTensor } from "../image/preprocess.ts";
 import type { ModelBundle } from "../checkpoint/bundle.ts";
@@ -13,7 +14,6 @@ import { buildSaliencyGraph } from "./graph.ts";
 import {
   classAttentionMse,
   classAttentionRelativeMse,
-  hashList,
   patchOutlierness,
   saliencyMap,
   type SaliencyPrior,
@@ -96,7 +96,7 @@ export async function computePrior(
     patchSize: p,
     vector: Array.from(sum, (v) => v / n),
     images: n,
-    imageListHash: await hashList(set.files),
+    imageListHash: sha256Hex(set.files.join("\n")),
     classAttentionMse: mse,
     classAttentionRelativeMse: relative,
     suggestedTau: suggestTau(relative),

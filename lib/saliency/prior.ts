@@ -123,9 +123,3 @@ export function checkPrior(value: unknown, source: string): SaliencyPrior {
   }
   return p;
 }
-
-/** SHA-256 (hex) of a list of names, one per line. */
-export async function hashList(names: string[]): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(names.join("\n")));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}

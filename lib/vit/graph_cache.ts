@@ -6,7 +6,7 @@
  * built in memory, as before.
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../hash.ts";
 import { join } from "node:path";
 import type { MergeMethod } from "../merge/step.ts";
 import { hubCacheDir, type ModelBundle } from "../checkpoint/bundle.ts";
@@ -25,10 +25,6 @@ export function graphCacheDir(): string | undefined {
 
 let warned = false;
 
-function sha256(data: string | Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /**
  * The cache file name of a graph. The readable part is sanitised (the architecture comes from
  * a downloaded config.json and must not steer the path); the key hashes the parsed config (every
@@ -36,7 +32,9 @@ function sha256(data: string | Uint8Array): string {
  * graph version and the weights fingerprint.
  */
 export function graphFileName(bundle: ModelBundle, variant: string): string {
-  const key = sha256(JSON.stringify([bundle.config, variant, GRAPH_VERSION, bundle.fingerprint]));
+  const key = sha256Hex(
+    JSON.stringify([bundle.config, variant, GRAPH_VERSION, bundle.fingerprint]),
+  );
   const label = `${bundle.config.name}-${variant}`.replace(/[^A-Za-z0-9_+-]/g, "_").slice(0, 80);
   return `${label}-v${GRAPH_VERSION}-${key.slice(0, 32)}.onnx`;
 }
@@ -48,7 +46,7 @@ async function readVerified(path: string): Promise<Uint8Array | undefined> {
       Deno.readFile(path),
       Deno.readTextFile(`${path}.sha256`),
     ]);
-    return sha256(graph) === sum.trim() ? graph : undefined;
+    return sha256Hex(graph) === sum.trim() ? graph : undefined;
   } catch {
     return undefined; // not cached yet (or unreadable)
   }
@@ -82,7 +80,7 @@ async function store(dir: string, path: string, graph: Uint8Array): Promise<void
     await Deno.mkdir(dir, { recursive: true });
     await removeStaleTmp(dir);
     await writeAtomic(path, graph);
-    await writeAtomic(`${path}.sha256`, `${sha256(graph)}\n`);
+    await writeAtomic(`${path}.sha256`, `${sha256Hex(graph)}\n`);
   } catch (e) {
     if (!warned) console.error(`edgemerge: graph cache off (${(e as Error).message})`);
     warned = true;
