@@ -74,11 +74,11 @@ Deno.test("budget: expected top-1 interpolates each method's curve, extrapolates
     points: [point("none", 1, 0.8), point("tome", 0.7, 0.78), point("tome", 0.5, 0.7)],
   });
   assert.deepEqual(acc.methods, ["none", "tome"]);
-  assert.ok(Math.abs(acc.expected("tome", 0.85) - 0.79) < 1e-12); // halfway to unmerged
-  assert.ok(Math.abs(acc.expected("tome", 0.6) - 0.74) < 1e-12);
-  assert.ok(Math.abs(acc.expected("tome", 0.4) - 0.66) < 1e-12); // along the last slope
+  assert.ok(Math.abs(acc.expected("tome", 0.85)! - 0.79) < 1e-12); // halfway to unmerged
+  assert.ok(Math.abs(acc.expected("tome", 0.6)! - 0.74) < 1e-12);
+  assert.ok(Math.abs(acc.expected("tome", 0.4)! - 0.66) < 1e-12); // along the last slope
   assert.equal(acc.expected("tome", 2), 0.8);
-  assert.equal(acc.expected("evit", 0.9), 0); // unknown methods are worth nothing
+  assert.equal(acc.expected("evit", 0.9), undefined); // eval measured no EViT point
 });
 
 Deno.test("budget: the timing model fits per-segment costs; the tail comes from measured ratios", () => {
@@ -857,7 +857,7 @@ Deno.test("budget: plans spread in every family the table measured; re-plans kee
   const { budget, clock } = await calibrated(false, withRamp);
   const g = withRamp.points[4].gmacs;
   assert.ok(
-    budget.accuracy.expected("tome", g, "linear") > budget.accuracy.expected("tome", g) + 0.04,
+    budget.accuracy.expected("tome", g, "linear")! > budget.accuracy.expected("tome", g)! + 0.04,
   );
   const least = budget.leastMs(0.1e6);
   const admitted = admitBestEffort(budget, 10 * least, 0);

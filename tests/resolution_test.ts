@@ -192,5 +192,5 @@ Deno.test("resolution: each resolution's points make their own accuracy curve", 
   // The own curve ends at the unmerged point; a lower resolution's does not.
   assert.deepEqual(acc.curve("tome"), [[0.6 * full, 0.7], [full, 0.8]]);
   assert.deepEqual(acc.curve("tome", "constant", 32), [[0.3 * full, 0.6], [0.4 * full, 0.72]]);
-  assert.ok(acc.expected("tome", 0.4 * full, "constant", 32) > acc.expected("tome", 0.4 * full));
+  assert.ok(acc.expected("tome", 0.4 * full, "constant", 32)! > acc.expected("tome", 0.4 * full)!);
 });

@@ -79,10 +79,13 @@ Deno.test("serve: classify without a budget is unmerged; method and reduction fi
   assert.ok(merged.operating_point.tokens.at(-1) < 65);
   assert.ok(Math.abs(merged.operating_point.reduction - 0.3) < 0.03);
   assert.equal(merged.operating_point.resolution, 32);
+  assert.equal(typeof merged.operating_point.expected_top1, "number");
   // A lower resolution: fewer patches from the start, the merges make up the rest.
   const low = await (await post("?method=tome&reduction=0.6&resolution=24", png)).json();
   assert.equal(low.operating_point.resolution, 24);
   assert.equal(low.operating_point.tokens[0], 37);
+  // The table has no point at 24 pixels: its accuracy is unknown, not 0.
+  assert.equal(low.operating_point.expected_top1, null);
   assert.ok(low.operating_point.tokens.at(-1) < 37);
   assert.ok(
     Math.abs(low.operating_point.reduction - 0.6) < 0.05,

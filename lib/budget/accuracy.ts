@@ -83,15 +83,18 @@ export class AccuracyModel {
   /**
    * Expected top-1 of `method` in family `kind` at `gmacs`: linear between knots, extended below
    * the cheapest knot along the last segment's slope (never below 0, never above that knot:
-   * merging more than anyone measured is assumed to cost accuracy), the unmerged value above.
+   * merging more than anyone measured is assumed to cost accuracy), the unmerged value above;
+   * undefined where eval measured no point of the method in that family (planning ranks such
+   * plans at 0, see `expectedTop1`; an answer reports it unknown).
    */
   expected(
     method: string,
     gmacs: number,
     kind: ScheduleKind = "constant",
     resolution?: number,
-  ): number {
-    return expectedTop1(this.curve(method, kind, resolution), gmacs);
+  ): number | undefined {
+    const curve = this.curve(method, kind, resolution);
+    return curve.length === 0 ? undefined : expectedTop1(curve, gmacs);
   }
 }
 

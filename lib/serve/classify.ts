@@ -106,7 +106,7 @@ function classifyBody(
         result.gmacs,
         result.kind,
         result.resolution,
-      ),
+      ) ?? null,
     },
     timings: {
       read_ms: round(readMs),

@@ -143,7 +143,11 @@ export function openApiSpec(ctx: ServerContext): Record<string, unknown> {
                 tokens: { type: "array", items: { type: "integer" } },
                 gmacs: { type: "number" },
                 reduction: { type: "number" },
-                expected_top1: { type: "number" },
+                expected_top1: {
+                  type: ["number", "null"],
+                  description: "From the eval tables; null where eval measured no point of " +
+                    "this method and schedule family",
+                },
               },
             },
             timings: {
