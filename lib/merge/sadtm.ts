@@ -45,6 +45,11 @@ export const DEFAULT_ALPHA = 1;
 export const DEFAULT_PRIOR_SIGN = -1;
 /** Default share of `m` in the merge weights (1: the paper's `m * size`; 0: `size`). */
 export const DEFAULT_IMPORTANCE_WEIGHT = 1;
+/**
+ * SAD-TM-Ada's threshold when none is given: a block merges its tokens whose importance `m` is
+ * below `-theta` (`m` is min-max scaled to [0, 1], so AdaMerge's 0.8 would merge none).
+ */
+export const DEFAULT_ADA_THETA = -0.2;
 /** Keeps merge weights positive (the lowest `m` is 0 after min-max). */
 const EPS = 1e-6;
 
@@ -183,7 +188,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
             dims: [1],
           },
           ...(adaptive && {
-            theta: { data: new Float32Array([options.theta ?? -0.2]), dims: [1] },
+            theta: { data: new Float32Array([options.theta ?? DEFAULT_ADA_THETA]), dims: [1] },
           }),
         },
         suggestedTau: own.tau ?? prior.suggestedTau,

@@ -11,7 +11,12 @@ import {
   DEFAULT_SALIENCE_WEIGHT,
   DEFAULT_THETA,
 } from "../merge/adamerge.ts";
-import { DEFAULT_ALPHA, DEFAULT_IMPORTANCE_WEIGHT, DEFAULT_PRIOR_SIGN } from "../merge/sadtm.ts";
+import {
+  DEFAULT_ADA_THETA,
+  DEFAULT_ALPHA,
+  DEFAULT_IMPORTANCE_WEIGHT,
+  DEFAULT_PRIOR_SIGN,
+} from "../merge/sadtm.ts";
 import type { MethodOptions } from "../merge/step.ts";
 import {
   argValue,
@@ -102,9 +107,8 @@ export const THETA: NumberOption = {
   name: "theta",
   min: -2,
   max: 2,
-  default: DEFAULT_THETA,
-  description: "Adaptive methods (AdaMerge, SAD-TM-Ada): score threshold; higher merges less, " +
-    "the schedule is the ceiling.",
+  description: "Adaptive methods: score threshold; higher merges less, the schedule is the " +
+    `ceiling (default: AdaMerge ${DEFAULT_THETA}, SAD-TM-Ada ${DEFAULT_ADA_THETA}).`,
 };
 
 /** AdaMerge's salience damping. */
