@@ -115,6 +115,21 @@ Deno.test("pool: a job that crashes every worker is answered with an error after
   await p.drain();
 });
 
+Deno.test("local inference: drain has a deadline for the queued jobs; the running one finishes", async () => {
+  const { Engine } = await import("../lib/runtime/engine.ts");
+  const { LocalInference } = await import("../lib/runtime/local.ts");
+  const { loadModelBundle } = await import("../lib/checkpoint/bundle.ts");
+  const local = new LocalInference(new Engine(await loadModelBundle(model), { backend: "wasm" }));
+  const jobs = [local.classify(job()), local.classify(job()), local.classify(job())];
+  jobs.forEach((j) => j.catch(() => {}));
+  await local.drain(0);
+  const outcomes = await Promise.allSettled(jobs);
+  assert.equal(outcomes[0].status, "fulfilled");
+  const last = outcomes[2];
+  assert.ok(last.status === "rejected" && last.reason instanceof PoolUnavailableError);
+  assert.ok(local.refusal() instanceof PoolUnavailableError);
+});
+
 Deno.test("pool: a job whose client left is dropped unrun; drain has a deadline", async () => {
   const p = await pool({ size: 1 });
   const running = p.classify(job());

@@ -106,11 +106,26 @@ export class LocalInference implements Inference {
     await this.#pump();
   }
 
-  async drain(): Promise<void> {
+  /**
+   * Stops intake and waits for the queued and running jobs; at `deadlineMs` the queued ones are
+   * answered unavailable. A running job cannot be stopped on this thread: it finishes first.
+   */
+  async drain(deadlineMs = Infinity): Promise<void> {
     this.#draining = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (Number.isFinite(deadlineMs)) {
+      timer = setTimeout(() => {
+        const cut = new PoolUnavailableError("shutting down: the drain deadline passed");
+        for (const w of [...this.#queue.items]) {
+          this.#queue.remove(w.handle);
+          w.handle.reject(cut);
+        }
+      }, deadlineMs);
+    }
     while (this.#current || this.#queue.length > 0) {
       await new Promise<void>((resolve) => this.#idle.push(resolve));
     }
+    clearTimeout(timer);
     await this.engine.close();
   }
 }
