@@ -4,6 +4,7 @@
  * ones as flags.
  * @module
  */
+import type { RunRequest } from "../budget/budget.ts";
 import { ON_MISS, type OnMiss } from "../budget/errors.ts";
 import { DEFAULT_METHOD, METHOD_NAMES, METHODS } from "../merge/methods.ts";
 import { DEFAULT_REDUCTION } from "../merge/schedule.ts";
@@ -116,18 +117,11 @@ export const REQUEST_OPTIONS = [
   TOP_K,
 ] as const;
 
-/** A request's options, validated. */
-export interface RequestOptions {
-  budgetMs?: number;
-  onMiss: OnMiss;
-  method?: string;
-  /** Only when given (a method's default reduction applies otherwise). */
-  reduction?: number;
-  /** `r` per block, when given. */
-  schedule?: number[];
-  theta?: number;
-  /** Pixels to run at, when given (checked against the model by whoever serves it). */
-  resolution?: number;
+/**
+ * A request's options, validated: what the budget runs (`RunRequest`; each absent unless given)
+ * less what the server learns itself, plus how many classes to answer.
+ */
+export interface RequestOptions extends Omit<RunRequest, "pixels" | "explain" | "arrived"> {
   topK: number;
 }
 
