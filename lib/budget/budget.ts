@@ -550,8 +550,8 @@ export class Budget {
 
   /**
    * Starts the session, then runs every point `runs` times (most expensive first) on the
-   * calibration image: the timing model sees every kind of run before
-   * `/readyz` says ready.
+   * calibration image, so the timing model sees every kind of run before `/readyz` says ready;
+   * then rehearses a few budgeted requests (`#rehearse`).
    */
   async calibrate(runs = 3, onPoint?: (done: number) => void): Promise<void> {
     const points = [...this.table.points].sort((a, b) => b.gmacs - a.gmacs);
