@@ -13,9 +13,12 @@ import { cropRgb, resizeBicubic, resizeBicubicWindow } from "../lib/image/resize
 import {
   imageToTensor,
   MAX_RESIZE_PIXELS,
+  normalize,
   resizeAndCrop,
   resizedSize,
 } from "../lib/image/preprocess.ts";
+import { referenceNormalize, referenceResize } from "./helpers/resize_reference.ts";
+import { resampleModuleText } from "../tools/build_wasm.ts";
 import { ARCHITECTURES } from "../lib/checkpoint/config.ts";
 import { encodeBlankPng, encodePng } from "./helpers/png.ts";
 
@@ -270,4 +273,61 @@ Deno.test("resize: a window is that crop of the whole resize, in every direction
     () => resizeBicubicWindow(constant(4, 4, 0), 8, 8, { left: 4, top: 0, width: 5, height: 1 }),
     RangeError,
   );
+});
+
+Deno.test("resize: the WebAssembly kernels give PIL's bytes in every direction of scaling", () => {
+  let seed = 11;
+  const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const sizes: [number, number, number, number][] = [[500, 375, 341, 256], [37, 23, 16, 41]];
+  for (let k = 0; k < 150; k++) {
+    // Widths of 1-5 and 17 pixels put a row's end inside a 16-byte vector.
+    const w = k % 9 === 0 ? 1 + next(5) : 1 + next(70);
+    sizes.push([w, 1 + next(70), k % 5 === 0 ? w : 1 + next(90), k % 11 === 0 ? 17 : 1 + next(90)]);
+  }
+  for (const [sw, sh, w, h] of sizes) {
+    const src = {
+      width: sw,
+      height: sh,
+      data: Uint8Array.from({ length: sw * sh * 3 }, () => next(256)),
+    };
+    assert.deepEqual(
+      resizeBicubic(src, w, h),
+      referenceResize(src, w, h),
+      `${sw}x${sh} -> ${w}x${h}`,
+    );
+  }
+});
+
+Deno.test("resize: after an image that grows the kernels' memory past what is kept, the next is still right", () => {
+  const small = {
+    width: 30,
+    height: 20,
+    data: Uint8Array.from({ length: 1800 }, (_, i) => i % 251),
+  };
+  const expected = referenceResize(small, 13, 9);
+  // 4000 x 3000 RGB is 36 MB in the kernels' memory, past what an instance keeps.
+  const big = resizeBicubic(constant(4000, 3000, 9), 40, 30);
+  assert.ok(big.data.every((v) => v === 9));
+  assert.deepEqual(resizeBicubic(small, 13, 9), expected);
+});
+
+Deno.test("preprocess: normalize gives the plain loop's floats for every byte value", () => {
+  for (
+    const cfg of [
+      ARCHITECTURES.deit_tiny_patch16_224.preprocess,
+      ARCHITECTURES.vit_tiny_patch16_224.preprocess,
+    ]
+  ) {
+    const img = {
+      width: 16,
+      height: 16,
+      data: Uint8Array.from({ length: 768 }, (_, i) => (i * 7) % 256),
+    };
+    assert.deepEqual(normalize(img, cfg), referenceNormalize(img, cfg));
+  }
+});
+
+Deno.test("resize: lib/image/resample_wasm.ts is built from resample.wat (deno task build:wasm)", async () => {
+  const built = await Deno.readTextFile(new URL("../lib/image/resample_wasm.ts", import.meta.url));
+  assert.equal(built, await resampleModuleText(), "run deno task build:wasm and commit the result");
 });

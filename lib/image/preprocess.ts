@@ -4,6 +4,7 @@
  * @module
  */
 import { decodeImage, DEFAULT_MAX_PIXELS, ImageError, type RgbImage } from "./decode.ts";
+import { withKernels } from "./resample.ts";
 import { resizeBicubicWindow } from "./resize.ts";
 
 /** How images are prepared for a model (timm `pretrained_cfg`). */
@@ -57,18 +58,27 @@ export function resizeAndCrop(img: RgbImage, cfg: PreprocessConfig): RgbImage {
   return resizeBicubicWindow(img, w, h, { left, top, width: size, height: size });
 }
 
-/** Normalised CHW float32 tensor data from a `size x size` RGB image. */
-export function normalize(img: RgbImage, cfg: PreprocessConfig): Float32Array<ArrayBuffer> {
-  const n = img.width * img.height;
-  const out = new Float32Array(3 * n);
+/** Each channel's 256 byte values normalised, as `normalize` writes them. */
+function normalizeTable(cfg: PreprocessConfig): Float32Array {
+  const table = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
     const mean = Math.fround(cfg.mean[c]);
     const std = Math.fround(cfg.std[c]);
-    for (let i = 0; i < n; i++) {
-      out[c * n + i] = (Math.fround(img.data[i * 3 + c] / 255) - mean) / std;
-    }
+    for (let v = 0; v < 256; v++) table[c * 256 + v] = (Math.fround(v / 255) - mean) / std;
   }
-  return out;
+  return table;
+}
+
+/** Normalised CHW float32 tensor data from a `size x size` RGB image. */
+export function normalize(img: RgbImage, cfg: PreprocessConfig): Float32Array<ArrayBuffer> {
+  const n = img.width * img.height;
+  const sizes = [img.data.length, 3 * 256 * 4, 3 * n * 4];
+  return withKernels(sizes, (k, memory, [src, table, out]) => {
+    new Uint8Array(memory, src, img.data.length).set(img.data);
+    new Float32Array(memory, table, 3 * 256).set(normalizeTable(cfg));
+    k.normalize(src, n, table, out);
+    return new Float32Array(memory, out, 3 * n).slice();
+  });
 }
 
 /** Decodes image bytes and returns the model input for one image (`[3, size, size]`). */

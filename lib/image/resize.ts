@@ -5,11 +5,10 @@
  * @module
  */
 import type { RgbImage } from "./decode.ts";
+import { withKernels } from "./resample.ts";
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
-const HALF = 2 ** (PRECISION_BITS - 1);
-const INV_ONE = 1 / ONE;
 
 /** Keys' cubic kernel with a = -0.5, support 2 (PIL's `bicubic_filter`). */
 function bicubic(x: number): number {
@@ -20,7 +19,8 @@ function bicubic(x: number): number {
   return 0;
 }
 
-interface Coefficients {
+/** One pass's filter: for each output index, the first source index, the taps and their weights. */
+export interface Coefficients {
   /** First source index per output index. */
   start: Int32Array;
   /** Taps per output index. */
@@ -30,8 +30,15 @@ interface Coefficients {
   ksize: number;
 }
 
-/** PIL's `precompute_coeffs` followed by `normalize_coeffs_8bpc`. */
-function coefficients(inSize: number, outSize: number): Coefficients {
+/**
+ * PIL's `precompute_coeffs` followed by `normalize_coeffs_8bpc`: the filter resizing `inSize`
+ * pixels to `outSize` along one axis.
+ * @example
+ * ```ts
+ * const { ksize } = bicubicCoefficients(375, 256); // 7 taps at most per output pixel
+ * ```
+ */
+export function bicubicCoefficients(inSize: number, outSize: number): Coefficients {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = 2 * filterScale;
@@ -59,12 +66,6 @@ function coefficients(inSize: number, outSize: number): Coefficients {
   return { start, count, weights, ksize };
 }
 
-/** `acc / ONE` rounded down to 0..255 (a truncation of a negative value clips to 0 all the same). */
-function clip8(acc: number): number {
-  const v = (acc * INV_ONE) | 0;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
 /** A rectangle of the resized image, in its pixels. */
 export interface ResizeWindow {
   left: number;
@@ -73,60 +74,64 @@ export interface ResizeWindow {
   height: number;
 }
 
-/** Output columns `left .. left + cols` of the horizontal pass, for source rows `y0 .. y1`. */
-function horizontal(
+/** One tap of weight 1 per index: the pass PIL skips where a side keeps its size. */
+function identity(size: number): Coefficients {
+  return {
+    start: Int32Array.from({ length: size }, (_, i) => i),
+    count: new Int32Array(size).fill(1),
+    weights: new Int32Array(size).fill(ONE),
+    ksize: 1,
+  };
+}
+
+/**
+ * Both passes over the window, in the WebAssembly kernels: the horizontal one over the source
+ * rows `y0 .. y1` the window reads, for the window's columns, then the vertical one.
+ */
+function resample(
   src: RgbImage,
-  c: Coefficients,
-  left: number,
-  cols: number,
+  h: Coefficients,
+  v: Coefficients,
+  window: ResizeWindow,
   y0: number,
   y1: number,
 ): RgbImage {
-  const { width, data } = src;
-  const { start, count, weights, ksize } = c;
-  const out = new Uint8Array(cols * (y1 - y0) * 3);
-  for (let y = y0; y < y1; y++) {
-    const row = y * width * 3;
-    for (let i = 0; i < cols; i++) {
-      const xx = left + i;
-      let r = HALF, g = HALF, b = HALF;
-      const base = xx * ksize;
-      const n = count[xx];
-      for (let t = 0, p = row + start[xx] * 3; t < n; t++, p += 3) {
-        const w = weights[base + t];
-        r += data[p] * w;
-        g += data[p + 1] * w;
-        b += data[p + 2] * w;
-      }
-      const q = ((y - y0) * cols + i) * 3;
-      out[q] = clip8(r);
-      out[q + 1] = clip8(g);
-      out[q + 2] = clip8(b);
-    }
-  }
-  return { width: cols, height: y1 - y0, data: out };
-}
-
-/** Output rows `top .. top + rows` of the vertical pass; `src` holds source rows from `y0`. */
-function vertical(src: RgbImage, c: Coefficients, top: number, rows: number, y0: number): RgbImage {
-  const { width, data } = src;
-  const out = new Uint8Array(width * rows * 3);
-  const stride = width * 3;
-  // Row by row, so each tap reads one source row in order (exact: float64 holds these sums).
-  const acc = new Float64Array(stride);
-  for (let j = 0; j < rows; j++) {
-    const base = (top + j) * c.ksize;
-    const first = c.start[top + j] - y0;
-    acc.fill(HALF);
-    for (let t = 0; t < c.count[top + j]; t++) {
-      const w = c.weights[base + t];
-      const row = (first + t) * stride;
-      for (let x = 0; x < stride; x++) acc[x] += data[row + x] * w;
-    }
-    const o = j * stride;
-    for (let x = 0; x < stride; x++) out[o + x] = clip8(acc[x]);
-  }
-  return { width, height: rows, data: out };
+  const { left, top, width: cols, height: rows } = window;
+  const srcStride = src.width * 3;
+  const stride = cols * 3;
+  const sources = y1 - y0;
+  const sizes = [
+    sources * srcStride,
+    cols * 4,
+    cols * 4,
+    cols * h.ksize * 4,
+    sources * stride,
+    rows * 4,
+    rows * 4,
+    rows * v.ksize * 4,
+    rows * stride,
+  ];
+  return withKernels(sizes, (k, memory, at) => {
+    const [source, offsets, counts, weights, mid, firsts, vCounts, vWeights, out] = at;
+    new Uint8Array(memory, source, sizes[0]).set(
+      src.data.subarray(y0 * srcStride, y1 * srcStride),
+    );
+    const hOffsets = new Int32Array(memory, offsets, cols);
+    for (let i = 0; i < cols; i++) hOffsets[i] = h.start[left + i] * 3;
+    new Int32Array(memory, counts, cols).set(h.count.subarray(left, left + cols));
+    new Int32Array(memory, weights, cols * h.ksize).set(
+      h.weights.subarray(left * h.ksize, (left + cols) * h.ksize),
+    );
+    const vFirsts = new Int32Array(memory, firsts, rows);
+    for (let j = 0; j < rows; j++) vFirsts[j] = (v.start[top + j] - y0) * stride;
+    new Int32Array(memory, vCounts, rows).set(v.count.subarray(top, top + rows));
+    new Int32Array(memory, vWeights, rows * v.ksize).set(
+      v.weights.subarray(top * v.ksize, (top + rows) * v.ksize),
+    );
+    k.horizontal(source, srcStride, sources, offsets, counts, weights, h.ksize, cols, mid);
+    k.vertical(mid, stride, rows, firsts, vCounts, vWeights, v.ksize, out);
+    return { width: cols, height: rows, data: new Uint8Array(memory, out, rows * stride).slice() };
+  });
 }
 
 /**
@@ -151,18 +156,14 @@ export function resizeBicubicWindow(
   ) {
     throw new RangeError(`window ${JSON.stringify(window)} is outside ${width}x${height}`);
   }
+  if (window.width === 0 || window.height === 0) {
+    return { width: window.width, height: window.height, data: new Uint8Array(0) };
+  }
+  const h = width !== src.width ? bicubicCoefficients(src.width, width) : identity(width);
+  const v = height !== src.height ? bicubicCoefficients(src.height, height) : identity(height);
   // Horizontal first, as PIL: only the source rows the window's output rows read.
-  const v = height !== src.height ? coefficients(src.height, height) : undefined;
   const last = top + window.height - 1;
-  const [y0, y1] = window.height === 0
-    ? [0, 0]
-    : v
-    ? [v.start[top], v.start[last] + v.count[last]]
-    : [top, last + 1];
-  const h = width !== src.width
-    ? horizontal(src, coefficients(src.width, width), left, window.width, y0, y1)
-    : cropRgb(src, left, y0, window.width, y1 - y0);
-  return v ? vertical(h, v, top, window.height, y0) : h;
+  return resample(src, h, v, window, v.start[top], v.start[last] + v.count[last]);
 }
 
 /** Resizes an RGB image to `width x height` exactly as PIL's BICUBIC resize does. */
