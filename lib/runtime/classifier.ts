@@ -80,13 +80,29 @@ export interface SegmentResult {
 /** What a method's extra inputs are fed with, or why it cannot run here. */
 type Prepared = PreparedMethod | Error;
 
-/** Softmax probabilities of the `k` highest logits. */
+/**
+ * Softmax probabilities of the `k` highest logits, highest first (equal logits: lower index
+ * first). One pass keeping the best `k` in order: sorting all 1000 classes took 0.2-0.3 ms of
+ * every answer.
+ * @example
+ * ```ts
+ * topK(Float32Array.of(0, 2, 1), 2, ["a", "b", "c"]); // b, then c
+ * ```
+ */
 export function topK(logits: Float32Array, k: number, labels: string[]): Prediction[] {
   let max = -Infinity;
   for (const v of logits) max = Math.max(max, v);
   let sum = 0;
   for (const v of logits) sum += Math.exp(v - max);
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, k);
+  const order: number[] = [];
+  const keep = Math.min(Math.max(0, Math.trunc(k)), logits.length);
+  for (let i = 0; keep > 0 && i < logits.length; i++) {
+    const v = logits[i];
+    if (order.length === keep && !(v > logits[order[keep - 1]])) continue;
+    let j = Math.min(order.length, keep - 1);
+    for (; j > 0 && logits[order[j - 1]] < v; j--) order[j] = order[j - 1];
+    order[j] = i;
+  }
   return order.map((i) => ({ index: i, label: labels[i], score: Math.exp(logits[i] - max) / sum }));
 }
 
