@@ -187,10 +187,10 @@ async function decodeJpeg(bytes: Uint8Array, info: ImageInfo): Promise<RgbImage>
   );
   checkDecodedSize(info, width, height);
   const n = width * height;
+  // The decoder hands back its own copy of the pixels: RGB is used as it is.
+  if (format === 1) return { width, height, data: buffer.subarray(0, n * 3) };
   const data = new Uint8Array(n * 3);
-  if (format === 1) {
-    data.set(buffer.subarray(0, n * 3));
-  } else if (format === 0) {
+  if (format === 0) {
     for (let i = 0; i < n; i++) data[3 * i] = data[3 * i + 1] = data[3 * i + 2] = buffer[i];
   } else {
     // Adobe CMYK (stored inverted): the same conversion imagescript's Image.decode applies.
