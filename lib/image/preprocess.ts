@@ -111,8 +111,9 @@ const WARM_UP_JPEG = Uint8Array.from(
 
 /**
  * Decodes, resizes and normalises a built-in JPEG a few times, so that a fresh thread's first
- * real image does not pay for compiling the decoder and the resize loops (the first of a fresh
- * thread took 36 ms against 3.5 ms once warm, on a 500x375 ImageNet JPEG).
+ * real image does not pay for instantiating the decoder and the resize kernels and compiling the
+ * JavaScript around them (the first of a fresh thread took 36 ms against 3.5 ms once warm, on a
+ * 500x375 ImageNet JPEG, when the resize was JavaScript).
  * @example
  * ```ts
  * await warmUp(bundle.preprocess);
