@@ -12,9 +12,9 @@
  * and the service run adaptive methods at batch 1.
  * @module
  */
-import { bipartite, bipartiteMaxR } from "./bipartite.ts";
+import { bipartite, bipartiteMacs, bipartiteMaxR } from "./bipartite.ts";
 import { fewestAbove, mergeableKeys, minMax, withPrefixValue } from "./ops.ts";
-import type { MergeContext, MergeMethod, MergePlan } from "./step.ts";
+import { allPairsMacs, type MergeContext, type MergeMethod, type MergePlan } from "./step.ts";
 
 /** Salience damping of the scores (below 1, so that damping never zeroes or flips a score). */
 export const DEFAULT_GAMMA = 0.5;
@@ -57,8 +57,8 @@ export const adamerge: MergeMethod = {
   adaptive: true,
   maxR: bipartiteMaxR,
   nextCount: (n, r) => n - r,
-  matchMacs: (n, r, c, prefix) =>
-    r > 0 ? (n - prefix) ** 2 * c + Math.ceil(n / 2) * Math.floor(n / 2) * c : 0,
+  // Salience from all pairs, then ToMe's matching.
+  matchMacs: (n, r, c, prefix) => allPairsMacs(n, r, c, prefix) + bipartiteMacs(n, r, c),
   inputs: () => [scalar("theta"), scalar("gamma"), scalar("salience_weight")],
   prepare: (_config, options) => {
     // The model's own settings, where its prior records them (docs/RESULTS.md, section 4).

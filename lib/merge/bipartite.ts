@@ -33,6 +33,11 @@ export function bipartiteMaxR(n: number, prefix: number): number {
   return Math.max(0, Math.floor((n - prefix) / 2));
 }
 
+/** MACs of bipartite matching: each A token's scores against every B token, `c` wide. */
+export function bipartiteMacs(n: number, r: number, c: number): number {
+  return r > 0 ? Math.ceil(n / 2) * Math.floor(n / 2) * c : 0;
+}
+
 /** The bipartite step's plan. */
 export function bipartite(ctx: MergeContext, options: BipartiteOptions = {}): MergePlan {
   const { g, prefix } = ctx;

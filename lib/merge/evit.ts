@@ -12,7 +12,13 @@ import {
   survivorTargets,
   withPrefixValue,
 } from "./ops.ts";
-import type { MergeContext, MergeMethod, MergePlan, MergeTargets } from "./step.ts";
+import {
+  allButOneMaxR,
+  type MergeContext,
+  type MergeMethod,
+  type MergePlan,
+  type MergeTargets,
+} from "./step.ts";
 
 /** Keeps fused weights positive when class attention underflows. */
 const EPS = 1e-6;
@@ -45,7 +51,7 @@ function targets(ctx: MergeContext): MergeTargets {
 export const evit: MergeMethod = {
   name: "evit",
   plan,
-  maxR: (n, prefix) => Math.max(0, n - prefix - 1),
+  maxR: allButOneMaxR,
   nextCount: (n, r) => n - r + Math.min(r, 1),
   matchMacs: (n, r) => (r > 0 ? n * Math.log2(n) : 0),
 };

@@ -13,7 +13,14 @@ import {
   survivorPosition,
   survivorTargets,
 } from "./ops.ts";
-import type { MergeContext, MergeMethod, MergePlan, MergeTargets } from "./step.ts";
+import { bipartiteMaxR } from "./bipartite.ts";
+import {
+  allPairsMacs,
+  type MergeContext,
+  type MergeMethod,
+  type MergePlan,
+  type MergeTargets,
+} from "./step.ts";
 
 /** PiToMe's margin for block `l` of `depth`. */
 export function pitomeMargin(block: number, depth: number): number {
@@ -68,7 +75,7 @@ function targets(ctx: MergeContext, sim: string, energy: string): MergeTargets {
 export const pitome: MergeMethod = {
   name: "pitome",
   plan,
-  maxR: (n, prefix) => Math.max(0, Math.floor((n - prefix) / 2)),
+  maxR: bipartiteMaxR,
   nextCount: (n, r) => n - r,
-  matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
+  matchMacs: allPairsMacs,
 };

@@ -26,6 +26,8 @@ import {
   withPrefixValue,
 } from "./ops.ts";
 import {
+  allButOneMaxR,
+  allPairsMacs,
   type MergeContext,
   type MergeMethod,
   type MergePlan,
@@ -137,7 +139,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
     plan: adaptive ? adaptiveStep : fixedStep,
     delayed,
     adaptive,
-    maxR: (n, prefix) => Math.max(0, n - prefix - 1),
+    maxR: allButOneMaxR,
     nextCount: (n, r) => n - r,
     sums: {
       // The prior summed over each token's patches (none for the prefix).
@@ -150,7 +152,7 @@ function sadtmMethod(name: string, delayed: boolean, adaptive = false): MergeMet
           dims(g, tokens, 0, 2),
         ]),
     },
-    matchMacs: (n, r, c, prefix) => (r > 0 ? (n - prefix) ** 2 * c : 0),
+    matchMacs: allPairsMacs,
     inputs: (config) => [
       { name: "prior", dtype: "float32", dims: [patchCount(config)] },
       { name: "alpha", dtype: "float32", dims: [1] },

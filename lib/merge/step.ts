@@ -173,3 +173,13 @@ export interface MethodInput {
   dtype: DType;
   dims: number[];
 }
+
+/** `r` at most for a method that can reduce the tokens after the prefix to one (pruning, fusing). */
+export function allButOneMaxR(n: number, prefix: number): number {
+  return Math.max(0, n - prefix - 1);
+}
+
+/** MACs of scoring every token after the prefix against every other, `c` wide. */
+export function allPairsMacs(n: number, r: number, c: number, prefix: number): number {
+  return r > 0 ? (n - prefix) ** 2 * c : 0;
+}
