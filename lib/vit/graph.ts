@@ -345,12 +345,7 @@ class ViTBuilder {
 
   /** The values of a token state, in a fixed order (for `If` outputs). */
   pack(s: TokenState): string[] {
-    return [
-      s.x,
-      s.size,
-      ...Object.keys(s.sums).sort().map((n) => s.sums[n]),
-      ...(s.sourceMap ? [s.sourceMap] : []),
-    ];
+    return packState(s);
   }
 
   /** The element types of `pack(s)`. */
@@ -514,11 +509,24 @@ class ViTBuilder {
 
   /** The structure of the token state of `methods` (no nodes: the names of its parts). */
   shapeOf(methods: MergeMethod[], sources: boolean): TokenState {
-    const sums = Object.fromEntries(
-      methods.flatMap((m) => Object.keys(m.sums ?? {})).map((n) => [n, n]),
-    );
-    return { x: "x", size: "size", sums, ...(sources && { sourceMap: "source_map" }) };
+    return partNames(methods.flatMap((m) => Object.keys(m.sums ?? {})), sources);
   }
+}
+
+/** A token state's values in a fixed order: `If` outputs, and a segment's inputs and outputs. */
+function packState(s: TokenState): string[] {
+  return [
+    s.x,
+    s.size,
+    ...Object.keys(s.sums).sort().map((n) => s.sums[n]),
+    ...(s.sourceMap ? [s.sourceMap] : []),
+  ];
+}
+
+/** A token state whose parts are their own names (`x`, `size`, each sum, `source_map`). */
+function partNames(sums: readonly string[], sources: boolean): TokenState {
+  const named = Object.fromEntries(sums.map((n) => [n, n]));
+  return { x: "x", size: "size", sums: named, ...(sources && { sourceMap: "source_map" }) };
 }
 
 /** Blocks per segment group: `segments` as a number, else `DEFAULT_SEGMENT` (see `GraphOptions`). */
@@ -614,20 +622,9 @@ export function buildViTGraph(
     g.output(vit.state.size, "sizes");
   }
   if (merging && options.segments) {
-    const names = [
-      "x",
-      "size",
-      ...Object.keys(vit.state.sums).sort(),
-      ...(options.sources ? ["source_map"] : []),
-    ];
-    const values = [
-      vit.state.x,
-      vit.state.size,
-      ...Object.keys(vit.state.sums).sort().map((n) => vit.state.sums[n]),
-      ...(vit.state.sourceMap ? [vit.state.sourceMap] : []),
-    ];
-    names.forEach((n, k) =>
-      g.output(values[k], `${n}_out`, n === "source_map" ? "int64" : "float32")
+    const names = packState(partNames(Object.keys(vit.state.sums), options.sources === true));
+    packState(vit.state).forEach((v, k) =>
+      g.output(v, `${names[k]}_out`, names[k] === "source_map" ? "int64" : "float32")
     );
   }
   const label = merge === undefined
