@@ -432,3 +432,14 @@ Deno.test("serve: a full queue or too many uploads answer 429 before the body is
   ctx.draining = true;
   assert.equal((await gated.request("/readyz")).status, 503);
 });
+
+Deno.test("serve: an answer teaches the timing model once it is sent, not before", async () => {
+  const before = served.budget.timing.observations;
+  const answered = await post("?method=tome&reduction=0.2", png);
+  assert.equal(answered.status, 200);
+  await answered.json();
+  // The observation waits for the answer's turn of the event loop to end.
+  assert.equal(served.budget.timing.observations, before);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(served.budget.timing.observations > before);
+});
